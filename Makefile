@@ -1,0 +1,63 @@
+# hookstream — see README.md.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+KAFKA_PORT ?= 29092
+
+RUN ?= .
+
+FUZZTIME ?= 30s
+
+.PHONY: run build test test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
+
+## run: start hookstream with an embedded Kafka broker and Redis (no installs needed)
+run:
+	go run -ldflags "$(LDFLAGS)" ./cmd/hookstream dev
+
+## build: build bin/hookstream
+build:
+	go build -ldflags "$(LDFLAGS)" -o bin/hookstream ./cmd/hookstream
+
+## test: run every test with the race detector
+test:
+	go test -race -count=1 ./...
+
+## test-kafka: run every test against a real Apache Kafka broker (started if needed)
+test-kafka: kafka-start
+	HOOKSTREAM_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) go test -race -count=1 ./...
+
+## test-faults: fault tests (real hookstream processes, SIGKILL, broker restarts …) against kfake
+##   RUN=TestCrashLoop picks tests; HOOKSTREAM_FAULT_SCALE=5 runs the long form
+test-faults:
+	go test -tags faults -count=1 -timeout 30m -v -run '$(RUN)' ./reliability/
+
+## test-faults-kafka: the fault tests against the local Apache Kafka broker
+test-faults-kafka: kafka-start
+	HOOKSTREAM_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(MAKE) test-faults
+
+## kafka-start, kafka-stop: the local Apache Kafka broker of deploy/local/kafka.sh
+kafka-start:
+	KAFKA_PORT=$(KAFKA_PORT) deploy/local/kafka.sh start
+
+kafka-stop:
+	KAFKA_PORT=$(KAFKA_PORT) deploy/local/kafka.sh stop
+
+## fuzz: run each fuzz target for FUZZTIME (their seeds run in every make test)
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
+	go test -run '^$$' -fuzz '^FuzzPath$$' -fuzztime $(FUZZTIME) ./event
+	go test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./subscription
+
+## bench: the end-to-end harness (hookstream as a process vs the raw HTTP ceiling), then the hot-path benchmarks
+bench: build
+	go run ./cmd/hookstream-bench --bin bin/hookstream --out bench.json $(BENCHFLAGS)
+	go test -run '^$$' -bench . -benchmem ./...
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	go vet ./...
+	go vet -tags faults ./reliability
+
+clean:
+	rm -rf bin .hookstream .cache

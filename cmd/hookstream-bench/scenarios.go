@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/subscription"
+)
+
+// row is one line of the report.
+type row struct {
+	Scenario   string  `json:"scenario"`
+	Result     string  `json:"result"`
+	Value      float64 `json:"value"`
+	Unit       string  `json:"unit"`
+	Target     string  `json:"target"`
+	Met        bool    `json:"met"`
+	Deliveries int64   `json:"deliveries"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSS    int64   `json:"peak_rss_bytes"`
+}
+
+const rssLimit = 150 << 20
+
+var seq int
+
+func (b *bench) names(kind string) (topic, group string) {
+	seq++
+	return fmt.Sprintf("bench-%s-%d-%d", kind, os.Getpid(), seq), fmt.Sprintf("hsb-%s-%d-%d", kind, os.Getpid(), seq)
+}
+
+// event renders a log event of about 300 bytes; ts is its production time
+// in unix ns (0: not timed).
+func event(i int, level string, bucket int, ts int64) []byte {
+	return fmt.Appendf(nil, `{"id":%d,"type":"order.failed","level":%q,"source":"svc-%d","ts":%d,"message":"order %d failed","metadata":{"amount":%d,"bucket":%d,"currency":"EUR","customer":"cus_%08d"},"tags":["bench","eu"]}`,
+		i, level, bucket%100, ts, i, i%1000, bucket, i)
+}
+
+func (b *bench) run(kind string, subs []subscription.Subscription, load func(topic string), partitions int32) (*proc, string) {
+	topic, group := b.names(kind)
+	check(b.createTopic(topic, partitions))
+	check(b.subscribe(group, subs...))
+	if load != nil {
+		load(topic)
+	}
+	p, err := b.startHookstream(kind, topic, group)
+	check(err)
+	if b.profile != "" {
+		p.cpuProfile(filepath.Join(b.profile, group+".pprof"), 3*time.Second)
+	}
+	return p, topic
+}
+
+// drain: pre-loaded events, one subscription matching all, against the raw
+// ceiling measured in the same run.
+func (b *bench) drain(n int) []row {
+	ceiling := b.rawCeiling(n/2, 128)
+	rc := newReceiver(false)
+	defer rc.close()
+	p, _ := b.run("drain", []subscription.Subscription{{ID: "all", Name: "all", URL: rc.srv.URL}}, func(topic string) {
+		check(b.produce(topic, n, 0, func(i int) []byte { return event(i, "info", i, 0) }))
+	}, 6)
+	defer p.stop()
+	if b.profile != "" && rc.waitCount(int64(n/2), 10*time.Minute) {
+		p.heapProfile(filepath.Join(b.profile, "drain.heap"))
+	}
+	if !rc.waitCount(int64(n), 10*time.Minute) {
+		check(fmt.Errorf("drain: %d of %d delivered", rc.count.Load(), n))
+	}
+	cpu, rss := p.usage()
+	rate := float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds()
+	ratio := rate / ceiling
+	if rc.badSigs.Load() > 0 {
+		check(fmt.Errorf("drain: %d sampled signatures failed verification", rc.badSigs.Load()))
+	}
+	return []row{
+		{Scenario: "raw ceiling (plain Go client, 128 concurrent)", Result: fmt.Sprintf("%.0f requests/s", ceiling), Value: ceiling, Unit: "requests/s",
+			Target: "—", Met: true},
+		{Scenario: fmt.Sprintf("drain: %d events, 1 subscription", n), Result: fmt.Sprintf("%.0f deliveries/s = %.0f%% of the ceiling (%d signatures sampled, all valid)", rate, 100*ratio, rc.verified.Load()),
+			Value: ratio, Unit: "ratio", Target: "≥ 50% of the ceiling, RSS < 150 MB", Met: ratio >= 0.5 && rss < rssLimit,
+			Deliveries: int64(n), CPUSeconds: cpu, PeakRSS: rss},
+	}
+}
+
+// rawCeiling posts pre-signed envelopes of the same events to a fresh
+// receiver with conc concurrent clients.
+func (b *bench) rawCeiling(n, conc int) float64 {
+	rc := newReceiver(false)
+	defer rc.close()
+	key, err := subscription.DecodeSecret(benchSecret)
+	check(err)
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	var wg sync.WaitGroup
+	next := make(chan int, conc)
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				env := delivery.Envelope{ID: fmt.Sprintf("msg_%d", i), Type: "order.failed", Timestamp: start,
+					SubscriptionID: "all", Data: event(i, "info", i, 0)}
+				body := env.AppendJSON(nil)
+				req, _ := http.NewRequest(http.MethodPost, rc.srv.URL, bytes.NewReader(body))
+				req.Header.Set("content-type", "application/json")
+				req.Header.Set("webhook-id", env.ID)
+				req.Header.Set("webhook-timestamp", fmt.Sprint(start.Unix()))
+				req.Header.Set("webhook-signature", delivery.Sign(key, env.ID, start.Unix(), body))
+				resp, err := client.Do(req)
+				if err != nil {
+					check(err)
+				}
+				resp.Body.Close()
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// matchHeavy: 1,000 subscriptions with mixed filters, about 2% of events
+// matching, measured as events consumed per second.
+func (b *bench) matchHeavy(n int) row {
+	rc := newReceiver(false)
+	defer rc.close()
+	subs := make([]subscription.Subscription, 1000)
+	for j := range subs {
+		f := subscription.Filter{Levels: []string{"error"},
+			Where: []subscription.Predicate{{Path: "metadata.bucket", Op: subscription.OpEq, Value: float64(j)}}}
+		switch j % 4 {
+		case 0:
+			f.Sources = []string{fmt.Sprintf("svc-%d", j%100)}
+		case 1:
+			f.Sources = []string{"svc-*"}
+		case 2:
+			f.Where = append(f.Where, subscription.Predicate{Path: "message", Op: subscription.OpRegex, Value: `^order [0-9]+ failed$`})
+		case 3:
+			f.Where = append(f.Where, subscription.Predicate{Path: "metadata.amount", Op: subscription.OpGte, Value: 0.0})
+		}
+		subs[j] = subscription.Subscription{ID: fmt.Sprintf("sub_%04d", j), Name: "m", URL: rc.srv.URL, Filter: f}
+	}
+	p, _ := b.run("match", subs, func(topic string) {
+		check(b.produce(topic, n, 0, func(i int) []byte {
+			level := "info"
+			if i%50 == 0 {
+				level = "error"
+			}
+			return event(i, level, i%1000, 0)
+		}))
+	}, 6)
+	defer p.stop()
+	var first time.Time
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		c := p.metric("hookstream_events_consumed_total")
+		if c > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		if c >= float64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("match: %.0f of %d consumed", c, n))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rate := float64(n) / time.Since(first).Seconds()
+	want := int64(n / 50)
+	rc.waitCount(want, time.Minute)
+	cpu, rss := p.usage()
+	return row{Scenario: fmt.Sprintf("match-heavy: %d events, 1,000 subscriptions, 2%% matching", n),
+		Result: fmt.Sprintf("%.0f events/s consumed and matched (%d delivered)", rate, rc.count.Load()), Value: rate, Unit: "events/s",
+		Target: "≥ 100,000 events/s, RSS < 150 MB", Met: rate >= 100000 && rss < rssLimit, Deliveries: rc.count.Load(), CPUSeconds: cpu, PeakRSS: rss}
+}
+
+// steady: a fixed rate of events for d; end-to-end latency from production
+// to the receiver.
+func (b *bench) steady(perSecond int, d time.Duration) row {
+	rc := newReceiver(false)
+	defer rc.close()
+	n := perSecond * int(d.Seconds())
+	p, topic := b.run("steady", []subscription.Subscription{{ID: "all", Name: "all", URL: rc.srv.URL}}, nil, 6)
+	defer p.stop()
+	time.Sleep(2 * time.Second) // let the group settle before the clock starts
+	start := time.Now()
+	check(b.produce(topic, n, perSecond, func(i int) []byte { return event(i, "info", i, time.Now().UnixNano()) }))
+	produced := time.Since(start)
+	kept := rc.waitCount(int64(n), 2*time.Minute)
+	p50, p95, p99 := rc.percentiles()
+	cpu, rss := p.usage()
+	achieved := float64(rc.count.Load()) / time.Duration(rc.last.Load()-start.UnixNano()).Seconds()
+	res := fmt.Sprintf("p50 %s, p95 %s, p99 %s; %.0f deliveries/s (produced in %s)", ms(p50), ms(p95), ms(p99), achieved, produced.Round(time.Millisecond))
+	if !kept {
+		res += fmt.Sprintf("; only %d of %d delivered", rc.count.Load(), n)
+	}
+	target, met := "report", kept && rss < rssLimit
+	if perSecond == 5000 {
+		target, met = "p99 < 50 ms, RSS < 150 MB", kept && p99 < 50*time.Millisecond && rss < rssLimit
+	}
+	return row{Scenario: fmt.Sprintf("steady: %d events/s for %s", perSecond, d), Result: res, Value: float64(p99) / 1e6, Unit: "p99 ms",
+		Target: target, Met: met, Deliveries: rc.count.Load(), CPUSeconds: cpu, PeakRSS: rss}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+
+// isolation: the healthy endpoint's deliveries/s beside one that hangs past
+// its timeout, as a ratio of its solo figure.
+func (b *bench) isolation(n int) row {
+	healthyRate := func(withHanging bool) (float64, float64, int64, int64) {
+		rc := newReceiver(false)
+		defer rc.close()
+		subs := []subscription.Subscription{{ID: "healthy", Name: "healthy", URL: rc.srv.URL}}
+		if withHanging {
+			hang := newReceiver(true)
+			defer hang.close()
+			subs = append(subs, subscription.Subscription{ID: "hanging", Name: "hanging", URL: hang.srv.URL,
+				Timeout: subscription.Duration(time.Second)})
+		}
+		p, _ := b.run("isolation", subs, func(topic string) {
+			check(b.produce(topic, n, 0, func(i int) []byte { return event(i, "info", i, 0) }))
+		}, 6)
+		defer p.stop()
+		if !rc.waitCount(int64(n), 10*time.Minute) {
+			check(fmt.Errorf("isolation: %d of %d delivered", rc.count.Load(), n))
+		}
+		cpu, rss := p.usage()
+		return float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds(), cpu, rss, rc.count.Load()
+	}
+	solo, _, _, _ := healthyRate(false)
+	mixed, cpu, rss, delivered := healthyRate(true)
+	ratio := mixed / solo
+	return row{Scenario: fmt.Sprintf("isolation: %d events, a healthy endpoint beside one hanging past its 1s timeout", n),
+		Result: fmt.Sprintf("healthy %.0f deliveries/s vs %.0f solo = %.0f%%", mixed, solo, 100*ratio), Value: ratio, Unit: "ratio",
+		Target: "≥ 80% of solo, RSS < 150 MB", Met: ratio >= 0.8 && rss < rssLimit, Deliveries: delivered, CPUSeconds: cpu, PeakRSS: rss}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hookstream/hookstream/config"
+	"github.com/hookstream/hookstream/embedded"
+	"github.com/hookstream/hookstream/service"
+	"github.com/hookstream/hookstream/subscription"
+)
+
+func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	adminAddr := fs.String("admin-addr", "127.0.0.1:8080", "admin API listen address")
+	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
+	inboxAddr := fs.String("inbox-addr", "127.0.0.1:8081", "listen address of the demo webhook receiver (empty: none)")
+	dataDir := fs.String("data-dir", ".hookstream", "directory for the broker's data and saved subscriptions")
+	redisURL := fs.String("redis-url", "", "use this Redis instead of the in-process one")
+	path := fs.String("config", "", "optional YAML config applied before the dev settings")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *path == "" && os.Getenv("HOOKSTREAM_LOG_FORMAT") == "" {
+		cfg.Log.Format = "console"
+	}
+	log := newLogger(cfg.Log, stderr)
+	topic := cfg.Kafka.InputTopics[0]
+
+	env, err := embedded.Start(ctx, embedded.Options{
+		KafkaAddr: *kafkaAddr, DataDir: *dataDir, RedisURL: *redisURL,
+		KeyPrefix: cfg.Redis.KeyPrefix, Topic: topic, Partitions: 6,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := env.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the embedded environment")
+		}
+	}()
+	cfg.Kafka.Brokers = []string{env.KafkaAddr}
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+	cfg.Kafka.InputRegex = ""
+	cfg.Redis.URL = env.RedisURL
+	cfg.Admin.Addr = *adminAddr
+	// The API takes a token even here, printed below.
+	token, entry := newToken(config.ScopeAdmin)
+	cfg.Admin.Tokens = append(cfg.Admin.Tokens, entry)
+	// Dev deliveries go to local receivers: allow loopback explicitly.
+	cfg.Delivery.AllowNetworks = append(cfg.Delivery.AllowNetworks, "127.0.0.0/8", "::1/128")
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	ropts, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+
+	inboxURL := ""
+	if *inboxAddr != "" {
+		ln, err := net.Listen("tcp", *inboxAddr)
+		if err != nil {
+			return fmt.Errorf("inbox addr: %w", err)
+		}
+		inbox := &embedded.Inbox{
+			Secret: embedded.StoreSecrets(subscription.NewStore(rdb, cfg.Redis.KeyPrefix)),
+			Logger: log.With().Str("component", "inbox").Logger(),
+		}
+		srv := &http.Server{Handler: inbox, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		inboxURL = "http://" + ln.Addr().String() + "/"
+	}
+
+	svc, err := service.New(service.Options{Config: cfg, Logger: log, Version: version, Redis: rdb})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-svc.Ready():
+	}
+	printNextSteps(stdout, svc.AdminAddr().String(), token, env.KafkaAddr, topic, inboxURL, *redisURL == "", *dataDir)
+	return <-done
+}
+
+func printNextSteps(w io.Writer, admin, token, kafka, topic, inbox string, embeddedRedis bool, dataDir string) {
+	target := inbox
+	if target == "" {
+		target = "http://127.0.0.1:9000/webhook"
+	}
+	redisNote := "external Redis"
+	if embeddedRedis {
+		redisNote = "in-process Redis, saved to " + dataDir + "/subscriptions.json on exit"
+	}
+	fmt.Fprintf(w, `
+hookstream dev is running
+  admin API  http://%[1]s   (GET /readyz, GET /metrics)
+  token      %[7]s   (a new admin token each run)
+  kafka      %[2]s   topic %[3]q, data in %[6]s
+  redis      %[5]s
+  inbox      %[4]s   (a demo receiver that checks signatures and logs each webhook)
+
+1. Create a subscription (the response shows its signing secret once):
+
+  export HOOKSTREAM_TOKEN=%[7]s
+  curl -sS -X POST http://%[1]s/v1/subscriptions -H "authorization: Bearer $HOOKSTREAM_TOKEN" \
+    -H 'content-type: application/json' -d '{"name":"errors","url":"%[4]s","filter":{"levels":["error"]}}'
+
+2. Send a log event, through the API or any Kafka client:
+
+  curl -sS -X POST http://%[1]s/v1/events -H "authorization: Bearer $HOOKSTREAM_TOKEN" \
+    -H 'content-type: application/json' -d '{"type":"payment.failed","level":"error","source":"payment-api","message":"card declined"}'
+
+  echo '{"type":"payment.failed","level":"error","source":"payment-api"}' | kcat -P -b %[2]s -t %[3]s
+
+Press Ctrl-C to stop.
+`, admin, kafka, topic, target, redisNote, dataDir, token)
+}

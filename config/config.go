@@ -1,0 +1,472 @@
+// Package config defines hookstream's configuration: one struct with
+// defaults, loaded from YAML, overridden by HOOKSTREAM_* environment
+// variables and validated before anything starts.
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of hookstream's configuration.
+type Config struct {
+	Log      Log      `yaml:"log"`
+	Kafka    Kafka    `yaml:"kafka"`
+	Events   Events   `yaml:"events"`
+	Retry    Retry    `yaml:"retry"`
+	Delivery Delivery `yaml:"delivery"`
+	Redis    Redis    `yaml:"redis"`
+	Admin    Admin    `yaml:"admin"`
+
+	// ShutdownTimeout bounds how long in-flight deliveries may take to
+	// finish after a stop signal before the process exits without them
+	// (they are then redelivered by the next owner). Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" validate:"gt=0"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is one of trace, debug, info, warn, error. Default info.
+	Level string `yaml:"level" validate:"oneof=trace debug info warn error"`
+	// Format is json or console. Default json.
+	Format string `yaml:"format" validate:"oneof=json console"`
+}
+
+// Kafka configures the brokers, the input topics and the derived retry and
+// dead-letter topics.
+type Kafka struct {
+	// Brokers are the seed brokers, host:port. Default 127.0.0.1:9092.
+	Brokers []string `yaml:"brokers" validate:"min=1,dive,hostname_port"`
+	// ClientID names this process to the brokers. Default hookstream.
+	ClientID string `yaml:"client_id" validate:"required"`
+	// Group is the consumer group of the input topics; each retry rung
+	// uses the group "<group>.retry.<delay>". Default hookstream.
+	Group string `yaml:"group" validate:"required"`
+	// InputTopics are the topics log events are read from. Default [logs].
+	// Ignored when InputRegex is set.
+	InputTopics []string `yaml:"input_topics" validate:"dive,required"`
+	// InputRegex, when set, consumes every topic whose name matches it.
+	InputRegex string `yaml:"input_regex"`
+	// TopicPrefix prefixes the retry and dead-letter topics. Default hookstream.
+	TopicPrefix string `yaml:"topic_prefix" validate:"required,excludesall= /\\"`
+	// CreateTopics creates missing retry and dead-letter topics at start.
+	// Default true.
+	CreateTopics bool `yaml:"create_topics"`
+	// Partitions is the partition count of created topics; 0 takes the
+	// count of the (first) input topic. Default 0.
+	Partitions int32 `yaml:"partitions" validate:"gte=0"`
+	// ReplicationFactor of created topics; -1 takes the broker default.
+	// Default -1.
+	ReplicationFactor int16 `yaml:"replication_factor" validate:"gte=-1"`
+	// CommitInterval is how often durable progress is committed. Default 1s.
+	CommitInterval time.Duration `yaml:"commit_interval" validate:"gt=0"`
+	// FetchMaxWait is the longest a fetch waits for data. Default 250ms.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait" validate:"gt=0"`
+	// ProduceLinger is how long produced retry and DLQ records wait to
+	// batch. Default 5ms.
+	ProduceLinger time.Duration `yaml:"produce_linger" validate:"gte=0"`
+	// StartOffset is where a group without committed offsets starts:
+	// earliest or latest. Retry rungs always start at the earliest.
+	// Default earliest, so nothing published before the first start is
+	// skipped.
+	StartOffset string `yaml:"start_offset" validate:"oneof=earliest latest"`
+	// SessionTimeout is how long the group waits for a silent member
+	// before moving its partitions. Default 45s.
+	SessionTimeout time.Duration `yaml:"session_timeout" validate:"gte=1s"`
+	// MaxMessageBytes is the largest retry or DLQ record written, set as
+	// max.message.bytes on created topics. Default 8 MiB.
+	MaxMessageBytes int `yaml:"max_message_bytes" validate:"gte=65536"`
+}
+
+// Events says where the fields used for matching are found in a log event
+// and how large an event may be.
+type Events struct {
+	// MaxBytes is the largest record value accepted; larger ones go to the
+	// DLQ as poison. Default 1 MiB.
+	MaxBytes int `yaml:"max_bytes" validate:"gt=0"`
+	// MaxDepth is the deepest nesting of objects and arrays accepted.
+	// Default 64.
+	MaxDepth int `yaml:"max_depth" validate:"gt=0,lte=10000"`
+	// Fields lists, for each well-known field, the JSON paths tried in order.
+	Fields Fields `yaml:"fields"`
+}
+
+// Fields are the candidate JSON paths of the well-known event fields.
+type Fields struct {
+	// Type defaults to [type, event_type].
+	Type []string `yaml:"type" validate:"min=1,dive,required"`
+	// Level defaults to [level, severity]; compared case-insensitively.
+	Level []string `yaml:"level" validate:"min=1,dive,required"`
+	// Source defaults to [source, service].
+	Source []string `yaml:"source" validate:"min=1,dive,required"`
+	// Timestamp defaults to [timestamp, "@timestamp", time].
+	Timestamp []string `yaml:"timestamp" validate:"min=1,dive,required"`
+	// Message defaults to [message, msg].
+	Message []string `yaml:"message" validate:"min=1,dive,required"`
+}
+
+// Retry configures the retry-topic ladder.
+type Retry struct {
+	// Rungs are the delays of the retry topics, in order; topic names are
+	// derived from them ("<prefix>.retry.1s"). Default [1s, 2s, 4s, 8s].
+	Rungs []time.Duration `yaml:"rungs" validate:"min=1,max=32,dive,gt=0"`
+	// MaxRetryAfter caps how far an endpoint's Retry-After may push the
+	// next attempt. Default 1h.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after" validate:"gte=0"`
+}
+
+// Delivery configures the HTTP side.
+type Delivery struct {
+	// MaxInFlight bounds the records being processed at once by this
+	// process; polling stops while it is reached. Default 1024.
+	MaxInFlight int `yaml:"max_in_flight" validate:"gt=0"`
+	// Timeout is the default per-attempt timeout of a subscription.
+	// Default 10s.
+	Timeout time.Duration `yaml:"timeout" validate:"gt=0"`
+	// MaxAttempts is the default number of attempts of a subscription,
+	// the first try included. Default 5.
+	MaxAttempts int `yaml:"max_attempts" validate:"gt=0,lte=100"`
+	// MaxResponseBytes is how much of a response body is read. Default 4096.
+	MaxResponseBytes int64 `yaml:"max_response_bytes" validate:"gt=0"`
+	// MaxIdleConnsPerHost sizes the keep-alive pool per endpoint host; it
+	// is raised to MaxInFlightPerEndpoint when lower. Default 128.
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host" validate:"gt=0"`
+	// AllowNetworks lists CIDRs that deliveries may reach even though they
+	// are not publicly routable (loopback, private, link-local …).
+	// Default none: such destinations are refused.
+	AllowNetworks []string `yaml:"allow_networks" validate:"dive,cidr"`
+	// BreakerFailures is how many consecutive failures of one endpoint
+	// open its circuit breaker; 0 disables the breaker. Default 5.
+	BreakerFailures int `yaml:"breaker_failures" validate:"gte=0"`
+	// BreakerCooldown is how long an open breaker fails attempts at once
+	// before one probe is let through. Default 30s.
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown" validate:"gt=0"`
+	// MaxInFlightPerEndpoint caps the attempts in flight to one endpoint
+	// URL. A delivery that finds its endpoint at the cap for 50ms waits on
+	// the first retry rung without spending an attempt, so a slow endpoint
+	// cannot hold every worker. 0 means no cap. Default 128.
+	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" validate:"gte=0"`
+	// SecretRotationWindow is how long a rotated-out secret keeps signing
+	// deliveries beside the new one. Default 24h.
+	SecretRotationWindow time.Duration `yaml:"secret_rotation_window" validate:"gte=0"`
+}
+
+// Redis configures the subscription store.
+type Redis struct {
+	// URL is a redis:// or rediss:// URL. Default redis://127.0.0.1:6379/0.
+	URL string `yaml:"url" validate:"required,url"`
+	// KeyPrefix prefixes every key and channel. Default hookstream.
+	KeyPrefix string `yaml:"key_prefix" validate:"required"`
+	// RefreshInterval is how often the cached subscriptions' version is
+	// checked against Redis, repairing missed notifications. Default 5s.
+	RefreshInterval time.Duration `yaml:"refresh_interval" validate:"gt=0"`
+}
+
+// Admin configures the admin HTTP API.
+type Admin struct {
+	// Addr is the listen address. Default 127.0.0.1:8080. Listening
+	// beyond loopback requires Tokens.
+	Addr string `yaml:"addr" validate:"required"`
+	// Tokens are the bearer tokens the /v1 API accepts, each written as
+	// "<scope>:<sha256 hex of the token>" with scope admin (everything) or
+	// read (GET only); "hookstream token" makes one. With none, the API is
+	// open, which is allowed on a loopback address only. Default none.
+	Tokens []string `yaml:"tokens" validate:"dive,token"`
+	// MaxBodyBytes caps request bodies. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" validate:"gt=0"`
+	// Pprof serves Go's profiler under /debug/pprof/. Default false.
+	Pprof bool `yaml:"pprof"`
+}
+
+// Default returns the configuration used where a file and the environment
+// say nothing.
+func Default() Config {
+	return Config{
+		Log: Log{Level: "info", Format: "json"},
+		Kafka: Kafka{
+			Brokers:           []string{"127.0.0.1:9092"},
+			ClientID:          "hookstream",
+			Group:             "hookstream",
+			InputTopics:       []string{"logs"},
+			TopicPrefix:       "hookstream",
+			CreateTopics:      true,
+			ReplicationFactor: -1,
+			CommitInterval:    time.Second,
+			FetchMaxWait:      250 * time.Millisecond,
+			ProduceLinger:     5 * time.Millisecond,
+			StartOffset:       "earliest",
+			SessionTimeout:    45 * time.Second,
+			MaxMessageBytes:   8 << 20,
+		},
+		Events: Events{
+			MaxBytes: 1 << 20,
+			MaxDepth: 64,
+			Fields: Fields{
+				Type:      []string{"type", "event_type"},
+				Level:     []string{"level", "severity"},
+				Source:    []string{"source", "service"},
+				Timestamp: []string{"timestamp", "@timestamp", "time"},
+				Message:   []string{"message", "msg"},
+			},
+		},
+		Retry: Retry{
+			Rungs:         []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second},
+			MaxRetryAfter: time.Hour,
+		},
+		Delivery: Delivery{
+			MaxInFlight:            1024,
+			Timeout:                10 * time.Second,
+			MaxAttempts:            5,
+			MaxResponseBytes:       4096,
+			MaxIdleConnsPerHost:    128,
+			BreakerFailures:        5,
+			BreakerCooldown:        30 * time.Second,
+			MaxInFlightPerEndpoint: 128,
+			SecretRotationWindow:   24 * time.Hour,
+		},
+		Redis: Redis{
+			URL:             "redis://127.0.0.1:6379/0",
+			KeyPrefix:       "hookstream",
+			RefreshInterval: 5 * time.Second,
+		},
+		Admin:           Admin{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Load reads the YAML file at path (none when path is empty) over the
+// defaults, applies HOOKSTREAM_* environment overrides from environ and
+// validates the result.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if err := Decode(f, &cfg); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := ApplyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Decode reads YAML from r into cfg, refusing unknown fields so that a
+// misspelt key fails instead of being ignored.
+func Decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate checks every field and the rules that tie fields together. The
+// error names each offending field by its YAML path.
+func (c *Config) Validate() error {
+	var problems []string
+	if err := validate.Struct(c); err != nil {
+		var verrs validator.ValidationErrors
+		if !errors.As(err, &verrs) {
+			return fmt.Errorf("config: %w", err)
+		}
+		for _, fe := range verrs {
+			problems = append(problems, fmt.Sprintf("%s: %s", fieldPath(fe.Namespace()), describe(fe)))
+		}
+	}
+	if c.Kafka.InputRegex != "" {
+		if _, err := regexp.Compile(c.Kafka.InputRegex); err != nil {
+			problems = append(problems, fmt.Sprintf("kafka.input_regex: %q does not compile: %v", c.Kafka.InputRegex, err))
+		}
+	} else if len(c.Kafka.InputTopics) == 0 {
+		problems = append(problems, "kafka.input_topics: at least one topic is required when kafka.input_regex is empty")
+	}
+	seen := make(map[string]int, len(c.Retry.Rungs))
+	for i, d := range c.Retry.Rungs {
+		name := RungName(d)
+		if j, dup := seen[name]; dup {
+			problems = append(problems, fmt.Sprintf("retry.rungs[%d]: %s repeats retry.rungs[%d]; each rung needs its own topic", i, d, j))
+		}
+		seen[name] = i
+		if d%time.Millisecond != 0 {
+			problems = append(problems, fmt.Sprintf("retry.rungs[%d]: %s has sub-millisecond precision", i, d))
+		}
+	}
+	if len(c.Admin.Tokens) == 0 && !loopbackAddr(c.Admin.Addr) {
+		problems = append(problems, fmt.Sprintf("admin.tokens: admin.addr %q listens beyond loopback, so the API needs at least one token (make one with: hookstream token)", c.Admin.Addr))
+	}
+	if c.Kafka.MaxMessageBytes < c.Events.MaxBytes+64<<10 {
+		problems = append(problems, fmt.Sprintf("kafka.max_message_bytes: %d must exceed events.max_bytes (%d) by at least 64 KiB, so a delivery job can carry any accepted event", c.Kafka.MaxMessageBytes, c.Events.MaxBytes))
+	}
+	own := append(c.RetryTopics(), c.DLQTopic())
+	for _, t := range own {
+		if c.Kafka.InputRegex != "" {
+			if re, err := regexp.Compile(c.Kafka.InputRegex); err == nil && re.MatchString(t) {
+				problems = append(problems, fmt.Sprintf("kafka.input_regex: %q matches hookstream's own topic %q; anchor it or change kafka.topic_prefix", c.Kafka.InputRegex, t))
+			}
+		} else if slices.Contains(c.Kafka.InputTopics, t) {
+			problems = append(problems, fmt.Sprintf("kafka.input_topics: %q is hookstream's own retry or DLQ topic", t))
+		}
+	}
+	if len(problems) > 0 {
+		return &Error{Problems: problems}
+	}
+	return nil
+}
+
+// Error lists every problem Validate found.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return "invalid config:\n  " + strings.Join(dedupe(e.Problems), "\n  ")
+}
+
+// RetryTopics returns the retry topic names, one a rung, in order.
+func (c *Config) RetryTopics() []string {
+	topics := make([]string, len(c.Retry.Rungs))
+	for i, d := range c.Retry.Rungs {
+		topics[i] = c.Kafka.TopicPrefix + ".retry." + RungName(d)
+	}
+	return topics
+}
+
+// DLQTopic returns the dead-letter topic's name.
+func (c *Config) DLQTopic() string { return c.Kafka.TopicPrefix + ".dlq" }
+
+// RungGroup returns the consumer group of the retry rung with delay d.
+func (c *Config) RungGroup(d time.Duration) string {
+	return c.Kafka.Group + ".retry." + RungName(d)
+}
+
+// RungName renders a rung's delay compactly for topic and group names:
+// 1s, 500ms, 5m, 2h, 1h30m.
+func RungName(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return strings.ReplaceAll(s, ".", "_")
+}
+
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(yamlName)
+	_ = v.RegisterValidation("token", func(fl validator.FieldLevel) bool {
+		_, _, err := ParseToken(fl.Field().String())
+		return err == nil
+	})
+	return v
+}()
+
+// Token scopes.
+const (
+	ScopeAdmin = "admin"
+	ScopeRead  = "read"
+)
+
+// ParseToken splits an admin.tokens entry into its scope and the
+// SHA-256 of the token.
+func ParseToken(entry string) (scope string, sum [32]byte, err error) {
+	scope, hexSum, ok := strings.Cut(entry, ":")
+	if !ok || (scope != ScopeAdmin && scope != ScopeRead) {
+		return "", sum, fmt.Errorf("want <admin|read>:<sha256 hex>")
+	}
+	b, err := hex.DecodeString(hexSum)
+	if err != nil || len(b) != len(sum) {
+		return "", sum, fmt.Errorf("want <admin|read>:<sha256 hex>, the hash as 64 hex digits")
+	}
+	copy(sum[:], b)
+	return scope, sum, nil
+}
+
+// loopbackAddr reports whether a listen address only accepts local
+// connections.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// fieldPath turns validator's "Config.kafka.brokers[0]" into
+// "kafka.brokers[0]".
+func fieldPath(ns string) string {
+	if _, rest, ok := strings.Cut(ns, "."); ok {
+		return rest
+	}
+	return ns
+}
+
+func describe(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "min":
+		return fmt.Sprintf("needs at least %s (got %v)", fe.Param(), fe.Value())
+	case "max", "lte":
+		return fmt.Sprintf("must be at most %s (got %v)", fe.Param(), fe.Value())
+	case "gt":
+		return fmt.Sprintf("must be greater than %s (got %v)", fe.Param(), fe.Value())
+	case "gte":
+		return fmt.Sprintf("must be at least %s (got %v)", fe.Param(), fe.Value())
+	case "oneof":
+		return fmt.Sprintf("must be one of [%s] (got %q)", fe.Param(), fe.Value())
+	case "hostname_port":
+		return fmt.Sprintf("must be host:port (got %q)", fe.Value())
+	case "url":
+		return fmt.Sprintf("must be a URL (got %q)", fe.Value())
+	case "cidr":
+		return fmt.Sprintf("must be a CIDR such as 127.0.0.0/8 (got %q)", fe.Value())
+	case "token":
+		return "must be <admin|read>:<sha256 hex of the token> (make one with: hookstream token)"
+	case "excludesall":
+		return fmt.Sprintf("must not contain any of %q (got %q)", fe.Param(), fe.Value())
+	default:
+		return fmt.Sprintf("failed %q (got %v)", fe.Tag(), fe.Value())
+	}
+}
+
+func dedupe(in []string) []string {
+	out := in[:0:0]
+	seen := map[string]bool{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

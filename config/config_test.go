@@ -1,0 +1,164 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	cfg := Default()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	want := []string{"hookstream.retry.1s", "hookstream.retry.2s", "hookstream.retry.4s", "hookstream.retry.8s"}
+	if got := cfg.RetryTopics(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("RetryTopics() = %v, want %v", got, want)
+	}
+	if got := cfg.DLQTopic(); got != "hookstream.dlq" {
+		t.Errorf("DLQTopic() = %q", got)
+	}
+}
+
+func TestRungName(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{time.Second, "1s"},
+		{250 * time.Millisecond, "250ms"},
+		{5 * time.Minute, "5m"},
+		{30 * time.Minute, "30m"},
+		{2 * time.Hour, "2h"},
+		{90 * time.Minute, "1h30m"},
+		{1500 * time.Millisecond, "1_5s"},
+	}
+	for _, tt := range tests {
+		if got := RungName(tt.d); got != tt.want {
+			t.Errorf("RungName(%s) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestLoadFileAndEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookstream.yaml")
+	yaml := `
+kafka:
+  brokers: [kafka-1:9092, kafka-2:9092]
+  input_topics: [app-logs]
+retry:
+  rungs: [5s, 5m, 30m, 2h]
+delivery:
+  timeout: 3s
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"HOOKSTREAM_KAFKA_GROUP=payments",
+		"HOOKSTREAM_DELIVERY_MAX_IN_FLIGHT=64",
+		"HOOKSTREAM_DELIVERY_ALLOW_NETWORKS=10.0.0.0/8, 127.0.0.0/8",
+		"HOOKSTREAM_KAFKA_CREATE_TOPICS=false",
+		"PATH=/usr/bin",
+	}
+	cfg, err := Load(path, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Kafka.Brokers, ","); got != "kafka-1:9092,kafka-2:9092" {
+		t.Errorf("brokers = %s", got)
+	}
+	if cfg.Kafka.Group != "payments" || cfg.Delivery.MaxInFlight != 64 || cfg.Kafka.CreateTopics {
+		t.Errorf("env overrides not applied: group=%q max_in_flight=%d create_topics=%v", cfg.Kafka.Group, cfg.Delivery.MaxInFlight, cfg.Kafka.CreateTopics)
+	}
+	if got := strings.Join(cfg.Delivery.AllowNetworks, ","); got != "10.0.0.0/8,127.0.0.0/8" {
+		t.Errorf("allow_networks = %q", got)
+	}
+	if cfg.Delivery.Timeout != 3*time.Second {
+		t.Errorf("timeout = %s", cfg.Delivery.Timeout)
+	}
+	want := "hookstream.retry.5s,hookstream.retry.5m,hookstream.retry.30m,hookstream.retry.2h"
+	if got := strings.Join(cfg.RetryTopics(), ","); got != want {
+		t.Errorf("retry topics = %s, want %s", got, want)
+	}
+	if cfg.Events.MaxBytes != Default().Events.MaxBytes {
+		t.Errorf("unset field lost its default")
+	}
+}
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want []string
+	}{
+		{"unknown field", "kafka:\n  brokerz: [a:1]\n", nil, []string{"brokerz"}},
+		{"bad broker", "kafka:\n  brokers: [nohost]\n", nil, []string{"kafka.brokers[0]", "host:port"}},
+		{"no brokers", "kafka:\n  brokers: []\n", nil, []string{"kafka.brokers", "at least 1"}},
+		{"bad log level", "log:\n  level: loud\n", nil, []string{"log.level", "loud"}},
+		{"bad regex", "kafka:\n  input_regex: '(['\n", nil, []string{"kafka.input_regex"}},
+		{"no input", "kafka:\n  input_topics: []\n", nil, []string{"kafka.input_topics"}},
+		{"duplicate rung", "retry:\n  rungs: [1s, 1s]\n", nil, []string{"retry.rungs[1]", "repeats"}},
+		{"zero rung", "retry:\n  rungs: [0s]\n", nil, []string{"retry.rungs[0]"}},
+		{"bad cidr", "delivery:\n  allow_networks: [10.0.0.0]\n", nil, []string{"delivery.allow_networks[0]"}},
+		{"zero timeout", "delivery:\n  timeout: 0s\n", nil, []string{"delivery.timeout"}},
+		{"bad env duration", "", []string{"HOOKSTREAM_DELIVERY_TIMEOUT=soon"}, []string{"delivery.timeout", "HOOKSTREAM_DELIVERY_TIMEOUT", "soon"}},
+		{"bad env int", "", []string{"HOOKSTREAM_DELIVERY_MAX_IN_FLIGHT=many"}, []string{"delivery.max_in_flight"}},
+		{"message size", "events:\n  max_bytes: 8388608\n", nil, []string{"kafka.max_message_bytes"}},
+		{"regex eats own topics", "kafka:\n  input_regex: 'hookstream\\..*'\n", nil, []string{"kafka.input_regex", "hookstream.dlq"}},
+		{"input is own topic", "kafka:\n  input_topics: [hookstream.dlq]\n", nil, []string{"kafka.input_topics"}},
+		{"open API beyond loopback", "admin:\n  addr: ':8080'\n", nil, []string{"admin.tokens", "hookstream token"}},
+		{"bad token entry", "admin:\n  tokens: [admin:nothex]\n", nil, []string{"admin.tokens[0]"}},
+		{"bad token scope", "admin:\n  tokens: [root:" + strings.Repeat("ab", 32) + "]\n", nil, []string{"admin.tokens[0]"}},
+		{"bad start offset", "kafka:\n  start_offset: middle\n", nil, []string{"kafka.start_offset"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(path, tt.env)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvNamesCoverNestedFields(t *testing.T) {
+	names := strings.Join(EnvNames(), " ")
+	for _, want := range []string{"HOOKSTREAM_KAFKA_BROKERS", "HOOKSTREAM_EVENTS_FIELDS_TYPE", "HOOKSTREAM_RETRY_RUNGS", "HOOKSTREAM_SHUTDOWN_TIMEOUT"} {
+		if !strings.Contains(names, want) {
+			t.Errorf("EnvNames() lacks %s", want)
+		}
+	}
+}
+
+func TestTokensAllowListeningBeyondLoopback(t *testing.T) {
+	entry := "read:" + strings.Repeat("ab", 32)
+	cfg, err := Load("", []string{"HOOKSTREAM_ADMIN_ADDR=:8080", "HOOKSTREAM_ADMIN_TOKENS=" + entry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope, sum, err := ParseToken(cfg.Admin.Tokens[0])
+	if err != nil || scope != ScopeRead || sum[0] != 0xab {
+		t.Errorf("ParseToken = %s %x %v", scope, sum, err)
+	}
+	for _, addr := range []string{"127.0.0.1:8080", "localhost:8080", "[::1]:8080"} {
+		if _, err := Load("", []string{"HOOKSTREAM_ADMIN_ADDR=" + addr}); err != nil {
+			t.Errorf("loopback %s without tokens: %v", addr, err)
+		}
+	}
+}

@@ -1,0 +1,465 @@
+// Package consumer runs franz-go consumer groups whose offsets are
+// committed only past records that have a durable outcome. Records of a
+// partition are processed concurrently and complete in any order; a
+// per-partition tracker finds the offset below which all are done. A group
+// can also hold each record until it is due (the retry rungs): the
+// partition is paused while its head record waits, so the poll loop never
+// sleeps and heartbeats and rebalances go on.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/hookstream/hookstream/metrics"
+)
+
+// Handler processes one record. It returns nil once the record has a
+// durable outcome; an error leaves the record uncommitted, so it is
+// processed again by the partition's next owner. ctx ends only when the
+// group gives up draining at shutdown.
+type Handler func(ctx context.Context, r *kgo.Record) error
+
+// Options configure a Group.
+type Options struct {
+	// Group is the consumer group ID.
+	Group string
+	// Topics are consumed; with Regex they are regular expressions.
+	Topics []string
+	Regex  bool
+	// Due returns when a record may be processed. Nil processes records as
+	// soon as they arrive. Due times must not decrease along a partition
+	// for records to leave at their due time.
+	Due func(*kgo.Record) time.Time
+	// Limiter bounds the records in flight; share one across the groups of
+	// a process. Required.
+	Limiter *Limiter
+	// CommitInterval is how often progress is committed. Default 1s.
+	CommitInterval time.Duration
+	// DrainTimeout bounds the wait for in-flight records at shutdown.
+	// Default 30s.
+	DrainTimeout time.Duration
+	// StartAtEnd starts a group without committed offsets at the end of
+	// its partitions instead of the start.
+	StartAtEnd bool
+	// MaxPollRecords caps the records taken by one poll. Default 500.
+	MaxPollRecords int
+	// Client holds the kgo options shared by every client: seed brokers,
+	// client ID, logger, hooks, timeouts.
+	Client  []kgo.Opt
+	Logger  zerolog.Logger
+	Metrics *metrics.Metrics
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Group consumes a set of topics as one consumer group.
+type Group struct {
+	opts    Options
+	handle  Handler
+	cl      *kgo.Client
+	log     zerolog.Logger
+	runCtx  context.Context
+	workCtx context.Context
+	stop    context.CancelFunc
+
+	mu      sync.Mutex
+	parts   map[topicPartition]*partition
+	closing bool
+	wg      sync.WaitGroup // handlers
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// partition is one assignment of a partition to this member. A revoked
+// partition's state is discarded; when it comes back it gets a new one,
+// so late completions from an old assignment cannot commit anything.
+type partition struct {
+	topicPartition
+	mu        sync.Mutex
+	revoked   bool
+	track     tracker
+	committed int64
+	queue     []*kgo.Record // polled, not yet dispatched
+	paused    bool
+	timer     *time.Timer
+}
+
+// New creates the group's client. Call Run to consume.
+func New(opts Options, handle Handler) (*Group, error) {
+	if opts.Limiter == nil {
+		return nil, errors.New("consumer: Options.Limiter is required")
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.MaxPollRecords <= 0 {
+		opts.MaxPollRecords = 500
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	g := &Group{
+		opts:   opts,
+		handle: handle,
+		log:    opts.Logger.With().Str("group", opts.Group).Logger(),
+		parts:  make(map[topicPartition]*partition),
+	}
+	start := kgo.NewOffset().AtStart()
+	if opts.StartAtEnd {
+		start = kgo.NewOffset().AtEnd()
+	}
+	kopts := append([]kgo.Opt{}, opts.Client...)
+	kopts = append(kopts,
+		kgo.ConsumerGroup(opts.Group),
+		kgo.ConsumeTopics(opts.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(start),
+		kgo.OnPartitionsAssigned(g.assigned),
+		kgo.OnPartitionsRevoked(g.revoked),
+		kgo.OnPartitionsLost(g.lost),
+	)
+	if opts.Regex {
+		kopts = append(kopts, kgo.ConsumeRegex())
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", opts.Group, err)
+	}
+	g.cl = cl
+	return g, nil
+}
+
+// Close releases a group that will not Run, such as when the process
+// fails to start. A group that ran closes itself.
+func (g *Group) Close() { g.cl.Close() }
+
+// Run consumes until ctx ends, then stops polling, waits up to the drain
+// timeout for in-flight records, commits what is durable and leaves the
+// group. It returns once the client is closed.
+func (g *Group) Run(ctx context.Context) error {
+	g.runCtx = ctx
+	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g.workCtx, g.stop = workCtx, stop
+	defer stop()
+
+	commitDone := make(chan struct{})
+	go func() { defer close(commitDone); g.commitLoop(ctx) }()
+
+	g.poll(ctx)
+
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+	drained := make(chan struct{})
+	go func() { g.wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(g.opts.DrainTimeout):
+		g.log.Warn().Dur("drain_timeout", g.opts.DrainTimeout).Msg("in-flight records did not finish; they stay uncommitted and will be redelivered")
+		stop()
+		<-drained
+	}
+	<-commitDone
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	g.commit(cctx, g.owned())
+	cancel()
+	g.cl.Close()
+	return nil
+}
+
+func (g *Group) poll(ctx context.Context) {
+	for {
+		fetches := g.cl.PollRecords(ctx, g.opts.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			g.cl.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				g.log.Warn().Err(err).Str("topic", topic).Int32("partition", p).Msg("fetch error")
+			}
+		})
+		// Queue the records before letting a rebalance in, so that every
+		// queued record belongs to the partition state it is queued on.
+		var touched []*partition
+		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if len(ftp.Records) == 0 {
+				return
+			}
+			g.mu.Lock()
+			p := g.parts[topicPartition{ftp.Topic, ftp.Partition}]
+			g.mu.Unlock()
+			if p == nil {
+				return
+			}
+			p.mu.Lock()
+			p.queue = append(p.queue, ftp.Records...)
+			p.mu.Unlock()
+			touched = append(touched, p)
+		})
+		g.cl.AllowRebalance()
+		for _, p := range touched {
+			g.pump(p)
+		}
+	}
+}
+
+// pump dispatches the partition's queued records while they are due,
+// blocking on the limiter when the process is full. When the head record
+// is not due it pauses the partition and arms a timer for its due time.
+func (g *Group) pump(p *partition) {
+	for g.headReady(p) {
+		// Wait for room without holding the partition's lock: finishing
+		// records need it to mark themselves done.
+		if err := g.opts.Limiter.Acquire(g.runCtx); err != nil {
+			return // shutting down: the records stay uncommitted
+		}
+		rec, seq, ok := g.take(p)
+		if !ok {
+			g.opts.Limiter.Release()
+			continue
+		}
+		if !g.dispatch(p, seq, rec) {
+			return
+		}
+	}
+}
+
+// headReady reports whether the partition's head record can be taken
+// now. Otherwise it resumes a drained partition, or pauses one whose head
+// is not due and arms the timer that pumps it again.
+func (g *Group) headReady(p *partition) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.revoked {
+		return false
+	}
+	if len(p.queue) == 0 {
+		if p.paused {
+			g.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.partition}})
+			p.paused = false
+			g.opts.Metrics.Paused.WithLabelValues(g.opts.Group).Dec()
+		}
+		return false
+	}
+	wait := g.wait(p.queue[0])
+	if wait <= 0 {
+		return true
+	}
+	if !p.paused {
+		g.cl.PauseFetchPartitions(map[string][]int32{p.topic: {p.partition}})
+		p.paused = true
+		g.opts.Metrics.Paused.WithLabelValues(g.opts.Group).Inc()
+	}
+	if p.timer == nil {
+		p.timer = time.AfterFunc(wait, func() { g.pump(p) })
+	} else {
+		p.timer.Reset(wait)
+	}
+	return false
+}
+
+// take pops the head record if it is still there and due, and starts
+// tracking it.
+func (g *Group) take(p *partition) (*kgo.Record, uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.revoked || len(p.queue) == 0 || g.wait(p.queue[0]) > 0 {
+		return nil, 0, false
+	}
+	rec := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	return rec, p.track.add(rec.Offset), true
+}
+
+func (g *Group) wait(r *kgo.Record) time.Duration {
+	if g.opts.Due == nil {
+		return 0
+	}
+	return g.opts.Due(r).Sub(g.opts.Now())
+}
+
+func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		g.opts.Limiter.Release()
+		return false
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.wg.Done()
+		defer g.opts.Limiter.Release()
+		if err := g.handle(g.workCtx, rec); err != nil {
+			g.log.Warn().Err(err).Str("topic", rec.Topic).Int32("partition", rec.Partition).
+				Int64("offset", rec.Offset).Msg("record has no durable outcome; it stays uncommitted")
+			return
+		}
+		p.mu.Lock()
+		if !p.revoked {
+			p.track.done(seq)
+		}
+		p.mu.Unlock()
+	}()
+	return true
+}
+
+func (g *Group) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	g.mu.Lock()
+	n := 0
+	for topic, parts := range assigned {
+		for _, pn := range parts {
+			tp := topicPartition{topic, pn}
+			g.parts[tp] = &partition{topicPartition: tp, track: newTracker(), committed: -1}
+			n++
+		}
+	}
+	g.mu.Unlock()
+	// Pause state lives in the client, not the assignment: clear any left
+	// from an earlier assignment of the same partitions.
+	cl.ResumeFetchPartitions(assigned)
+	g.opts.Metrics.Rebalances.WithLabelValues(g.opts.Group, "assigned").Add(float64(n))
+	g.log.Info().Interface("partitions", assigned).Msg("partitions assigned")
+}
+
+func (g *Group) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts := g.release(revoked, "revoked")
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	g.commit(cctx, parts)
+	cl.ResumeFetchPartitions(revoked)
+}
+
+func (g *Group) lost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	g.release(lost, "lost")
+	cl.ResumeFetchPartitions(lost)
+}
+
+// release ends this member's assignment of the given partitions and
+// returns their states, whose durable progress may still be committed.
+// Records in flight for them finish, but their completion is ignored.
+func (g *Group) release(m map[string][]int32, kind string) []*partition {
+	var out []*partition
+	g.mu.Lock()
+	for topic, parts := range m {
+		for _, pn := range parts {
+			tp := topicPartition{topic, pn}
+			if p := g.parts[tp]; p != nil {
+				delete(g.parts, tp)
+				out = append(out, p)
+			}
+		}
+	}
+	g.mu.Unlock()
+	for _, p := range out {
+		p.mu.Lock()
+		p.revoked = true
+		p.queue = nil
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		if p.paused {
+			p.paused = false
+			g.opts.Metrics.Paused.WithLabelValues(g.opts.Group).Dec()
+		}
+		p.mu.Unlock()
+	}
+	g.opts.Metrics.Rebalances.WithLabelValues(g.opts.Group, kind).Add(float64(len(out)))
+	if len(out) > 0 {
+		g.log.Info().Interface("partitions", m).Str("kind", kind).Msg("partitions released")
+	}
+	return out
+}
+
+func (g *Group) owned() []*partition {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*partition, 0, len(g.parts))
+	for _, p := range g.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (g *Group) commitLoop(ctx context.Context) {
+	tick := time.NewTicker(g.opts.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			g.commit(ctx, g.owned())
+		}
+	}
+}
+
+// commit synchronously commits the durable progress of parts that has
+// not been committed yet.
+func (g *Group) commit(ctx context.Context, parts []*partition) {
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	pending := 0
+	for _, p := range parts {
+		p.mu.Lock()
+		next := p.track.committable()
+		pending += p.track.outstanding() + len(p.queue)
+		if next > p.committed {
+			if offsets[p.topic] == nil {
+				offsets[p.topic] = make(map[int32]kgo.EpochOffset)
+			}
+			offsets[p.topic][p.partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
+		}
+		p.mu.Unlock()
+	}
+	g.opts.Metrics.Uncommitted.WithLabelValues(g.opts.Group).Set(float64(pending))
+	if len(offsets) == 0 {
+		return
+	}
+	var commitErr error
+	g.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			commitErr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, rp := range t.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					commitErr = fmt.Errorf("%s/%d: %w", t.Topic, rp.Partition, err)
+				}
+			}
+		}
+	})
+	if commitErr != nil {
+		g.opts.Metrics.Commits.WithLabelValues(g.opts.Group, "error").Inc()
+		if ctx.Err() == nil {
+			g.log.Warn().Err(commitErr).Msg("offset commit failed; it is retried with the next commit")
+		}
+		return
+	}
+	g.opts.Metrics.Commits.WithLabelValues(g.opts.Group, "ok").Inc()
+	for _, p := range parts {
+		p.mu.Lock()
+		if eo, ok := offsets[p.topic][p.partition]; ok && eo.Offset > p.committed {
+			p.committed = eo.Offset
+		}
+		p.mu.Unlock()
+	}
+}

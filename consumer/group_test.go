@@ -1,0 +1,210 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/metrics"
+)
+
+func produce(t testing.TB, brokers []string, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range n {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func committed(t testing.TB, brokers []string, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
+	if err != nil {
+		return -1
+	}
+	o, ok := offs.Lookup(topic, 0)
+	if !ok {
+		return -1
+	}
+	return o.At
+}
+
+func startGroup(t *testing.T, brokers []string, topic string, opts Options, h Handler) (*Group, *metrics.Metrics) {
+	t.Helper()
+	m := metrics.New(prometheus.NewRegistry())
+	opts.Group = "g-" + testenv.Unique()
+	opts.Topics = []string{topic}
+	opts.Limiter = NewLimiter(64, m.InFlight)
+	opts.CommitInterval = 50 * time.Millisecond
+	opts.Client = []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.FetchMaxWait(100 * time.Millisecond)}
+	opts.Logger = zerolog.New(zerolog.NewTestWriter(t))
+	opts.Metrics = m
+	g, err := New(opts, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return g, m
+}
+
+// TestCommitWaitsForEveryEarlierRecord holds record 3 while the others
+// complete: the commit must stop at 3 until it is done.
+func TestCommitWaitsForEveryEarlierRecord(t *testing.T) {
+	topic := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 1, topic)
+	produce(t, brokers, topic, 10)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	g, _ := startGroup(t, brokers, topic, Options{}, func(ctx context.Context, r *kgo.Record) error {
+		if r.Offset == 3 {
+			<-release
+		}
+		mu.Lock()
+		seen[r.Offset] = true
+		mu.Unlock()
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 9
+	}, "the nine unblocked records were not processed")
+	testenv.Eventually(t, 5*time.Second, func() bool { return committed(t, brokers, g.opts.Group, topic) == 3 },
+		"commit did not reach 3")
+	// It stays there while record 3 is in flight, across several commit intervals.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if c := committed(t, brokers, g.opts.Group, topic); c != 3 {
+			t.Fatalf("committed %d while offset 3 is in flight", c)
+		}
+	}
+	close(release)
+	testenv.Eventually(t, 5*time.Second, func() bool { return committed(t, brokers, g.opts.Group, topic) == 10 },
+		"commit did not reach 10 after the last record completed")
+}
+
+// TestFailedRecordIsNotCommitted: a record whose handler fails is never
+// passed, so a restart gets it again.
+func TestFailedRecordIsNotCommitted(t *testing.T) {
+	topic := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 1, topic)
+	produce(t, brokers, topic, 5)
+	var mu sync.Mutex
+	n := 0
+	g, _ := startGroup(t, brokers, topic, Options{}, func(ctx context.Context, r *kgo.Record) error {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		if r.Offset == 2 {
+			return fmt.Errorf("no durable outcome")
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return n == 5 }, "records not processed")
+	testenv.Eventually(t, 5*time.Second, func() bool { return committed(t, brokers, g.opts.Group, topic) == 2 }, "commit did not stop at 2")
+}
+
+// TestRecordsWaitUntilDue: a rung's records are handed over no earlier
+// than their due time, with the partition paused meanwhile.
+func TestRecordsWaitUntilDue(t *testing.T) {
+	topic := testenv.Topic("retry")
+	brokers := testenv.Kafka(t, 1, topic)
+	const delay = 700 * time.Millisecond
+	type got struct{ due, at time.Time }
+	var mu sync.Mutex
+	var handled []got
+	due := func(r *kgo.Record) time.Time { return r.Timestamp.Add(delay) }
+	g, m := startGroup(t, brokers, topic, Options{Due: due}, func(ctx context.Context, r *kgo.Record) error {
+		mu.Lock()
+		handled = append(handled, got{due(r), time.Now()})
+		mu.Unlock()
+		return nil
+	})
+	produce(t, brokers, topic, 3)
+	testenv.Eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(m.Paused.WithLabelValues(g.opts.Group)) == 1 },
+		"partition was not paused while its head waited")
+	testenv.Eventually(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 }, "records not handled")
+	for i, h := range handled {
+		if h.at.Before(h.due) {
+			t.Errorf("record %d handled %s before it was due", i, h.due.Sub(h.at))
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(m.Paused.WithLabelValues(g.opts.Group)) == 0 },
+		"partition still paused after draining")
+}
+
+// TestRevokedAssignmentCannotCommit: a record that completes after its
+// partition was revoked must not move the offsets of the next assignment.
+func TestRevokedAssignmentCannotCommit(t *testing.T) {
+	topic := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 1, topic)
+	m := metrics.New(prometheus.NewRegistry())
+	g, err := New(Options{
+		Group: "g-" + testenv.Unique(), Topics: []string{topic}, Limiter: NewLimiter(8, nil),
+		Client: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Logger: zerolog.New(zerolog.NewTestWriter(t)), Metrics: m,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.cl.Close)
+	ctx := context.Background()
+	tp := map[string][]int32{topic: {0}}
+
+	g.assigned(ctx, g.cl, tp)
+	old := g.parts[topicPartition{topic, 0}]
+	old.queue = []*kgo.Record{{Topic: topic, Offset: 0}, {Topic: topic, Offset: 1}}
+	g.runCtx = ctx
+	r0, s0, _ := g.take(old)
+	_, s1, _ := g.take(old)
+	old.track.done(s1) // offset 1 done, 0 still in flight
+
+	g.revoked(ctx, g.cl, tp)
+	g.assigned(ctx, g.cl, tp)
+	fresh := g.parts[topicPartition{topic, 0}]
+	if fresh == old {
+		t.Fatal("reassignment reused the revoked state")
+	}
+	// The in-flight record of the old assignment completes now.
+	old.mu.Lock()
+	if !old.revoked {
+		t.Fatal("old state not marked revoked")
+	}
+	old.mu.Unlock()
+	g.handle = func(context.Context, *kgo.Record) error { return nil }
+	g.workCtx = ctx
+	if err := g.opts.Limiter.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.dispatch(old, s0, r0)
+	g.wg.Wait()
+	if c := old.track.committable(); c != -1 {
+		t.Errorf("revoked state advanced to %d", c)
+	}
+	if c := fresh.track.committable(); c != -1 {
+		t.Errorf("new assignment has committable %d from the old one", c)
+	}
+}

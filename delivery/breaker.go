@@ -1,0 +1,157 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// breakers keeps one circuit breaker per endpoint URL. After threshold
+// consecutive failures an endpoint's breaker opens: attempts fail at once
+// for cooldown, then one probe goes through; its success closes the
+// breaker and its failure opens it again.
+type breakers struct {
+	threshold int
+	cooldown  time.Duration
+
+	mu    sync.Mutex
+	state map[string]*breaker
+}
+
+type breaker struct {
+	failures  int
+	openUntil time.Time
+	probing   bool
+}
+
+func newBreakers(threshold int, cooldown time.Duration) *breakers {
+	return &breakers{threshold: threshold, cooldown: cooldown, state: map[string]*breaker{}}
+}
+
+// allow reports whether an attempt to endpoint may go out now and, when
+// not, how long until the breaker lets a probe through.
+func (bs *breakers) allow(endpoint string, now time.Time) (bool, time.Duration) {
+	if bs.threshold <= 0 {
+		return true, 0
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.state[endpoint]
+	if b == nil || b.failures < bs.threshold {
+		return true, 0
+	}
+	if now.Before(b.openUntil) {
+		return false, b.openUntil.Sub(now)
+	}
+	if b.probing {
+		return false, bs.cooldown
+	}
+	b.probing = true
+	return true, 0
+}
+
+// record notes the result of an attempt that allow let through.
+func (bs *breakers) record(endpoint string, ok bool, now time.Time) {
+	if bs.threshold <= 0 {
+		return
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.state[endpoint]
+	if ok {
+		if b != nil {
+			delete(bs.state, endpoint)
+		}
+		return
+	}
+	if b == nil {
+		b = &breaker{}
+		bs.state[endpoint] = b
+	}
+	b.failures++
+	b.probing = false
+	if b.failures >= bs.threshold {
+		b.openUntil = now.Add(bs.cooldown)
+	}
+}
+
+// cancelProbe gives back a probe that allow granted but that was not
+// made.
+func (bs *breakers) cancelProbe(endpoint string) {
+	if bs.threshold <= 0 {
+		return
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if b := bs.state[endpoint]; b != nil {
+		b.probing = false
+	}
+}
+
+// open counts the endpoints whose breaker is open.
+func (bs *breakers) open(now time.Time) int {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	n := 0
+	for _, b := range bs.state {
+		if b.failures >= bs.threshold && (now.Before(b.openUntil) || b.probing) {
+			n++
+		}
+	}
+	return n
+}
+
+// endpointSlots caps the attempts in flight per endpoint URL. An attempt
+// waits a little for a slot: a healthy endpoint frees one in milliseconds,
+// a hanging one does not, and then the attempt is not made.
+type endpointSlots struct {
+	max  int
+	wait time.Duration
+
+	mu    sync.Mutex
+	slots map[string]chan struct{}
+}
+
+func newEndpointSlots(max int, wait time.Duration) *endpointSlots {
+	return &endpointSlots{max: max, wait: wait, slots: map[string]chan struct{}{}}
+}
+
+func (e *endpointSlots) get(endpoint string) chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch, ok := e.slots[endpoint]
+	if !ok {
+		ch = make(chan struct{}, e.max)
+		e.slots[endpoint] = ch
+	}
+	return ch
+}
+
+func (e *endpointSlots) acquire(ctx context.Context, endpoint string) bool {
+	if e.max <= 0 {
+		return true
+	}
+	ch := e.get(endpoint)
+	select {
+	case ch <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(e.wait)
+	defer t.Stop()
+	select {
+	case ch <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (e *endpointSlots) release(endpoint string) {
+	if e.max <= 0 {
+		return
+	}
+	<-e.get(endpoint)
+}

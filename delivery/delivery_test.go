@@ -1,0 +1,490 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/subscription"
+)
+
+const (
+	vectorSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	vectorID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	vectorTS     = 1614265330
+	vectorBody   = `{"test": 2432232314}`
+	vectorSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+func TestSignStandardWebhooksVector(t *testing.T) {
+	key, err := subscription.DecodeSecret(vectorSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Sign(key, vectorID, vectorTS, []byte(vectorBody)); got != vectorSig {
+		t.Errorf("Sign() = %s, want %s", got, vectorSig)
+	}
+}
+
+func TestSignatureVerifiedByReferenceLibrary(t *testing.T) {
+	wh, err := standardwebhooks.NewWebhook(vectorSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := subscription.DecodeSecret(vectorSecret)
+	now := time.Now().Unix()
+	body := []byte(`{"id":"x","data":{"a":"ü\n"}}`)
+	h := http.Header{}
+	h.Set("webhook-id", "msg_1")
+	h.Set("webhook-timestamp", strconv.FormatInt(now, 10))
+	h.Set("webhook-signature", Sign(key, "msg_1", now, body))
+	if err := wh.Verify(body, h); err != nil {
+		t.Fatalf("reference verifier rejects our signature: %v", err)
+	}
+	h.Set("webhook-signature", Sign(key, "msg_1", now, append(body, ' ')))
+	if err := wh.Verify(body, h); err == nil {
+		t.Fatal("reference verifier accepts a signature of another body")
+	}
+}
+
+func TestEnvelopeJSON(t *testing.T) {
+	env := Envelope{
+		ID: "msg_1", Type: "a\"b\\c\n\x01é", Timestamp: time.Date(2024, 5, 1, 10, 0, 0, 5, time.UTC),
+		SubscriptionID: "sub_1", Data: []byte(`{"k": [1, 2]}`),
+	}
+	b := env.AppendJSON(nil)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("envelope is not JSON: %v\n%s", err, b)
+	}
+	if m["id"] != "msg_1" || m["type"] != env.Type || m["subscription_id"] != "sub_1" ||
+		m["timestamp"] != "2024-05-01T10:00:00.000000005Z" {
+		t.Errorf("envelope fields wrong: %s", b)
+	}
+	if data, _ := json.Marshal(m["data"]); string(data) != `{"k":[1,2]}` {
+		t.Errorf("data = %s", data)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		status int
+		class  Class
+		reason string
+	}{
+		{200, Delivered, "ok"}, {201, Delivered, "ok"}, {202, Delivered, "ok"}, {204, Delivered, "ok"}, {299, Delivered, "ok"},
+		{100, Permanent, "http_other"},
+		{301, Permanent, "http_3xx"}, {302, Permanent, "http_3xx"}, {304, Permanent, "http_3xx"}, {307, Permanent, "http_3xx"}, {308, Permanent, "http_3xx"},
+		{400, Permanent, "http_4xx"}, {401, Permanent, "http_4xx"}, {403, Permanent, "http_4xx"}, {404, Permanent, "http_4xx"},
+		{405, Permanent, "http_4xx"}, {409, Permanent, "http_4xx"}, {410, Permanent, "http_4xx"}, {413, Permanent, "http_4xx"},
+		{422, Permanent, "http_4xx"}, {451, Permanent, "http_4xx"},
+		{408, Retryable, "http_408"}, {425, Retryable, "http_425"}, {429, Retryable, "http_429"},
+		{500, Retryable, "http_5xx"}, {501, Retryable, "http_5xx"}, {502, Retryable, "http_5xx"}, {503, Retryable, "http_5xx"},
+		{504, Retryable, "http_5xx"}, {599, Retryable, "http_5xx"},
+		{600, Permanent, "http_other"},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			class, reason := Classify(tt.status)
+			if class != tt.class || reason != tt.reason {
+				t.Errorf("Classify(%d) = %s %s, want %s %s", tt.status, class, reason, tt.class, tt.reason)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0}, {"0", 0}, {"-5", 0}, {"abc", 0}, {"120", 2 * time.Minute},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func compiled(t testing.TB, url string, mod func(*subscription.Subscription)) *subscription.Compiled {
+	t.Helper()
+	s := subscription.Subscription{ID: "sub_1", Name: "n", URL: url, Enabled: true, Secret: vectorSecret,
+		MaxAttempts: 5, Timeout: subscription.Duration(2 * time.Second)}
+	if mod != nil {
+		mod(&s)
+	}
+	c, err := subscription.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func loopbackSender(t testing.TB, opts SenderOptions) *Sender {
+	t.Helper()
+	g, err := NewGuard([]string{"127.0.0.0/8", "::1/128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Guard = g
+	s := NewSender(opts)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestSendOutcomes(t *testing.T) {
+	tests := []struct {
+		name       string
+		handler    http.HandlerFunc
+		class      Class
+		reason     string
+		status     int
+		retryAfter time.Duration
+	}{
+		{"200", func(w http.ResponseWriter, _ *http.Request) {}, Delivered, "ok", 200, 0},
+		{"204", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }, Delivered, "ok", 204, 0},
+		{"400", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad payload", 400) }, Permanent, "http_4xx", 400, 0},
+		{"410", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(410) }, Permanent, "http_4xx", 410, 0},
+		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", 302) }, Permanent, "http_3xx", 302, 0},
+		{"503", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, Retryable, "http_5xx", 503, 0},
+		{"429 retry-after", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(429)
+		}, Retryable, "http_429", 429, 30 * time.Second},
+		{"408", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(408) }, Retryable, "http_408", 408, 0},
+		{"timeout", func(w http.ResponseWriter, r *http.Request) {
+			// Read the body so the server notices the client hanging up.
+			_, _ = io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+		}, Retryable, "timeout", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			t.Cleanup(srv.Close)
+			s := loopbackSender(t, SenderOptions{})
+			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(200 * time.Millisecond) })
+			out := s.Send(context.Background(), sub, "msg_1", []byte(`{}`))
+			if out.Class != tt.class || out.Reason != tt.reason || out.Status != tt.status || out.RetryAfter != tt.retryAfter {
+				t.Errorf("Send() = %+v, want %s %s %d retry-after %s", out, tt.class, tt.reason, tt.status, tt.retryAfter)
+			}
+			if (out.Err == nil) != (tt.class == Delivered) {
+				t.Errorf("Err = %v for class %s", out.Err, out.Class)
+			}
+		})
+	}
+}
+
+func TestSendConnectionRefused(t *testing.T) {
+	addr := closedAddr(t)
+	out := loopbackSender(t, SenderOptions{}).Send(context.Background(), compiled(t, "http://"+addr+"/", nil), "msg_1", []byte(`{}`))
+	if out.Class != Retryable || out.Reason != "connection" {
+		t.Errorf("Send() = %+v, want retryable connection", out)
+	}
+}
+
+func TestSendHeadersAndSignature(t *testing.T) {
+	var got http.Header
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		body = make([]byte, r.ContentLength)
+		_, _ = r.Body.Read(body)
+	}))
+	t.Cleanup(srv.Close)
+	sub := compiled(t, srv.URL, func(s *subscription.Subscription) {
+		s.Headers = map[string]string{"Authorization": "Bearer t0k3n", "x-team": "payments"}
+	})
+	s := loopbackSender(t, SenderOptions{UserAgent: "hookstream/1.2.3"})
+	payload := []byte(`{"id":"msg_abc","data":{}}`)
+	if out := s.Send(context.Background(), sub, "msg_abc", payload); out.Class != Delivered {
+		t.Fatalf("Send() = %+v", out)
+	}
+	for k, want := range map[string]string{
+		"Content-Type": "application/json", "User-Agent": "hookstream/1.2.3", "Webhook-Id": "msg_abc",
+		"Authorization": "Bearer t0k3n", "X-Team": "payments",
+	} {
+		if got.Get(k) != want {
+			t.Errorf("header %s = %q, want %q", k, got.Get(k), want)
+		}
+	}
+	wh, _ := standardwebhooks.NewWebhook(vectorSecret)
+	if err := wh.Verify(body, got); err != nil {
+		t.Errorf("reference verifier rejects the delivery: %v", err)
+	}
+}
+
+func TestGuard(t *testing.T) {
+	strict := &Guard{}
+	loopback, _ := NewGuard([]string{"127.0.0.0/8"})
+	tests := []struct {
+		addr    string
+		guard   *Guard
+		blocked bool
+	}{
+		{"93.184.216.34", strict, false},
+		{"2606:2800:220:1:248:1893:25c8:1946", strict, false},
+		{"127.0.0.1", strict, true},
+		{"127.0.0.1", loopback, false},
+		{"::1", loopback, true},
+		{"::1", strict, true},
+		{"10.1.2.3", strict, true},
+		{"172.16.0.1", strict, true},
+		{"192.168.1.1", strict, true},
+		{"169.254.169.254", strict, true},
+		{"100.64.0.1", strict, true},
+		{"0.0.0.0", strict, true},
+		{"224.0.0.1", strict, true},
+		{"fd00::1", strict, true},
+		{"fe80::1", strict, true},
+		{"ff02::1", strict, true},
+		{"::ffff:127.0.0.1", strict, true},
+		{"::ffff:10.0.0.1", strict, true},
+		{"64:ff9b::a9fe:a9fe", strict, true},
+		{"2002:a9fe:a9fe::", strict, true},
+		{"64:ff9b::5db8:d822", strict, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			err := tt.guard.Check(netip.MustParseAddr(tt.addr))
+			var be *BlockedError
+			if blocked := errors.As(err, &be); blocked != tt.blocked {
+				t.Errorf("Check(%s) = %v, want blocked=%v", tt.addr, err, tt.blocked)
+			}
+		})
+	}
+}
+
+func TestSendRefusesBlockedDestination(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	s := NewSender(SenderOptions{}) // the default guard: loopback refused
+	t.Cleanup(s.Close)
+	// A name that resolves to loopback is refused at connect time too.
+	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	out := s.Send(context.Background(), compiled(t, url, nil), "msg_1", []byte(`{}`))
+	if out.Class != Permanent || out.Reason != "destination_blocked" {
+		t.Errorf("Send() = %+v, want permanent destination_blocked", out)
+	}
+	if hits.Load() != 0 {
+		t.Error("the blocked server was reached")
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(503)
+	}))
+	t.Cleanup(srv.Close)
+	now := time.Unix(1000, 0)
+	s := loopbackSender(t, SenderOptions{BreakerFailures: 3, BreakerCooldown: 10 * time.Second, Now: func() time.Time { return now }})
+	sub := compiled(t, srv.URL, nil)
+	for range 3 {
+		if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != "http_5xx" {
+			t.Fatalf("Send() = %+v", out)
+		}
+	}
+	out := s.Send(context.Background(), sub, "m", []byte(`{}`))
+	if out.Reason != "circuit_open" || out.Class != Retryable || hits.Load() != 3 {
+		t.Fatalf("after 3 failures: %+v, %d hits", out, hits.Load())
+	}
+	if out.RetryAfter != 10*time.Second {
+		t.Errorf("open breaker asks to retry after %s, want its cooldown 10s", out.RetryAfter)
+	}
+	if s.OpenBreakers() != 1 {
+		t.Errorf("OpenBreakers() = %d", s.OpenBreakers())
+	}
+	now = now.Add(11 * time.Second) // cooldown over: one probe
+	if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != "http_5xx" || hits.Load() != 4 {
+		t.Fatalf("probe: %+v, %d hits", out, hits.Load())
+	}
+	if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != "circuit_open" {
+		t.Fatalf("after a failed probe: %+v", out)
+	}
+}
+
+func TestLadderNext(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := Ladder{DLQ: "dlq", MaxRetryAfter: time.Hour, Rungs: []Rung{
+		{"r1", time.Second}, {"r2", 2 * time.Second}, {"r4", 4 * time.Second}, {"r8", 8 * time.Second},
+	}}
+	tests := []struct {
+		name       string
+		attempts   int
+		max        int
+		retryAfter time.Duration
+		topic      string
+		wait       time.Duration
+	}{
+		{"not attempted yet (endpoint saturated)", 0, 5, 0, "r1", time.Second},
+		{"first failure", 1, 5, 0, "r1", time.Second},
+		{"second", 2, 5, 0, "r2", 2 * time.Second},
+		{"fourth", 4, 5, 0, "r8", 8 * time.Second},
+		{"exhausted", 5, 5, 0, "dlq", 0},
+		{"fewer attempts than rungs", 2, 2, 0, "dlq", 0},
+		{"more attempts than rungs repeat the last", 6, 10, 0, "r8", 8 * time.Second},
+		{"retry-after skips to a longer rung", 1, 5, 3 * time.Second, "r4", 4 * time.Second},
+		{"retry-after shorter than rung", 2, 5, time.Second, "r2", 2 * time.Second},
+		{"retry-after past the ladder", 1, 5, time.Minute, "r8", time.Minute},
+		{"retry-after capped", 1, 5, 48 * time.Hour, "r8", time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			step := l.Next(tt.attempts, tt.max, tt.retryAfter, now)
+			if step.Topic != tt.topic {
+				t.Fatalf("topic = %s, want %s", step.Topic, tt.topic)
+			}
+			if tt.topic == "dlq" {
+				if step.Rung != -1 || !step.NotBefore.IsZero() {
+					t.Errorf("DLQ step = %+v", step)
+				}
+				return
+			}
+			if got := step.NotBefore.Sub(now); got != tt.wait {
+				t.Errorf("wait = %s, want %s", got, tt.wait)
+			}
+		})
+	}
+}
+
+func TestJobRecordRoundTrip(t *testing.T) {
+	job := &Job{
+		WebhookID: "msg_1", SubscriptionID: "sub_1", Attempts: 2, FirstAttempt: time.UnixMilli(1700000000123),
+		Origin: Origin{Topic: "app.logs-eu", Partition: 3, Offset: 42}, EventType: "t", EventTime: time.UnixMilli(1700000000000),
+		LastStatus: 503, LastReason: "http_5xx", LastError: "endpoint answered 503:\nbusy", Event: []byte(`{"a":1}`),
+	}
+	rec := job.Record("hookstream.retry.2s", time.UnixMilli(1700000002123), "")
+	if string(rec.Value) != `{"a":1}` || string(rec.Key) != "msg_1" {
+		t.Errorf("value %s key %s: the value must be the original event", rec.Value, rec.Key)
+	}
+	want := map[string]string{
+		HeaderKind: "delivery", HeaderAttempt: "2", HeaderNotBefore: "1700000002123", HeaderSubscription: "sub_1",
+		HeaderWebhookID: "msg_1", HeaderOrigin: "app.logs-eu/3/42", HeaderFirstAttempt: "1700000000123", HeaderStatus: "503",
+		HeaderError: "http_5xx: endpoint answered 503: busy", HeaderEventType: "t", HeaderEventTime: "1700000000000",
+	}
+	for k, v := range want {
+		if got, _ := HeaderValue(rec, k); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	if _, ok := HeaderValue(rec, HeaderReason); ok {
+		t.Error("a rung record carries a DLQ reason")
+	}
+	back, err := JobFromRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.WebhookID != job.WebhookID || back.Attempts != 2 || back.Origin != job.Origin || string(back.Event) != `{"a":1}` ||
+		!back.FirstAttempt.Equal(job.FirstAttempt) || !back.EventTime.Equal(job.EventTime) || back.EventType != "t" ||
+		back.LastStatus != 503 || back.LastReason != "http_5xx" {
+		t.Errorf("round trip: %+v", back)
+	}
+	if dlq := job.Record("hookstream.dlq", time.Time{}, "exhausted"); func() bool { _, ok := HeaderValue(dlq, HeaderNotBefore); return ok }() {
+		t.Error("a DLQ record carries a not-before")
+	}
+	broken := []struct {
+		name string
+		mod  func(*kgo.Record)
+	}{
+		{"no headers", func(r *kgo.Record) { r.Headers = nil }},
+		{"poison kind", func(r *kgo.Record) { setHeader(r, HeaderKind, "poison") }},
+		{"bad attempt", func(r *kgo.Record) { setHeader(r, HeaderAttempt, "-1") }},
+		{"bad origin", func(r *kgo.Record) { setHeader(r, HeaderOrigin, "logs/x/1") }},
+		{"bad first attempt", func(r *kgo.Record) { setHeader(r, HeaderFirstAttempt, "yesterday") }},
+		{"no value", func(r *kgo.Record) { r.Value = nil }},
+	}
+	for _, b := range broken {
+		r := job.Record("t", time.Time{}, "")
+		b.mod(r)
+		if _, err := JobFromRecord(r); err == nil {
+			t.Errorf("%s: JobFromRecord succeeded", b.name)
+		}
+	}
+}
+
+func setHeader(r *kgo.Record, key, value string) {
+	for i := range r.Headers {
+		if r.Headers[i].Key == key {
+			r.Headers[i].Value = []byte(value)
+		}
+	}
+}
+
+func TestErrorsDoNotLeakURLSecrets(t *testing.T) {
+	addr := closedAddr(t)
+	s := loopbackSender(t, SenderOptions{BreakerFailures: 1, BreakerCooldown: time.Minute})
+	sub := compiled(t, "http://"+addr+"/hook?token=s3cr3t-t0k3n#frag", nil)
+	for range 2 { // a connection error, then the open breaker
+		out := s.Send(context.Background(), sub, "msg_1", []byte(`{}`))
+		if out.Err == nil || strings.Contains(out.Err.Error(), "s3cr3t") || strings.Contains(out.Err.Error(), vectorSecret) {
+			t.Errorf("%s error leaks: %v", out.Reason, out.Err)
+		}
+	}
+}
+
+// closedAddr returns a loopback address where nothing listens.
+func closedAddr(t testing.TB) string { return testenv.FreeAddr(t) }
+
+func TestRotatedSecretSignsDuringItsWindow(t *testing.T) {
+	var got http.Header
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, body = r.Header.Clone(), mustRead(r)
+	}))
+	t.Cleanup(srv.Close)
+	now := time.Now()
+	const next = "whsec_dGhpcyBpcyB0aGUgbmV4dCBzZWNyZXQgb2YgMzIgYnl0ZXM="
+	s := loopbackSender(t, SenderOptions{Now: func() time.Time { return now }})
+	for _, tt := range []struct {
+		name    string
+		expires time.Time
+		sigs    int
+	}{
+		{"within the window", now.Add(time.Hour), 2},
+		{"after the window", now.Add(-time.Second), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub := compiled(t, srv.URL, func(s *subscription.Subscription) {
+				s.Secret = next
+				s.PreviousSecrets = []subscription.PreviousSecret{{Secret: vectorSecret, ExpiresAt: tt.expires}}
+			})
+			if out := s.Send(context.Background(), sub, "msg_rot", []byte(`{"a":1}`)); out.Class != Delivered {
+				t.Fatalf("Send() = %+v", out)
+			}
+			if n := len(strings.Fields(got.Get("webhook-signature"))); n != tt.sigs {
+				t.Fatalf("%d signatures, want %d: %s", n, tt.sigs, got.Get("webhook-signature"))
+			}
+			for secret, want := range map[string]bool{next: true, vectorSecret: tt.sigs == 2} {
+				wh, _ := standardwebhooks.NewWebhook(secret)
+				if err := wh.Verify(body, got); (err == nil) != want {
+					t.Errorf("verify with %s…: %v, want ok=%v", secret[:10], err, want)
+				}
+			}
+		})
+	}
+}
+
+func mustRead(r *http.Request) []byte {
+	b, _ := io.ReadAll(r.Body)
+	return b
+}

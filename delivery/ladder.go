@@ -1,0 +1,48 @@
+package delivery
+
+import "time"
+
+// Rung is one step of the retry ladder: a topic whose records are due a
+// fixed delay after they were written.
+type Rung struct {
+	Topic string
+	Delay time.Duration
+}
+
+// Ladder says where a failed delivery goes next.
+type Ladder struct {
+	Rungs []Rung
+	DLQ   string
+	// MaxRetryAfter caps how far an endpoint's Retry-After pushes the next
+	// attempt.
+	MaxRetryAfter time.Duration
+}
+
+// Step is where a failed delivery goes next.
+type Step struct {
+	Topic     string
+	NotBefore time.Time // zero for the DLQ
+	Rung      int       // index into Rungs, -1 for the DLQ
+}
+
+// Next returns the next step of a delivery that has failed retryably
+// after attempts attempts, out of maxAttempts. The k-th retry waits on
+// rung k; when there are more attempts than rungs the last rung repeats.
+// A Retry-After longer than the rung's delay moves the job to the first
+// later rung that waits long enough, or holds it on the last rung.
+func (l *Ladder) Next(attempts, maxAttempts int, retryAfter time.Duration, now time.Time) Step {
+	if attempts >= maxAttempts || len(l.Rungs) == 0 {
+		return Step{Topic: l.DLQ, Rung: -1}
+	}
+	// A delivery not yet attempted (its endpoint was saturated) waits on
+	// the first rung.
+	i := min(max(attempts-1, 0), len(l.Rungs)-1)
+	if l.MaxRetryAfter > 0 {
+		retryAfter = min(retryAfter, l.MaxRetryAfter)
+	}
+	for retryAfter > l.Rungs[i].Delay && i < len(l.Rungs)-1 {
+		i++
+	}
+	wait := max(l.Rungs[i].Delay, retryAfter)
+	return Step{Topic: l.Rungs[i].Topic, NotBefore: now.Add(wait), Rung: i}
+}

@@ -1,0 +1,120 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Class is what an attempt's outcome means for the delivery.
+type Class uint8
+
+// The classes of outcome.
+const (
+	// Delivered: the endpoint answered 2xx.
+	Delivered Class = iota
+	// Retryable: try again later on the next rung.
+	Retryable
+	// Permanent: retrying cannot help; straight to the DLQ.
+	Permanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case Delivered:
+		return "delivered"
+	case Retryable:
+		return "retryable"
+	default:
+		return "permanent"
+	}
+}
+
+// Outcome is the classified result of one attempt.
+type Outcome struct {
+	Class Class
+	// Reason is a short, bounded label: ok, http_5xx, http_429, http_4xx,
+	// timeout, connection, destination_blocked, circuit_open …
+	Reason string
+	// Status is the HTTP status, 0 when there was no response.
+	Status int
+	// Err describes a failure, with a capped excerpt of the response body.
+	Err error
+	// RetryAfter is the delay the endpoint asked for, 0 when none.
+	RetryAfter time.Duration
+	// Latency is how long the attempt took.
+	Latency time.Duration
+	// Header and Body are the response's headers and the start of its
+	// body (at most the sender's MaxResponseBytes), when there was one.
+	Header http.Header
+	Body   []byte
+	// NotAttempted is set when no request was made because the endpoint
+	// already has its cap of attempts in flight; the delivery waits on the
+	// ladder without spending an attempt.
+	NotAttempted bool
+}
+
+// Classify maps an HTTP status to its class and reason label. It is the
+// one place that decides what is retried:
+//
+//	2xx                       delivered
+//	408, 425, 429, 5xx        retryable
+//	other 1xx, 3xx, 4xx, ≥600 permanent
+func Classify(status int) (Class, string) {
+	switch {
+	case status >= 200 && status < 300:
+		return Delivered, "ok"
+	case status == http.StatusRequestTimeout:
+		return Retryable, "http_408"
+	case status == http.StatusTooEarly:
+		return Retryable, "http_425"
+	case status == http.StatusTooManyRequests:
+		return Retryable, "http_429"
+	case status >= 500 && status < 600:
+		return Retryable, "http_5xx"
+	case status >= 400 && status < 500:
+		return Permanent, "http_4xx"
+	case status >= 300 && status < 400:
+		return Permanent, "http_3xx"
+	default:
+		return Permanent, "http_other"
+	}
+}
+
+// ClassifyError maps a transport error to its class and reason label.
+// parent is the context the attempt ran under, before its own timeout.
+func ClassifyError(parent context.Context, err error) (Class, string) {
+	var blocked *BlockedError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &blocked):
+		return Permanent, "destination_blocked"
+	case parent.Err() != nil:
+		return Retryable, "canceled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return Retryable, "timeout"
+	default:
+		return Retryable, "connection"
+	}
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
+// date. It returns 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(365*24*3600))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

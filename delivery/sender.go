@@ -1,0 +1,227 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookstream/hookstream/subscription"
+)
+
+// SenderOptions configure a Sender.
+type SenderOptions struct {
+	// UserAgent is sent with every request. Default "hookstream".
+	UserAgent string
+	// Guard decides which addresses may be reached. Default: only publicly
+	// routable ones.
+	Guard *Guard
+	// MaxResponseBytes is how much of a response body is read. Default 4096.
+	MaxResponseBytes int64
+	// MaxIdleConnsPerHost sizes the keep-alive pool per host. Default 64.
+	MaxIdleConnsPerHost int
+	// BreakerFailures consecutive failures open an endpoint's breaker; 0
+	// disables breakers.
+	BreakerFailures int
+	// BreakerCooldown is how long an open breaker refuses attempts.
+	// Default 30s.
+	BreakerCooldown time.Duration
+	// MaxPerEndpoint caps the attempts in flight to one endpoint URL, so a
+	// slow endpoint cannot hold every worker; 0 means no cap.
+	MaxPerEndpoint int
+	// EndpointWait is how long an attempt waits for a slot of a capped
+	// endpoint before it is put off without being made. Default 50ms.
+	EndpointWait time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Sender posts signed webhooks. It is safe for concurrent use; one Sender
+// and its connection pool serve every subscription.
+type Sender struct {
+	client   *http.Client
+	ua       string
+	maxBody  int64
+	breakers *breakers
+	inFlight *endpointSlots
+	now      func() time.Time
+}
+
+// NewSender returns a Sender with its own pooled transport.
+func NewSender(opts SenderOptions) *Sender {
+	if opts.UserAgent == "" {
+		opts.UserAgent = "hookstream"
+	}
+	if opts.Guard == nil {
+		opts.Guard = &Guard{}
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = 4096
+	}
+	if opts.MaxIdleConnsPerHost <= 0 {
+		opts.MaxIdleConnsPerHost = 64
+	}
+	if opts.BreakerCooldown <= 0 {
+		opts.BreakerCooldown = 30 * time.Second
+	}
+	if opts.EndpointWait <= 0 {
+		opts.EndpointWait = 50 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Guard.Control}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would hide the real destination from the guard
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4 * opts.MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: 0, // bounded by each attempt's context
+	}
+	return &Sender{
+		client: &http.Client{
+			Transport: transport,
+			// Redirects are answered, not followed: a 3xx is a permanent
+			// failure, and following one could lead past the guard's intent.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		ua:       opts.UserAgent,
+		maxBody:  opts.MaxResponseBytes,
+		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown),
+		inFlight: newEndpointSlots(opts.MaxPerEndpoint, opts.EndpointWait),
+		now:      opts.Now,
+	}
+}
+
+// Close releases idle connections.
+func (s *Sender) Close() { s.client.CloseIdleConnections() }
+
+// OpenBreakers counts endpoints whose breaker is open now.
+func (s *Sender) OpenBreakers() int { return s.breakers.open(s.now()) }
+
+// Send makes one attempt to deliver body to sub under webhook id and
+// classifies it. It never returns a nil-class outcome: every error is
+// folded into the Outcome.
+func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string, body []byte) Outcome {
+	start := s.now()
+	if ok, wait := s.breakers.allow(sub.URL, start); !ok {
+		// Retrying before the breaker lets a probe through cannot succeed:
+		// the wait is the endpoint's Retry-After.
+		return Outcome{Class: Retryable, Reason: "circuit_open", RetryAfter: wait,
+			Err: fmt.Errorf("circuit breaker open for %s after repeated failures", RedactURL(sub.URL))}
+	}
+	if !s.inFlight.acquire(ctx, sub.URL) {
+		s.breakers.cancelProbe(sub.URL)
+		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true,
+			Err: fmt.Errorf("%s already has its cap of attempts in flight", RedactURL(sub.URL))}
+	}
+	defer s.inFlight.release(sub.URL)
+	out := s.send(ctx, sub, id, body, start)
+	out.Latency = s.now().Sub(start)
+	s.breakers.record(sub.URL, out.Class != Retryable, start)
+	return out
+}
+
+func (s *Sender) send(parent context.Context, sub *subscription.Compiled, id string, body []byte, start time.Time) Outcome {
+	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, bytes.NewReader(body))
+	if err != nil {
+		return Outcome{Class: Permanent, Reason: "bad_request", Err: fmt.Errorf("build request: %w", err)}
+	}
+	ts := start.Unix()
+	h := req.Header
+	for k, v := range sub.Header {
+		h[k] = v
+	}
+	h["Webhook-Id"] = []string{id}
+	h["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
+	h["Webhook-Signature"] = []string{signatures(sub, id, ts, body, start)}
+	h["Content-Type"] = []string{"application/json"}
+	h["User-Agent"] = []string{s.ua}
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		class, reason := ClassifyError(parent, err)
+		// The error ends up in logs and DLQ headers: keep the URL's query,
+		// which may hold a token, out of it.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			uerr.URL = RedactURL(uerr.URL)
+		}
+		return Outcome{Class: class, Reason: reason, Err: err}
+	}
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, s.maxBody))
+	// Drain a little more so the connection can be reused, then give up.
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
+
+	class, reason := Classify(resp.StatusCode)
+	out := Outcome{Class: class, Reason: reason, Status: resp.StatusCode, Header: resp.Header, Body: excerpt}
+	if class != Delivered {
+		out.Err = fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, printable(excerpt))
+	}
+	if class == Retryable {
+		out.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), start)
+	}
+	return out
+}
+
+// printable keeps a body excerpt safe for logs and headers: valid UTF-8,
+// no control characters, at most 256 bytes.
+func printable(b []byte) string {
+	const limit = 256
+	out := make([]byte, 0, min(len(b), limit))
+	for len(b) > 0 && len(out) < limit {
+		r, size := utf8.DecodeRune(b)
+		b = b[size:]
+		switch {
+		case r == utf8.RuneError && size == 1:
+			out = append(out, '?')
+		case r < 0x20 || r == 0x7f:
+			out = append(out, ' ')
+		default:
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	if len(b) > 0 {
+		out = append(out, "…"...)
+	}
+	return string(out)
+}
+
+// RedactURL drops a URL's credentials, query and fragment, which may hold
+// secrets, for logs and error messages.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+	return u.String()
+}
+
+// signatures signs with the current key and with every rotated-out key
+// that has not expired, space-separated as Standard Webhooks allows, so a
+// receiver holding either secret can verify during a rotation.
+func signatures(sub *subscription.Compiled, id string, ts int64, body []byte, now time.Time) string {
+	sig := AppendSignature(make([]byte, 0, 48*(1+len(sub.PreviousKeys))), sub.Key, id, ts, body)
+	for _, p := range sub.PreviousKeys {
+		if p.ExpiresAt.After(now) {
+			sig = append(sig, ' ')
+			sig = AppendSignature(sig, p.Key, id, ts, body)
+		}
+	}
+	return string(sig)
+}

@@ -1,0 +1,136 @@
+// Package deploy_test validates the files shipped for operators: the
+// example config, the compose file and the Grafana dashboard.
+package deploy_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hookstream/hookstream/config"
+	"github.com/hookstream/hookstream/metrics"
+)
+
+// TestExampleConfigShowsTheDefaults keeps deploy/hookstream.yaml, the
+// config reference, true: apart from the addresses of the stack it
+// documents, it must load to exactly the defaults.
+func TestExampleConfigShowsTheDefaults(t *testing.T) {
+	cfg, err := config.Load("hookstream.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := config.Default()
+	cfg.Kafka.Brokers, cfg.Redis.URL = def.Kafka.Brokers, def.Redis.URL
+	if len(cfg.Delivery.AllowNetworks) == 0 {
+		cfg.Delivery.AllowNetworks = def.Delivery.AllowNetworks // [] and nil say the same
+	}
+	if len(cfg.Admin.Tokens) == 0 {
+		cfg.Admin.Tokens = def.Admin.Tokens
+	}
+	if !reflect.DeepEqual(cfg, def) {
+		t.Errorf("deploy/hookstream.yaml drifted from config.Default():\n file    %+v\n default %+v", cfg, def)
+	}
+}
+
+func TestComposeFileReferencesExistingFiles(t *testing.T) {
+	b, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image   string   `yaml:"image"`
+			Build   any      `yaml:"build"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, want := range []string{"kafka", "redis", "hookstream", "prometheus", "grafana"} {
+		if _, ok := compose.Services[want]; !ok {
+			t.Errorf("service %s missing", want)
+		}
+	}
+	for name, svc := range compose.Services {
+		if svc.Image == "" && svc.Build == nil {
+			t.Errorf("service %s has neither image nor build", name)
+		}
+		for _, v := range svc.Volumes {
+			host, _, _ := strings.Cut(v, ":")
+			if strings.HasPrefix(host, ".") {
+				if _, err := os.Stat(filepath.Join("..", host)); err != nil {
+					t.Errorf("service %s mounts %s: %v", name, host, err)
+				}
+			}
+		}
+	}
+}
+
+// capture records what is registered on it.
+type capture struct{ names map[string]bool }
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (c *capture) Register(col prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 16)
+	go func() { col.Describe(ch); close(ch) }()
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			c.names[m[1]] = true
+		}
+	}
+	return nil
+}
+func (c *capture) MustRegister(cs ...prometheus.Collector) {
+	for _, col := range cs {
+		_ = c.Register(col)
+	}
+}
+func (c *capture) Unregister(prometheus.Collector) bool { return true }
+
+func TestDashboardUsesRealMetrics(t *testing.T) {
+	b, err := os.ReadFile("grafana/dashboards/hookstream.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	c := &capture{names: map[string]bool{
+		// Registered by the service itself as gauge functions.
+		"hookstream_redis_up": true, "hookstream_open_circuit_breakers": true,
+	}}
+	metrics.New(c)
+	used := regexp.MustCompile(`hookstream_[a-z_]+`)
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range used.FindAllString(tg.Expr, -1) {
+				n++
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+				if !c.names[base] {
+					t.Errorf("panel %q uses %s, which hookstream does not export", p.Title, name)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("the dashboard queries no hookstream metric")
+	}
+}

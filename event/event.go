@@ -1,0 +1,207 @@
+// Package event decodes log events, the JSON objects read from the input
+// topics, and finds the well-known fields used to match them.
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is a decoded log event.
+type Event struct {
+	// Raw is the record value as received; deliveries carry it unchanged.
+	Raw []byte
+	// Fields is the decoded JSON object.
+	Fields map[string]any
+	// Type, Source and Message are the well-known fields as strings, empty
+	// when absent. Level is lower-cased.
+	Type, Level, Source, Message string
+	// Time is the event's timestamp field, or the zero time when absent or
+	// unreadable.
+	Time time.Time
+}
+
+// Reason says why a record is poison. Reasons are metric labels.
+type Reason string
+
+// The reasons a record value is refused.
+const (
+	ReasonEmpty       Reason = "empty"
+	ReasonTooLarge    Reason = "too_large"
+	ReasonInvalidUTF8 Reason = "invalid_utf8"
+	ReasonTooDeep     Reason = "too_deep"
+	ReasonInvalidJSON Reason = "invalid_json"
+	ReasonNotObject   Reason = "not_object"
+)
+
+// PoisonError is returned for a record value that is not a usable event.
+type PoisonError struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *PoisonError) Error() string { return "poison record: " + string(e.Reason) + ": " + e.Detail }
+
+// Locations lists, for each well-known field, the paths tried in order.
+type Locations struct {
+	Type, Level, Source, Timestamp, Message []string
+}
+
+// Decoder turns record values into events. It is safe for concurrent use.
+type Decoder struct {
+	maxBytes, maxDepth              int
+	typ, level, source, ts, message []Path
+}
+
+// NewDecoder compiles the field locations. maxBytes and maxDepth bound
+// the accepted values.
+func NewDecoder(loc Locations, maxBytes, maxDepth int) (*Decoder, error) {
+	d := &Decoder{maxBytes: maxBytes, maxDepth: maxDepth}
+	for _, f := range []struct {
+		dst   *[]Path
+		paths []string
+	}{
+		{&d.typ, loc.Type}, {&d.level, loc.Level}, {&d.source, loc.Source},
+		{&d.ts, loc.Timestamp}, {&d.message, loc.Message},
+	} {
+		for _, s := range f.paths {
+			p, err := ParsePath(s)
+			if err != nil {
+				return nil, err
+			}
+			*f.dst = append(*f.dst, p)
+		}
+	}
+	return d, nil
+}
+
+// Decode parses a record value. Any error is a *PoisonError.
+func (d *Decoder) Decode(value []byte) (*Event, error) {
+	switch {
+	case len(value) == 0:
+		return nil, &PoisonError{ReasonEmpty, "record has no value"}
+	case len(value) > d.maxBytes:
+		return nil, &PoisonError{ReasonTooLarge, fmt.Sprintf("value is %d bytes, limit is %d", len(value), d.maxBytes)}
+	case !utf8.Valid(value):
+		return nil, &PoisonError{ReasonInvalidUTF8, "value is not valid UTF-8"}
+	}
+	if depth := nesting(value, d.maxDepth); depth > d.maxDepth {
+		return nil, &PoisonError{ReasonTooDeep, fmt.Sprintf("nesting exceeds %d levels", d.maxDepth)}
+	}
+	first := firstByte(value)
+	if first != '{' {
+		if json.Valid(value) {
+			return nil, &PoisonError{ReasonNotObject, "value is JSON but not an object (starts with " + strconv.QuoteRune(rune(first)) + ")"}
+		}
+		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(value, &fields); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, &PoisonError{ReasonInvalidJSON, fmt.Sprintf("%v at offset %d", se, se.Offset)}
+		}
+		return nil, &PoisonError{ReasonInvalidJSON, err.Error()}
+	}
+	ev := &Event{Raw: value, Fields: fields}
+	ev.Type = firstString(fields, d.typ)
+	ev.Level = strings.ToLower(firstString(fields, d.level))
+	ev.Source = firstString(fields, d.source)
+	ev.Message = firstString(fields, d.message)
+	for _, p := range d.ts {
+		if v, ok := p.Lookup(fields); ok {
+			if t, ok := parseTime(v); ok {
+				ev.Time = t
+				break
+			}
+		}
+	}
+	return ev, nil
+}
+
+func firstString(obj map[string]any, paths []Path) string {
+	for _, p := range paths {
+		if v, ok := p.Lookup(obj); ok {
+			switch v := v.(type) {
+			case string:
+				return v
+			case float64:
+				return strconv.FormatFloat(v, 'f', -1, 64)
+			case bool:
+				return strconv.FormatBool(v)
+			}
+		}
+	}
+	return ""
+}
+
+// parseTime reads RFC 3339 strings and unix times in seconds or
+// milliseconds (numbers above 1e12 are taken as milliseconds).
+func parseTime(v any) (time.Time, bool) {
+	switch v := v.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, v)
+		return t, err == nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return time.Time{}, false
+		}
+		if v > 1e12 {
+			return time.UnixMilli(int64(v)).UTC(), true
+		}
+		sec, frac := math.Modf(v)
+		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// nesting returns the deepest nesting of arrays and objects in b, stopping
+// as soon as it passes limit. Brackets inside strings do not count.
+func nesting(b []byte, limit int) int {
+	depth, deepest := 0, 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if deepest > limit {
+					return deepest
+				}
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
+}

@@ -1,0 +1,158 @@
+package event
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func defaultDecoder(t testing.TB) *Decoder {
+	t.Helper()
+	d, err := NewDecoder(Locations{
+		Type:      []string{"type", "event_type"},
+		Level:     []string{"level", "severity"},
+		Source:    []string{"source", "service"},
+		Timestamp: []string{"timestamp", "@timestamp", "time"},
+		Message:   []string{"message", "msg"},
+	}, 1<<20, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestDecodeFields(t *testing.T) {
+	d := defaultDecoder(t)
+	tests := []struct {
+		name                        string
+		in                          string
+		typ, level, source, message string
+		time                        time.Time
+	}{
+		{"primary names", `{"type":"a.b","level":"ERROR","source":"api","message":"m","timestamp":"2024-05-01T10:00:00Z"}`,
+			"a.b", "error", "api", "m", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"fallback names", `{"event_type":"x","severity":"Warn","service":"svc","msg":"hi","@timestamp":1714557600}`,
+			"x", "warn", "svc", "hi", time.Unix(1714557600, 0).UTC()},
+		{"unix millis", `{"time":1714557600123}`, "", "", "", "", time.UnixMilli(1714557600123).UTC()},
+		{"primary wins", `{"type":"first","event_type":"second"}`, "first", "", "", "", time.Time{}},
+		{"numbers as strings", `{"level":3,"source":true}`, "", "3", "true", "", time.Time{}},
+		{"unreadable time", `{"timestamp":"yesterday"}`, "", "", "", "", time.Time{}},
+		{"leading space", "  \n{\"type\":\"t\"}", "t", "", "", "", time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := d.Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type != tt.typ || ev.Level != tt.level || ev.Source != tt.source || ev.Message != tt.message {
+				t.Errorf("got type=%q level=%q source=%q message=%q", ev.Type, ev.Level, ev.Source, ev.Message)
+			}
+			if !ev.Time.Equal(tt.time) {
+				t.Errorf("time = %v, want %v", ev.Time, tt.time)
+			}
+		})
+	}
+}
+
+func TestDecodePoison(t *testing.T) {
+	d, err := NewDecoder(Locations{Type: []string{"type"}}, 1024, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want Reason
+	}{
+		{"no value", nil, ReasonEmpty},
+		{"too large", []byte(`{"a":"` + strings.Repeat("x", 2000) + `"}`), ReasonTooLarge},
+		{"invalid utf8", []byte("{\"a\":\"\xff\xfe\"}"), ReasonInvalidUTF8},
+		{"too deep", []byte(strings.Repeat("[", 20) + strings.Repeat("]", 20)), ReasonTooDeep},
+		{"deep object", []byte(`{"a":` + strings.Repeat(`{"a":`, 10) + `1` + strings.Repeat("}", 11)), ReasonTooDeep},
+		{"not json", []byte("hello world"), ReasonInvalidJSON},
+		{"truncated", []byte(`{"a":1`), ReasonInvalidJSON},
+		{"array", []byte(`[1,2,3]`), ReasonNotObject},
+		{"string", []byte(`"text"`), ReasonNotObject},
+		{"null", []byte(`null`), ReasonNotObject},
+		{"trailing garbage", []byte(`{"a":1} x`), ReasonInvalidJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := d.Decode(tt.in)
+			var pe *PoisonError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Decode() error = %v, want a PoisonError", err)
+			}
+			if pe.Reason != tt.want {
+				t.Errorf("reason = %s (%s), want %s", pe.Reason, pe.Detail, tt.want)
+			}
+		})
+	}
+}
+
+func TestDepthIgnoresBracketsInStrings(t *testing.T) {
+	d, err := NewDecoder(Locations{Type: []string{"type"}}, 1024, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Decode([]byte(`{"type":"[[[[{{{{\"]]]"}`)); err != nil {
+		t.Fatalf("brackets in a string counted as nesting: %v", err)
+	}
+}
+
+func TestPath(t *testing.T) {
+	obj := map[string]any{
+		"metadata": map[string]any{"amount": 12.5, "user": map[string]any{"id": "u1"}},
+		"tags":     []any{"a", "b", map[string]any{"k": "v"}},
+		"a.b":      "dotted",
+		"matrix":   []any{[]any{1.0, 2.0}},
+	}
+	tests := []struct {
+		path   string
+		want   any
+		exists bool
+	}{
+		{"metadata.amount", 12.5, true},
+		{"$.metadata.user.id", "u1", true},
+		{"tags[0]", "a", true},
+		{"tags[2].k", "v", true},
+		{"tags[3]", nil, false},
+		{"matrix[0][1]", 2.0, true},
+		{`["a.b"]`, "dotted", true},
+		{"metadata.missing", nil, false},
+		{"metadata.amount.x", nil, false},
+		{"tags.x", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			p, err := ParsePath(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := p.Lookup(obj)
+			if ok != tt.exists || got != tt.want {
+				t.Errorf("Lookup = %v, %v; want %v, %v", got, ok, tt.want, tt.exists)
+			}
+		})
+	}
+}
+
+func TestParsePathErrors(t *testing.T) {
+	for _, bad := range []string{"", "$", "a..b", ".a", "a.", "a[", "a[x]", "a[-1]", "a[0]b", `a[""]`} {
+		t.Run(bad, func(t *testing.T) {
+			if _, err := ParsePath(bad); err == nil {
+				t.Errorf("ParsePath(%q) succeeded", bad)
+			}
+		})
+	}
+}
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	p := MustParsePath("metadata.user.id")
+	obj := map[string]any{"metadata": map[string]any{"user": map[string]any{"id": "u1"}}}
+	if n := testing.AllocsPerRun(100, func() { p.Lookup(obj) }); n != 0 {
+		t.Errorf("Lookup allocates %.0f times", n)
+	}
+}

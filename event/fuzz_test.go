@@ -1,0 +1,63 @@
+package event
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzDecode: any bytes either decode to an event or give a PoisonError;
+// nothing panics, and accepted values are objects within the limits.
+func FuzzDecode(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"a","level":"ERROR","source":"api","timestamp":"2024-05-01T10:00:00Z","message":"m"}`,
+		`{"event_type":"x","severity":3,"@timestamp":1714557600123}`,
+		`{"type":"match",`, `[{"type":"match"}]`, "{\"m\":\"\xc3\x28\"}", ``, `null`, `"s"`, `{}`,
+		strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100),
+		`{"a":"[[[[\"]]]"}`, `{"a":1} trailing`, "\ufeff{}", `{"a":1e400}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	d, err := NewDecoder(Locations{
+		Type: []string{"type", "event_type"}, Level: []string{"level", "severity"}, Source: []string{"source"},
+		Timestamp: []string{"timestamp", "@timestamp"}, Message: []string{"message"},
+	}, 4096, 32)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		ev, err := d.Decode(value)
+		if err != nil {
+			var pe *PoisonError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a PoisonError", err)
+			}
+			return
+		}
+		if ev.Fields == nil || len(value) > 4096 {
+			t.Fatalf("accepted %q", value)
+		}
+		if ev.Level != strings.ToLower(ev.Level) {
+			t.Fatalf("level %q not lower-cased", ev.Level)
+		}
+	})
+}
+
+// FuzzPath: any path string parses or errs, and a parsed path looks up
+// without panicking.
+func FuzzPath(f *testing.F) {
+	for _, seed := range []string{"a", "a.b", "tags[0]", "$.a.b[2].c", `labels["app.kubernetes.io/name"]`, "a..b", "a[", "a[-1]", `a[""]`, "[0][1]"} {
+		f.Add(seed)
+	}
+	obj := map[string]any{"a": map[string]any{"b": []any{1.0, map[string]any{"c": "x"}}}, "tags": []any{"t"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePath(s)
+		if err != nil {
+			return
+		}
+		p.Lookup(obj)
+		if p.String() != s {
+			t.Fatalf("String() = %q, want %q", p.String(), s)
+		}
+	})
+}

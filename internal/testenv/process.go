@@ -1,0 +1,54 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// Binary builds the main package at pkg (a path as go build takes it,
+// relative to the test's package) once per test binary and returns the
+// executable's path. race builds it with the race detector.
+func Binary(t testing.TB, pkg string, race bool) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	key := fmt.Sprint(pkg, race)
+	if path, ok := built[key]; ok {
+		return path
+	}
+	dir, err := os.MkdirTemp("", "hookstream-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "bin")
+	args := []string{"build", "-o", path}
+	if race {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, pkg)...).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built[key] = path
+	return path
+}
+
+// FreeAddr returns a loopback address nothing listens on (at the moment).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

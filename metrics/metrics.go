@@ -1,0 +1,72 @@
+// Package metrics defines hookstream's Prometheus metrics. Every metric
+// is registered on the Registerer given to New; there is no global state.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics are the collectors hookstream updates.
+type Metrics struct {
+	EventsConsumed  *prometheus.CounterVec // topic
+	EventsMatched   prometheus.Counter
+	Matches         prometheus.Counter
+	Poison          *prometheus.CounterVec // reason
+	Deliveries      *prometheus.CounterVec // outcome, reason
+	AttemptDuration *prometheus.HistogramVec
+	Retries         *prometheus.CounterVec // rung
+	DLQWrites       *prometheus.CounterVec // reason
+	JobsDropped     *prometheus.CounterVec // reason
+	ProduceErrors   *prometheus.CounterVec // topic
+	InFlight        prometheus.Gauge
+	Uncommitted     *prometheus.GaugeVec   // group
+	Commits         *prometheus.CounterVec // group, result
+	Paused          *prometheus.GaugeVec   // group
+	Rebalances      *prometheus.CounterVec // group, kind
+	Subscriptions   prometheus.Gauge
+	Reloads         *prometheus.CounterVec // result
+}
+
+// New registers hookstream's metrics on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	const ns = "hookstream"
+	return &Metrics{
+		EventsConsumed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_consumed_total",
+			Help: "Log events read from the input topics."}, []string{"topic"}),
+		EventsMatched: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_matched_total",
+			Help: "Log events that matched at least one subscription."}),
+		Matches: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "matches_total",
+			Help: "Event and subscription pairs matched; each starts one delivery."}),
+		Poison: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "poison_records_total",
+			Help: "Input records that are not usable log events, sent to the DLQ."}, []string{"reason"}),
+		Deliveries: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delivery_attempts_total",
+			Help: "Delivery attempts by outcome (delivered, retryable, permanent) and reason."}, []string{"outcome", "reason"}),
+		AttemptDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "delivery_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts that reached the network.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"outcome"}),
+		Retries: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_scheduled_total",
+			Help: "Delivery jobs written to a retry rung."}, []string{"rung"}),
+		DLQWrites: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dlq_writes_total",
+			Help: "Records written to the dead-letter topic, by reason."}, []string{"reason"}),
+		JobsDropped: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jobs_dropped_total",
+			Help: "Retry jobs dropped because their subscription was deleted or disabled, or the job did not decode."}, []string{"reason"}),
+		ProduceErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "produce_errors_total",
+			Help: "Failed writes to retry or DLQ topics (each is retried)."}, []string{"topic"}),
+		InFlight: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "in_flight_records",
+			Help: "Records being processed."}),
+		Uncommitted: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "uncommitted_records",
+			Help: "Records dispatched whose offsets are not yet committable, by consumer group."}, []string{"group"}),
+		Commits: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "offset_commits_total",
+			Help: "Offset commits by consumer group and result."}, []string{"group", "result"}),
+		Paused: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "paused_partitions",
+			Help: "Partitions paused until their head record is due, by consumer group."}, []string{"group"}),
+		Rebalances: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "partition_changes_total",
+			Help: "Partitions assigned, revoked or lost, by consumer group."}, []string{"group", "kind"}),
+		Subscriptions: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "subscriptions",
+			Help: "Subscriptions in the in-memory cache."}),
+		Reloads: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "subscription_reloads_total",
+			Help: "Reloads of the subscription cache by result."}, []string{"result"}),
+	}
+}

@@ -1,0 +1,352 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/config"
+	"github.com/hookstream/hookstream/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// env is one test's Kafka, Redis and config.
+type env struct {
+	t       *testing.T
+	brokers []string
+	rdb     redis.UniversalClient
+	cfg     config.Config
+	input   string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	input := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 3, input)
+	rdb, prefix := testenv.Redis(t)
+	cfg := config.Default()
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.InputTopics = []string{input}
+	cfg.Kafka.TopicPrefix = "hs-" + testenv.Unique()
+	cfg.Kafka.Group = cfg.Kafka.TopicPrefix
+	cfg.Kafka.CommitInterval = 100 * time.Millisecond
+	cfg.Kafka.FetchMaxWait = 100 * time.Millisecond
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+	cfg.Retry.Rungs = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}
+	cfg.Redis.KeyPrefix = prefix
+	cfg.Redis.RefreshInterval = 200 * time.Millisecond
+	cfg.Delivery.AllowNetworks = []string{"127.0.0.0/8"}
+	cfg.Delivery.Timeout = 2 * time.Second
+	cfg.ShutdownTimeout = 10 * time.Second
+	return &env{t: t, brokers: brokers, rdb: rdb, cfg: cfg, input: input}
+}
+
+// instance is one running hookstream.
+type instance struct {
+	stopOnce sync.Once
+	svc      *Service
+	reg      *prometheus.Registry
+	cancel   context.CancelFunc
+	done     chan error
+	base     string
+}
+
+// start runs a hookstream on the env and stops it at the end of the test.
+func (e *env) start() *instance {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := New(Options{Config: e.cfg, Logger: zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.InfoLevel),
+		Version: "test", Registry: reg, Redis: e.rdb, Listener: ln})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{svc: svc, reg: reg, cancel: cancel, done: make(chan error, 1), base: "http://" + ln.Addr().String()}
+	go func() { in.done <- svc.Run(ctx) }()
+	select {
+	case <-svc.Ready():
+	case err := <-in.done:
+		e.t.Fatalf("service stopped while starting: %v", err)
+	case <-time.After(30 * time.Second):
+		e.t.Fatal("service not ready after 30s")
+	}
+	e.t.Cleanup(func() { in.stop(e.t) })
+	return in
+}
+
+// stop shuts the instance down gracefully and waits for it.
+func (in *instance) stop(t testing.TB) {
+	t.Helper()
+	in.stopOnce.Do(func() {
+		in.cancel()
+		select {
+		case err := <-in.done:
+			if err != nil {
+				t.Errorf("service: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("service did not stop within 60s")
+		}
+	})
+}
+
+func (in *instance) counter(name string, labels ...string) float64 {
+	mfs, err := in.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue metric
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				total += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				total += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// subscribe creates a subscription whose deliveries rc trusts and waits
+// until this worker matches with it.
+func (in *instance) subscribe(t testing.TB, rc *receiver, body map[string]any) map[string]any {
+	t.Helper()
+	body["url"] = rc.url()
+	before := in.counter("hookstream_subscriptions")
+	sub := in.createSub(t, body)
+	rc.trust(sub)
+	testenv.Eventually(t, 2*time.Second, func() bool { return in.counter("hookstream_subscriptions") > before },
+		"subscription %s not loaded by the worker", sub["id"])
+	return sub
+}
+
+// createSub creates a subscription through the admin API and returns it
+// with its secret.
+func (in *instance) createSub(t testing.TB, body map[string]any) map[string]any {
+	t.Helper()
+	status, resp := in.do(t, http.MethodPost, "/v1/subscriptions", body)
+	if status != http.StatusCreated {
+		t.Fatalf("create subscription: %d %s", status, resp)
+	}
+	var sub map[string]any
+	if err := json.Unmarshal(resp, &sub); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+func (in *instance) do(t testing.TB, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, in.base+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// publish writes events to the input topic and waits for the acks.
+func (e *env) publish(values ...[]byte) {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(e.input))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Value: v}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// readTopic returns every record of topic written so far.
+func (e *env) readTopic(topic string) []*kgo.Record {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// receiver is a webhook endpoint that verifies every signature with the
+// reference Standard Webhooks library and records what arrived.
+type receiver struct {
+	t   testing.TB
+	srv *httptest.Server
+	// respond chooses the status for a request; nil answers 200.
+	respond func(id string, attempt int) int
+
+	mu        sync.Mutex
+	secrets   map[string]*standardwebhooks.Webhook // by subscription ID
+	attempts  map[string]int                       // webhook-id → requests
+	delivered map[string]int                       // webhook-id → 2xx answers
+	events    map[string]string                    // webhook-id → data.seq
+	bad       []string
+}
+
+func newReceiver(t testing.TB) *receiver {
+	t.Helper()
+	rc := &receiver{t: t, secrets: map[string]*standardwebhooks.Webhook{}, attempts: map[string]int{},
+		delivered: map[string]int{}, events: map[string]string{}}
+	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) url() string { return rc.srv.URL + "/hook" }
+
+func (rc *receiver) trust(sub map[string]any) {
+	rc.t.Helper()
+	wh, err := standardwebhooks.NewWebhook(sub["secret"].(string))
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	rc.mu.Lock()
+	rc.secrets[sub["id"].(string)] = wh
+	rc.mu.Unlock()
+}
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var env struct {
+		ID             string `json:"id"`
+		SubscriptionID string `json:"subscription_id"`
+		Data           struct {
+			Seq any `json:"seq"`
+		} `json:"data"`
+	}
+	id := r.Header.Get("webhook-id")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if err := json.Unmarshal(body, &env); err != nil {
+		rc.bad = append(rc.bad, fmt.Sprintf("%s: body not JSON: %v", id, err))
+		w.WriteHeader(400)
+		return
+	}
+	wh := rc.secrets[env.SubscriptionID]
+	switch {
+	case wh == nil:
+		rc.bad = append(rc.bad, fmt.Sprintf("%s: unknown subscription %q", id, env.SubscriptionID))
+	case wh.Verify(body, r.Header) != nil:
+		rc.bad = append(rc.bad, fmt.Sprintf("%s: signature rejected: %v", id, wh.Verify(body, r.Header)))
+	case env.ID != id:
+		rc.bad = append(rc.bad, fmt.Sprintf("envelope id %s differs from webhook-id %s", env.ID, id))
+	}
+	rc.attempts[id]++
+	status := 200
+	if rc.respond != nil {
+		status = rc.respond(id, rc.attempts[id])
+	}
+	if status < 300 {
+		rc.delivered[id]++
+		rc.events[id] = fmt.Sprint(env.Data.Seq)
+	}
+	w.WriteHeader(status)
+}
+
+func (rc *receiver) snapshot() (attempts, delivered map[string]int, events map[string]string, bad []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return clone(rc.attempts), clone(rc.delivered), clone(rc.events), append([]string(nil), rc.bad...)
+}
+
+func (rc *receiver) deliveredCount() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.delivered)
+}
+
+func clone[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func logEvent(seq int, fields string) []byte {
+	return []byte(fmt.Sprintf(`{"seq":%d,%s}`, seq, fields))
+}

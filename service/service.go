@@ -1,0 +1,339 @@
+// Package service wires hookstream's parts together and runs them under
+// one context: the Redis-backed subscription cache, the Kafka producer,
+// the consumer groups of the input topics and of each retry rung, and the
+// admin API. Shutdown drains in-flight records, commits, and closes the
+// clients in reverse order of creation.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/config"
+	"github.com/hookstream/hookstream/consumer"
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/metrics"
+	"github.com/hookstream/hookstream/processor"
+	"github.com/hookstream/hookstream/subscription"
+)
+
+// Options configure a Service.
+type Options struct {
+	Config  config.Config
+	Logger  zerolog.Logger
+	Version string
+	// Registry receives every metric and serves /metrics. Default: a new
+	// registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Redis, when set, is used instead of a client built from
+	// Config.Redis.URL. The service does not close it.
+	Redis redis.UniversalClient
+	// Listener, when set, serves the admin API instead of listening on
+	// Config.Admin.Addr.
+	Listener net.Listener
+}
+
+// Service is one hookstream worker with its admin API.
+type Service struct {
+	opts    Options
+	cfg     config.Config
+	log     zerolog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+
+	ready chan struct{}
+	addr  net.Addr
+}
+
+// New checks the options and returns a Service; Run starts it.
+func New(opts Options) (*Service, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	}
+	return &Service{
+		opts:    opts,
+		cfg:     opts.Config,
+		log:     opts.Logger,
+		reg:     reg,
+		metrics: metrics.New(reg),
+		ready:   make(chan struct{}),
+	}, nil
+}
+
+// Ready is closed once the admin API listens and the consumers run.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// AdminAddr returns the admin API's address once Ready is closed.
+func (s *Service) AdminAddr() net.Addr { return s.addr }
+
+// Run starts everything and blocks until ctx ends and shutdown is done,
+// or until a part fails to start.
+func (s *Service) Run(ctx context.Context) error {
+	cfg := &s.cfg
+
+	// Redis and the subscription cache.
+	rdb := s.opts.Redis
+	if rdb == nil {
+		ropts, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			return fmt.Errorf("redis.url: %w", err)
+		}
+		client := redis.NewClient(ropts)
+		defer client.Close()
+		rdb = client
+	}
+	store := subscription.NewStore(rdb, cfg.Redis.KeyPrefix)
+	cache := subscription.NewCache(store, subscription.CacheOptions{
+		Refresh: cfg.Redis.RefreshInterval,
+		Logger:  s.log.With().Str("component", "subscriptions").Logger(),
+		OnReload: func(n int, err error) {
+			if err != nil {
+				s.metrics.Reloads.WithLabelValues("error").Inc()
+				return
+			}
+			s.metrics.Reloads.WithLabelValues("ok").Inc()
+			s.metrics.Subscriptions.Set(float64(n))
+		},
+	})
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "redis_up",
+		Help: "1 while Redis answers, 0 while workers match from the cached subscriptions."},
+		func() float64 {
+			if err, _ := cache.Health(); err != nil {
+				return 0
+			}
+			return 1
+		}))
+
+	// Kafka: the producer of retry and DLQ records, and the topics.
+	// Each client gets its own kprom hooks, told apart by a "client" label.
+	kafkaOpts := func(role string, extra ...kgo.Opt) []kgo.Opt {
+		hooks := kprom.NewMetrics("hookstream_kafka", kprom.Registerer(s.reg),
+			kprom.WithStaticLabel(prometheus.Labels{"client": role}))
+		return append([]kgo.Opt{
+			kgo.SeedBrokers(cfg.Kafka.Brokers...),
+			kgo.ClientID(cfg.Kafka.ClientID),
+			kgo.WithLogger(newKgoLogger(s.log)),
+			kgo.WithHooks(hooks),
+		}, extra...)
+	}
+	batchMax := int32(min(cfg.Kafka.MaxMessageBytes, 1<<30))
+	producer, err := kgo.NewClient(kafkaOpts("producer",
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(cfg.Kafka.ProduceLinger),
+		kgo.ProducerBatchMaxBytes(batchMax),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	defer producer.Close()
+	adm := kadm.NewClient(producer)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = ensureTopics(tctx, adm, cfg, cfg.Kafka.MaxMessageBytes)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	// The pipeline.
+	decoder, err := event.NewDecoder(event.Locations{
+		Type: cfg.Events.Fields.Type, Level: cfg.Events.Fields.Level, Source: cfg.Events.Fields.Source,
+		Timestamp: cfg.Events.Fields.Timestamp, Message: cfg.Events.Fields.Message,
+	}, cfg.Events.MaxBytes, cfg.Events.MaxDepth)
+	if err != nil {
+		return fmt.Errorf("events.fields: %w", err)
+	}
+	guard, err := delivery.NewGuard(cfg.Delivery.AllowNetworks)
+	if err != nil {
+		return fmt.Errorf("delivery.allow_networks: %w", err)
+	}
+	sender := delivery.NewSender(delivery.SenderOptions{
+		UserAgent:        "hookstream/" + s.opts.Version,
+		Guard:            guard,
+		MaxResponseBytes: cfg.Delivery.MaxResponseBytes,
+		// Keep as many idle connections as attempts may be in flight, or
+		// every burst closes and redials the difference.
+		MaxIdleConnsPerHost: max(cfg.Delivery.MaxIdleConnsPerHost, cfg.Delivery.MaxInFlightPerEndpoint),
+		BreakerFailures:     cfg.Delivery.BreakerFailures,
+		BreakerCooldown:     cfg.Delivery.BreakerCooldown,
+		MaxPerEndpoint:      cfg.Delivery.MaxInFlightPerEndpoint,
+	})
+	defer sender.Close()
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "open_circuit_breakers",
+		Help: "Endpoints whose circuit breaker is open."}, func() float64 { return float64(sender.OpenBreakers()) }))
+	ladder := delivery.Ladder{DLQ: cfg.DLQTopic(), MaxRetryAfter: cfg.Retry.MaxRetryAfter}
+	for i, t := range cfg.RetryTopics() {
+		ladder.Rungs = append(ladder.Rungs, delivery.Rung{Topic: t, Delay: cfg.Retry.Rungs[i]})
+	}
+	proc := processor.New(processor.Options{
+		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
+		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
+	})
+
+	// Load subscriptions before consuming anything. The cache refreshes
+	// until ctx ends; draining records then match against its last set.
+	cacheCtx, stopCache := context.WithCancel(ctx)
+	if err := cache.Start(cacheCtx); err != nil {
+		stopCache()
+		return err
+	}
+	// Also on a failed start below: stop the cache and wait for it.
+	defer func() { stopCache(); cache.Wait() }()
+
+	// Admin API, bound before the consumers join so a busy port fails
+	// fast. Until everything has started, a failure releases what was made.
+	started := false
+	tokens := map[admin.TokenHash]string{}
+	for _, entry := range cfg.Admin.Tokens {
+		scope, sum, err := config.ParseToken(entry)
+		if err != nil {
+			return fmt.Errorf("admin.tokens: %w", err)
+		}
+		tokens[sum] = scope
+	}
+	firstTopic := ""
+	if cfg.Kafka.InputRegex == "" {
+		firstTopic = cfg.Kafka.InputTopics[0]
+	}
+	api := admin.New(admin.Options{
+		Store: store, Cache: cache, Producer: producer, EventsTopic: firstTopic, Guard: guard,
+		DefaultTimeout: cfg.Delivery.Timeout, DefaultMaxAttempts: cfg.Delivery.MaxAttempts,
+		MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: s.reg, Pprof: cfg.Admin.Pprof, Tokens: tokens,
+		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender,
+		Logger: s.log.With().Str("component", "admin").Logger(),
+		Ready: func(ctx context.Context) map[string]admin.Check {
+			if err := producer.Ping(ctx); err != nil {
+				return map[string]admin.Check{"kafka": {Status: "down", Error: err.Error()}}
+			}
+			return map[string]admin.Check{"kafka": {Status: "up"}}
+		},
+	})
+	ln := s.opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
+			return fmt.Errorf("admin.addr: %w", err)
+		}
+	}
+	s.addr = ln.Addr()
+	defer func() {
+		if !started {
+			ln.Close()
+		}
+	}()
+
+	// Consumer groups: the input topics, then one group per rung.
+	limiter := consumer.NewLimiter(cfg.Delivery.MaxInFlight, s.metrics.InFlight)
+	groupClient := func(role string) []kgo.Opt {
+		return kafkaOpts(role,
+			kgo.FetchMaxWait(cfg.Kafka.FetchMaxWait),
+			kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
+			// The client's default heartbeat (3s) must stay well inside
+			// short session timeouts.
+			kgo.HeartbeatInterval(min(3*time.Second, cfg.Kafka.SessionTimeout/3)),
+			// Brokers return a first batch larger than these, so records up
+			// to kafka.max_message_bytes still arrive; the caps bound memory.
+			kgo.FetchMaxBytes(4<<20),
+			kgo.FetchMaxPartitionBytes(1<<20),
+		)
+	}
+	var groups []*consumer.Group
+	defer func() {
+		if !started {
+			for _, g := range groups {
+				g.Close()
+			}
+		}
+	}()
+	input := consumer.Options{
+		Group: cfg.Kafka.Group, Topics: cfg.Kafka.InputTopics, Limiter: limiter,
+		CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
+		StartAtEnd: cfg.Kafka.StartOffset == "latest", Client: groupClient("input"),
+		Logger: s.log.With().Str("component", "consumer").Logger(), Metrics: s.metrics,
+	}
+	if cfg.Kafka.InputRegex != "" {
+		input.Topics, input.Regex = []string{cfg.Kafka.InputRegex}, true
+	}
+	g, err := consumer.New(input, proc.HandleEvent)
+	if err != nil {
+		return err
+	}
+	groups = append(groups, g)
+	for _, rung := range ladder.Rungs {
+		delay := rung.Delay
+		g, err := consumer.New(consumer.Options{
+			Group: cfg.RungGroup(delay), Topics: []string{rung.Topic}, Limiter: limiter,
+			Due:            func(r *kgo.Record) time.Time { return dueAt(r, delay) },
+			CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
+			Client: groupClient("retry_" + config.RungName(delay)), Logger: s.log.With().Str("component", "retry").Logger(), Metrics: s.metrics,
+		}, proc.HandleJob)
+		if err != nil {
+			return err
+		}
+		groups = append(groups, g)
+	}
+
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	started = true
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = g.Run(runCtx) }()
+	}
+	s.log.Info().Str("admin", s.addr.String()).Strs("brokers", cfg.Kafka.Brokers).
+		Strs("input", input.Topics).Strs("retry_topics", cfg.RetryTopics()).Str("dlq", cfg.DLQTopic()).
+		Int("subscriptions", cache.Current().Len()).Msg("hookstream running")
+	close(s.ready)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-srvDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("admin server: %w", err)
+		}
+	}
+	stopRun()
+	s.log.Info().Msg("shutting down: draining in-flight deliveries")
+	wg.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Shutdown(sctx)
+	cancel()
+	s.log.Info().Msg("stopped")
+	return runErr
+}
+
+// dueAt is when a retry record is due: its not-before header, or its
+// write time plus the rung's delay when the header is missing.
+func dueAt(r *kgo.Record, delay time.Duration) time.Time {
+	if v, ok := delivery.HeaderValue(r, delivery.HeaderNotBefore); ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return time.UnixMilli(ms)
+		}
+	}
+	return r.Timestamp.Add(delay)
+}

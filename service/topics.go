@@ -1,0 +1,88 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/hookstream/hookstream/config"
+)
+
+// ensureTopics creates the retry and dead-letter topics that are missing,
+// with the partition count of the input topic unless configured.
+func ensureTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, maxMessageBytes int) error {
+	partitions := cfg.Kafka.Partitions
+	if partitions == 0 {
+		n, err := inputPartitions(ctx, adm, cfg)
+		if err != nil {
+			return err
+		}
+		partitions = n
+	}
+	topics := append(cfg.RetryTopics(), cfg.DLQTopic())
+	existing, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var missing []string
+	for _, t := range topics {
+		if d, ok := existing[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if !cfg.Kafka.CreateTopics {
+		return fmt.Errorf("kafka.create_topics is false and these topics are missing: %v", missing)
+	}
+	maxBytes := strconv.Itoa(maxMessageBytes)
+	resp, err := adm.CreateTopics(ctx, partitions, cfg.Kafka.ReplicationFactor,
+		map[string]*string{"max.message.bytes": &maxBytes}, missing...)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", missing, err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
+
+// inputPartitions returns the partition count of the first input topic,
+// or with an input regex the largest count among matching topics.
+func inputPartitions(ctx context.Context, adm *kadm.Client, cfg *config.Config) (int32, error) {
+	if cfg.Kafka.InputRegex == "" {
+		first := cfg.Kafka.InputTopics[0]
+		details, err := adm.ListTopics(ctx, first)
+		if err != nil {
+			return 0, fmt.Errorf("describe input topic %s: %w", first, err)
+		}
+		d, ok := details[first]
+		if !ok || d.Err != nil {
+			return 0, fmt.Errorf("kafka.input_topics: topic %q does not exist; create it, or set kafka.partitions for the retry and DLQ topics", first)
+		}
+		return int32(len(d.Partitions)), nil
+	}
+	re := regexp.MustCompile(cfg.Kafka.InputRegex)
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	var n int32
+	for name, d := range details {
+		if re.MatchString(name) && d.Err == nil {
+			n = max(n, int32(len(d.Partitions)))
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("kafka.input_regex: no topic matches %q yet; set kafka.partitions for the retry and DLQ topics", cfg.Kafka.InputRegex)
+	}
+	return n, nil
+}

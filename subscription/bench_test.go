@@ -1,0 +1,44 @@
+package subscription
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkMatch matches one event against sets of mixed subscriptions:
+// levels, exact sources, source globs and numeric predicates.
+func BenchmarkMatch(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			subs := make([]*Compiled, 0, n)
+			for i := range n {
+				f := Filter{Levels: []string{[]string{"error", "warn", "info"}[i%3]}}
+				switch i % 4 {
+				case 0:
+					f.Sources = []string{fmt.Sprintf("svc-%d", i%97)}
+				case 1:
+					f.Sources = []string{fmt.Sprintf("svc-%d*", i%13)}
+				case 2:
+					f.Where = []Predicate{{Path: "metadata.amount", Op: OpGt, Value: float64(i % 500)}}
+				case 3:
+					f.Types = []string{fmt.Sprintf("type.%d", i%50)}
+				}
+				c, err := Compile(valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%06d", i); s.Filter = f }))
+				if err != nil {
+					b.Fatal(err)
+				}
+				subs = append(subs, c)
+			}
+			set := NewSet(subs)
+			ev := mustEvent(b, `{"type":"type.7","level":"error","source":"svc-3","metadata":{"amount":250}}`)
+			dst := make([]*Compiled, 0, n)
+			b.ReportAllocs()
+			matched := 0
+			for b.Loop() {
+				dst = set.Match(ev, dst[:0])
+				matched += len(dst)
+			}
+			b.ReportMetric(float64(matched)/float64(b.N), "matches/op")
+		})
+	}
+}

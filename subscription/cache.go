@@ -1,0 +1,197 @@
+package subscription
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Cache keeps the compiled subscriptions of a Store in memory. It reloads
+// when the store announces a change and, every refresh interval, when the
+// stored version differs from the cached one, which repairs whatever was
+// missed while Redis was out of reach. While Redis is unreachable the last
+// snapshot stays in use and Health reports the error.
+type Cache struct {
+	store    *Store
+	refresh  time.Duration
+	log      zerolog.Logger
+	onReload func(n int, err error)
+
+	set     atomic.Pointer[Set]
+	version atomic.Int64
+	kick    chan struct{}
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	lastErr error
+	since   time.Time
+}
+
+// CacheOptions configure a Cache.
+type CacheOptions struct {
+	// Refresh is how often the stored version is checked. Default 5s.
+	Refresh time.Duration
+	Logger  zerolog.Logger
+	// OnReload, when set, is called after each reload attempt with the
+	// number of subscriptions loaded or the error.
+	OnReload func(n int, err error)
+}
+
+// NewCache returns a cache over store; call Start to load it.
+func NewCache(store *Store, opts CacheOptions) *Cache {
+	if opts.Refresh <= 0 {
+		opts.Refresh = 5 * time.Second
+	}
+	c := &Cache{store: store, refresh: opts.Refresh, log: opts.Logger, onReload: opts.OnReload, kick: make(chan struct{}, 1)}
+	c.set.Store(NewSet(nil))
+	return c
+}
+
+// Current returns the snapshot in use.
+func (c *Cache) Current() *Set { return c.set.Load() }
+
+// Version returns the store version of the snapshot in use.
+func (c *Cache) Version() int64 { return c.version.Load() }
+
+// Health returns nil while Redis answers, else the last error and since
+// when it has failed.
+func (c *Cache) Health() (error, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr, c.since
+}
+
+// Start loads the subscriptions, retrying until the first load succeeds
+// or ctx ends: nothing may be matched against an empty cache that is empty
+// only because Redis was down. It then keeps the cache fresh in the
+// background until ctx ends.
+func (c *Cache) Start(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.reload(ctx)
+		if err == nil {
+			break
+		}
+		c.log.Warn().Err(err).Dur("retry_in", backoff).Msg("cannot load subscriptions yet")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("first subscription load: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.listen(ctx) }()
+	go func() { defer c.wg.Done(); c.loop(ctx) }()
+	return nil
+}
+
+// Wait blocks until the background work started by Start has ended,
+// which it does when Start's context ends.
+func (c *Cache) Wait() { c.wg.Wait() }
+
+// Reload forces a reload now and returns its error.
+func (c *Cache) Reload(ctx context.Context) error { return c.reload(ctx) }
+
+func (c *Cache) listen(ctx context.Context) {
+	ps := c.store.rdb.Subscribe(ctx, c.store.channel)
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			c.log.Debug().Str("version", msg.Payload).Msg("subscriptions changed")
+			select {
+			case c.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (c *Cache) loop(ctx context.Context) {
+	tick := time.NewTicker(c.refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+			if err := c.reload(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
+			}
+		case <-tick.C:
+			v, err := c.store.Version(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.setHealth(err)
+					c.log.Warn().Err(err).Msg("redis unreachable; matching with the cached set")
+				}
+				continue
+			}
+			if v == c.version.Load() {
+				c.setHealth(nil)
+				continue
+			}
+			if err := c.reload(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
+			}
+		}
+	}
+}
+
+func (c *Cache) reload(ctx context.Context) error {
+	snap, err := c.store.Load(ctx)
+	if err != nil {
+		c.setHealth(err)
+		if c.onReload != nil {
+			c.onReload(0, err)
+		}
+		return err
+	}
+	compiled := make([]*Compiled, 0, len(snap.Subs))
+	for _, s := range snap.Subs {
+		cs, err := Compile(s)
+		if err != nil {
+			c.log.Error().Err(err).Str("subscription", s.ID).Msg("stored subscription is invalid; skipped")
+			continue
+		}
+		compiled = append(compiled, cs)
+	}
+	for id, err := range snap.Broken {
+		c.log.Error().Err(err).Str("subscription", id).Msg("stored subscription does not decode; skipped")
+	}
+	c.set.Store(NewSet(compiled))
+	c.version.Store(snap.Version)
+	c.setHealth(nil)
+	if c.onReload != nil {
+		c.onReload(len(compiled), nil)
+	}
+	c.log.Debug().Int("subscriptions", len(compiled)).Int64("version", snap.Version).Msg("subscriptions loaded")
+	return nil
+}
+
+func (c *Cache) setHealth(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil:
+		if c.lastErr != nil {
+			c.log.Info().Msg("redis reachable again")
+		}
+		c.lastErr, c.since = nil, time.Time{}
+	case c.lastErr == nil:
+		c.lastErr, c.since = err, time.Now()
+	default:
+		c.lastErr = err
+	}
+}

@@ -1,0 +1,308 @@
+package subscription
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/event"
+)
+
+func valid(mod func(*Subscription)) Subscription {
+	s := Subscription{
+		ID: "sub_1", Name: "n", URL: "https://example.com/hook", Enabled: true,
+		Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", MaxAttempts: 5, Timeout: Duration(10 * time.Second),
+	}
+	if mod != nil {
+		mod(&s)
+	}
+	return s
+}
+
+func mustEvent(t testing.TB, js string) *event.Event {
+	t.Helper()
+	d, err := event.NewDecoder(event.Locations{
+		Type: []string{"type"}, Level: []string{"level"}, Source: []string{"source"},
+		Timestamp: []string{"timestamp"}, Message: []string{"message"},
+	}, 1<<20, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := d.Decode([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestCompileRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		mod   func(*Subscription)
+		field string
+	}{
+		{"no name", func(s *Subscription) { s.Name = " " }, "name"},
+		{"no url", func(s *Subscription) { s.URL = "" }, "url"},
+		{"ftp url", func(s *Subscription) { s.URL = "ftp://x/y" }, "url"},
+		{"relative url", func(s *Subscription) { s.URL = "/hook" }, "url"},
+		{"url with credentials", func(s *Subscription) { s.URL = "https://u:p@x/" }, "url"},
+		{"secret without prefix", func(s *Subscription) { s.Secret = "abc" }, "secret"},
+		{"secret not base64", func(s *Subscription) { s.Secret = "whsec_!!!" }, "secret"},
+		{"secret too short", func(s *Subscription) { s.Secret = "whsec_c2hvcnQ=" }, "secret"},
+		{"reserved header", func(s *Subscription) { s.Headers = map[string]string{"Webhook-Signature": "x"} }, "headers.Webhook-Signature"},
+		{"bad header name", func(s *Subscription) { s.Headers = map[string]string{"a b": "x"} }, "headers.a b"},
+		{"header injection", func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\r\nB: c"} }, "headers.X-A"},
+		{"attempts zero", func(s *Subscription) { s.MaxAttempts = 0 }, "max_attempts"},
+		{"timeout tiny", func(s *Subscription) { s.Timeout = Duration(time.Millisecond) }, "timeout"},
+		{"empty type", func(s *Subscription) { s.Filter.Types = []string{""} }, "filter.types[0]"},
+		{"bad glob", func(s *Subscription) { s.Filter.Sources = []string{""} }, "filter.sources[0]"},
+		{"bad path", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a..b", Op: OpEq, Value: "x"}} }, "filter.where[0].path"},
+		{"unknown op", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: "like", Value: "x"}} }, "filter.where[0].op"},
+		{"missing op", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Value: "x"}} }, "filter.where[0].op"},
+		{"bad regex", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpRegex, Value: "(["}} }, "filter.where[0].value"},
+		{"regex not string", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpRegex, Value: 1.0}} }, "filter.where[0].value"},
+		{"in not list", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpIn, Value: "x"}} }, "filter.where[0].value"},
+		{"in empty", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpIn, Value: []any{}}} }, "filter.where[0].value"},
+		{"eq object", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpEq, Value: map[string]any{}}} }, "filter.where[0].value"},
+		{"gt bool", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpGt, Value: true}} }, "filter.where[0].value"},
+		{"exists string", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpExists, Value: "yes"}} }, "filter.where[0].value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compile(valid(tt.mod))
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("Compile() error = %v, want a ValidationError", err)
+			}
+			for _, fe := range verr.Errors {
+				if fe.Field == tt.field {
+					return
+				}
+			}
+			t.Errorf("errors %v do not name %q", verr.Errors, tt.field)
+		})
+	}
+}
+
+func TestPredicates(t *testing.T) {
+	const ev = `{"type":"t","status":"active","code":"E42","amount":150,"ratio":"0.5","tags":["a","b",3],
+		"user":{"name":"Ada Lovelace","vip":true},"nothing":null,"when":"2024-05-01T10:00:00Z"}`
+	tests := []struct {
+		path  string
+		op    Op
+		value any
+		want  bool
+	}{
+		{"status", OpEq, "active", true},
+		{"status", OpEq, "inactive", false},
+		{"amount", OpEq, 150.0, true},
+		{"amount", OpEq, "150", false},
+		{"user.vip", OpEq, true, true},
+		{"nothing", OpEq, nil, true},
+		{"missing", OpEq, nil, false},
+		{"status", OpNe, "inactive", true},
+		{"status", OpNe, "active", false},
+		{"missing", OpNe, "x", true},
+		{"code", OpIn, []any{"E41", "E42"}, true},
+		{"amount", OpIn, []any{1.0, 150.0}, true},
+		{"code", OpIn, []any{"E1"}, false},
+		{"missing", OpIn, []any{"x"}, false},
+		{"code", OpNotIn, []any{"E1", "E2"}, true},
+		{"code", OpNotIn, []any{"E42"}, false},
+		{"missing", OpNotIn, []any{"x"}, true},
+		{"code", OpRegex, `^E\d+$`, true},
+		{"user.name", OpRegex, `(?i)^ada`, true},
+		{"amount", OpRegex, `150`, false},
+		{"user.name", OpContains, "Love", true},
+		{"user.name", OpContains, "love", false},
+		{"tags", OpContains, "b", true},
+		{"tags", OpContains, 3.0, true},
+		{"tags", OpContains, "z", false},
+		{"amount", OpContains, 1.0, false},
+		{"code", OpPrefix, "E4", true},
+		{"code", OpPrefix, "X", false},
+		{"amount", OpPrefix, "1", false},
+		{"amount", OpGt, 100.0, true},
+		{"amount", OpGt, 150.0, false},
+		{"amount", OpGte, 150.0, true},
+		{"amount", OpLt, 200.0, true},
+		{"amount", OpLt, 150.0, false},
+		{"amount", OpLte, 150.0, true},
+		{"ratio", OpLt, 1.0, true},
+		{"status", OpGt, 1.0, false},
+		{"when", OpGte, "2024-01-01", true},
+		{"when", OpLt, "2024-01-01", false},
+		{"missing", OpGt, 0.0, false},
+		{"tags[1]", OpEq, "b", true},
+		{"user.name", OpExists, nil, true},
+		{"user.name", OpExists, true, true},
+		{"missing", OpExists, nil, false},
+		{"missing", OpExists, false, true},
+		{"nothing", OpExists, true, true},
+	}
+	e := mustEvent(t, ev)
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %s %v", tt.path, tt.op, tt.value), func(t *testing.T) {
+			c, err := Compile(valid(func(s *Subscription) {
+				s.Filter.Where = []Predicate{{Path: tt.path, Op: tt.op, Value: tt.value}}
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Matches(e); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// Every operator is covered above.
+	seen := map[Op]bool{}
+	for _, tt := range tests {
+		seen[tt.op] = true
+	}
+	for _, op := range Ops {
+		if !seen[op] {
+			t.Errorf("operator %s has no case", op)
+		}
+	}
+}
+
+func TestFilterParts(t *testing.T) {
+	tests := []struct {
+		name   string
+		filter Filter
+		event  string
+		want   bool
+	}{
+		{"empty filter matches all", Filter{}, `{"message":"x"}`, true},
+		{"type", Filter{Types: []string{"a", "b"}}, `{"type":"b"}`, true},
+		{"type miss", Filter{Types: []string{"a"}}, `{"type":"A"}`, false},
+		{"level case-insensitive", Filter{Levels: []string{"ERROR"}}, `{"level":"Error"}`, true},
+		{"level absent", Filter{Levels: []string{"error"}}, `{"type":"x"}`, false},
+		{"source exact", Filter{Sources: []string{"api"}}, `{"source":"api"}`, true},
+		{"source prefix glob", Filter{Sources: []string{"payment-*"}}, `{"source":"payment-api"}`, true},
+		{"source suffix glob", Filter{Sources: []string{"*-worker"}}, `{"source":"mail-worker"}`, true},
+		{"source middle glob", Filter{Sources: []string{"pay?-*-eu"}}, `{"source":"pays-api-eu"}`, true},
+		{"source glob miss", Filter{Sources: []string{"payment-*"}}, `{"source":"billing"}`, false},
+		{"glob is anchored", Filter{Sources: []string{"pay*"}}, `{"source":"xpay"}`, false},
+		{"glob metachars literal", Filter{Sources: []string{"a.b*"}}, `{"source":"axb"}`, false},
+		{"all parts AND", Filter{Types: []string{"t"}, Levels: []string{"error"}, Sources: []string{"s*"},
+			Where: []Predicate{{Path: "n", Op: OpGt, Value: 1.0}}}, `{"type":"t","level":"error","source":"svc","n":2}`, true},
+		{"one part fails", Filter{Types: []string{"t"}, Levels: []string{"error"},
+			Where: []Predicate{{Path: "n", Op: OpGt, Value: 5.0}}}, `{"type":"t","level":"error","n":2}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Compile(valid(func(s *Subscription) { s.Filter = tt.filter }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := mustEvent(t, tt.event)
+			if got := c.Matches(e); got != tt.want {
+				t.Errorf("Matches = %v, want %v", got, tt.want)
+			}
+			set := NewSet([]*Compiled{c})
+			if got := len(set.Match(e, nil)) == 1; got != tt.want {
+				t.Errorf("Set.Match = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSetMatchesLikeBruteForce checks the index against running every
+// filter on every event, over random subscriptions and events.
+func TestSetMatchesLikeBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	types := []string{"order.created", "order.paid", "user.signup", "job.failed"}
+	levels := []string{"debug", "info", "warn", "error"}
+	sources := []string{"payment-api", "payment-worker", "billing", "auth", "mail-worker"}
+	pick := func(list []string, max int) []string {
+		var out []string
+		for _, v := range list {
+			if r.IntN(len(list)) < max {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	var subs []*Compiled
+	for i := range 700 {
+		f := Filter{Types: pick(types, 1), Levels: pick(levels, 2), Sources: pick(sources, 1)}
+		if r.IntN(4) == 0 {
+			f.Sources = append(f.Sources, []string{"payment-*", "*-worker", "a?th"}[r.IntN(3)])
+		}
+		if r.IntN(3) == 0 {
+			f.Where = []Predicate{{Path: "amount", Op: OpGt, Value: float64(r.IntN(100))}}
+		}
+		c, err := Compile(valid(func(s *Subscription) {
+			s.ID = fmt.Sprintf("sub_%04d", i)
+			s.Filter = f
+			s.Enabled = r.IntN(10) != 0
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, c)
+	}
+	set := NewSet(subs)
+	for range 500 {
+		js, _ := json.Marshal(map[string]any{
+			"type": types[r.IntN(len(types))], "level": strings.ToUpper(levels[r.IntN(len(levels))]),
+			"source": sources[r.IntN(len(sources))], "amount": r.IntN(120),
+		})
+		e := mustEvent(t, string(js))
+		var want []string
+		for _, c := range set.All() {
+			if c.Enabled && c.Matches(e) {
+				want = append(want, c.ID)
+			}
+		}
+		var got []string
+		for _, c := range set.Match(e, nil) {
+			got = append(got, c.ID)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("event %s:\n index  %v\n brute  %v", js, got, want)
+		}
+	}
+}
+
+func TestMatchDoesNotAllocate(t *testing.T) {
+	var subs []*Compiled
+	for i := range 1000 {
+		c, err := Compile(valid(func(s *Subscription) {
+			s.ID = fmt.Sprintf("sub_%04d", i)
+			s.Filter = Filter{Levels: []string{"error"}, Sources: []string{fmt.Sprintf("svc-%d", i%50)}}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, c)
+	}
+	set := NewSet(subs)
+	e := mustEvent(t, `{"level":"error","source":"svc-7"}`)
+	dst := make([]*Compiled, 0, 64)
+	if got := len(set.Match(e, dst)); got != 20 {
+		t.Fatalf("matched %d, want 20", got)
+	}
+	if n := testing.AllocsPerRun(200, func() { dst = set.Match(e, dst[:0]) }); n != 0 {
+		t.Errorf("Match allocates %.1f times per event", n)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	s := NewSecret()
+	key, err := DecodeSecret(s)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("NewSecret() = %q: %v (key %d bytes)", s, err, len(key))
+	}
+	if m := MaskSecret(s); strings.Contains(m, s[10:]) || !strings.HasPrefix(m, "whsec_") {
+		t.Errorf("MaskSecret leaks: %q", m)
+	}
+	if NewSecret() == s || NewID() == NewID() {
+		t.Error("generated values repeat")
+	}
+}

@@ -1,0 +1,167 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned for an unknown subscription ID.
+var ErrNotFound = errors.New("subscription not found")
+
+// ErrExists is returned when creating a subscription whose ID is taken.
+var ErrExists = errors.New("subscription already exists")
+
+// Store keeps subscriptions in Redis: one hash of ID to JSON, a version
+// counter bumped by every change, and a channel announcing each change.
+type Store struct {
+	rdb                    redis.UniversalClient
+	hash, version, channel string
+}
+
+// NewStore returns a store whose keys start with prefix.
+func NewStore(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{
+		rdb:     rdb,
+		hash:    prefix + ":subscriptions",
+		version: prefix + ":subscriptions:version",
+		channel: prefix + ":subscriptions:changed",
+	}
+}
+
+// Channel is the pub/sub channel that announces changes; each message is
+// the new version.
+func (s *Store) Channel() string { return s.channel }
+
+// Client returns the Redis client, for health checks.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Create stores a new subscription; it fails with ErrExists when the ID
+// is taken.
+func (s *Store) Create(ctx context.Context, sub Subscription) error {
+	return s.write(ctx, sub, true)
+}
+
+// Put creates or replaces a subscription.
+func (s *Store) Put(ctx context.Context, sub Subscription) error {
+	return s.write(ctx, sub, false)
+}
+
+var createScript = redis.NewScript(`
+if ARGV[3] == "1" and redis.call("HEXISTS", KEYS[1], ARGV[1]) == 1 then
+  return -1
+end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+local v = redis.call("INCR", KEYS[2])
+redis.call("PUBLISH", KEYS[3], v)
+return v
+`)
+
+func (s *Store) write(ctx context.Context, sub Subscription, create bool) error {
+	b, err := json.Marshal(sub)
+	if err != nil {
+		return fmt.Errorf("encode subscription %s: %w", sub.ID, err)
+	}
+	flag := "0"
+	if create {
+		flag = "1"
+	}
+	v, err := createScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel}, sub.ID, b, flag).Int64()
+	if err != nil {
+		return fmt.Errorf("store subscription %s: %w", sub.ID, err)
+	}
+	if v < 0 {
+		return ErrExists
+	}
+	return nil
+}
+
+var deleteScript = redis.NewScript(`
+if redis.call("HDEL", KEYS[1], ARGV[1]) == 0 then
+  return -1
+end
+local v = redis.call("INCR", KEYS[2])
+redis.call("PUBLISH", KEYS[3], v)
+return v
+`)
+
+// Delete removes a subscription; it fails with ErrNotFound when there is
+// none with that ID.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	v, err := deleteScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel}, id).Int64()
+	if err != nil {
+		return fmt.Errorf("delete subscription %s: %w", id, err)
+	}
+	if v < 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Get returns one subscription.
+func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
+	b, err := s.rdb.HGet(ctx, s.hash, id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Subscription{}, ErrNotFound
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get subscription %s: %w", id, err)
+	}
+	var sub Subscription
+	if err := json.Unmarshal(b, &sub); err != nil {
+		return Subscription{}, fmt.Errorf("decode subscription %s: %w", id, err)
+	}
+	return sub, nil
+}
+
+// Snapshot is every stored subscription at one version.
+type Snapshot struct {
+	Version int64
+	Subs    []Subscription
+	// Broken lists stored entries that do not decode, by ID.
+	Broken map[string]error
+}
+
+// Load reads every subscription and the version they are at, in one
+// transaction.
+func (s *Store) Load(ctx context.Context) (Snapshot, error) {
+	var getAll *redis.MapStringStringCmd
+	var ver *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		ver = p.Get(ctx, s.version)
+		getAll = p.HGetAll(ctx, s.hash)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
+	}
+	snap := Snapshot{}
+	if v, err := ver.Result(); err == nil {
+		snap.Version, _ = strconv.ParseInt(v, 10, 64)
+	}
+	for id, raw := range getAll.Val() {
+		var sub Subscription
+		if err := json.Unmarshal([]byte(raw), &sub); err != nil {
+			if snap.Broken == nil {
+				snap.Broken = map[string]error{}
+			}
+			snap.Broken[id] = err
+			continue
+		}
+		snap.Subs = append(snap.Subs, sub)
+	}
+	return snap, nil
+}
+
+// Version returns the current version; 0 before the first change.
+func (s *Store) Version(ctx context.Context) (int64, error) {
+	v, err := s.rdb.Get(ctx, s.version).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return v, err
+}

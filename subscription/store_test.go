@@ -1,0 +1,138 @@
+package subscription
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookstream/hookstream/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func TestStoreCRUD(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	store := NewStore(rdb, prefix)
+	ctx := context.Background()
+	sub := valid(nil)
+	if err := store.Create(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(ctx, sub); !errors.Is(err, ErrExists) {
+		t.Fatalf("second Create() = %v, want ErrExists", err)
+	}
+	got, err := store.Get(ctx, sub.ID)
+	if err != nil || got.URL != sub.URL || got.Secret != sub.Secret {
+		t.Fatalf("Get() = %+v, %v", got, err)
+	}
+	v1, _ := store.Version(ctx)
+	sub.Name = "renamed"
+	if err := store.Put(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := store.Load(ctx)
+	if err != nil || len(snap.Subs) != 1 || snap.Subs[0].Name != "renamed" || snap.Version != v1+1 {
+		t.Fatalf("Load() = %+v, %v (version before put %d)", snap, err, v1)
+	}
+	if err := store.Delete(ctx, sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Delete(ctx, sub.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Delete() = %v, want ErrNotFound", err)
+	}
+	if _, err := store.Get(ctx, sub.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get() after delete = %v, want ErrNotFound", err)
+	}
+}
+
+func TestCacheFollowsChangesWithinASecond(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	store := NewStore(rdb, prefix)
+	// A long refresh interval: only the pub/sub notification can be fast.
+	cache := NewCache(store, CacheOptions{Refresh: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); cache.Wait() })
+	if err := cache.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := cache.Current().Len(); n != 0 {
+		t.Fatalf("fresh cache has %d subscriptions", n)
+	}
+	// A running worker's subscriber is registered; wait for this one's.
+	testenv.Eventually(t, 2*time.Second, func() bool {
+		n, err := rdb.PubSubNumSub(ctx, store.Channel()).Result()
+		return err == nil && n[store.Channel()] > 0
+	}, "cache never subscribed to %s", store.Channel())
+	start := time.Now()
+	if err := store.Create(ctx, valid(nil)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Second, func() bool { _, ok := cache.Current().Get("sub_1"); return ok },
+		"created subscription not in the cache")
+	t.Logf("create reached the cache in %s", time.Since(start))
+	if err := store.Delete(ctx, "sub_1"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Second, func() bool { return cache.Current().Len() == 0 },
+		"deleted subscription still in the cache")
+}
+
+func TestCacheSurvivesRedisOutage(t *testing.T) {
+	rdb, proxy, prefix := testenv.RedisBehindProxy(t)
+	direct, _ := testenv.Redis(t)
+	store := NewStore(rdb, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := NewStore(direct, prefix).Create(ctx, valid(nil)); err != nil {
+		t.Fatal(err)
+	}
+	cache := NewCache(store, CacheOptions{Refresh: 50 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	t.Cleanup(func() { cancel(); cache.Wait() })
+	if err := cache.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Cut()
+	testenv.Eventually(t, 2*time.Second, func() bool { err, _ := cache.Health(); return err != nil },
+		"cache did not report the outage")
+	if _, ok := cache.Current().Get("sub_1"); !ok {
+		t.Fatal("cached subscription lost during the outage")
+	}
+	// A change made while this worker cannot see Redis…
+	if err := NewStore(direct, prefix).Create(context.Background(), valid(func(s *Subscription) { s.ID = "sub_2" })); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Restore()
+	// …arrives through the version check once Redis is back.
+	testenv.Eventually(t, 3*time.Second, func() bool { _, ok := cache.Current().Get("sub_2"); return ok },
+		"change made during the outage never reached the cache")
+	testenv.Eventually(t, time.Second, func() bool { err, _ := cache.Health(); return err == nil },
+		"cache still reports the outage")
+}
+
+func TestCacheStartWaitsForRedis(t *testing.T) {
+	rdb, proxy, prefix := testenv.RedisBehindProxy(t)
+	proxy.Cut()
+	cache := NewCache(NewStore(rdb, prefix), CacheOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); cache.Wait() })
+	errc := make(chan error, 1)
+	go func() { errc <- cache.Start(ctx) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("Start returned %v with Redis down; it must wait", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	proxy.Restore()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start did not return after Redis came back")
+	}
+}

@@ -1,0 +1,279 @@
+// Package subscription holds webhook subscriptions: their model and
+// validation, their compiled filters, the indexed matcher that finds the
+// subscriptions of an event, the Redis store and the in-memory cache every
+// worker matches against.
+package subscription
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Subscription is one webhook endpoint and the events it wants.
+type Subscription struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	Enabled bool   `json:"enabled"`
+	Filter  Filter `json:"filter"`
+	// Secret is the Standard Webhooks signing secret, "whsec_" followed by
+	// the base64 of 24 to 64 random bytes.
+	Secret string `json:"secret,omitempty"`
+	// PreviousSecrets are rotated-out secrets still signing deliveries
+	// until they expire, so receivers can switch over.
+	PreviousSecrets []PreviousSecret  `json:"previous_secrets,omitempty"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	// MaxAttempts counts the first try and every retry; after the last one
+	// fails the delivery goes to the DLQ.
+	MaxAttempts int `json:"max_attempts"`
+	// Timeout bounds each attempt.
+	Timeout   Duration  `json:"timeout"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Filter selects events. Every non-empty part must hold; an empty filter
+// matches every event.
+type Filter struct {
+	// Types are exact event types.
+	Types []string `json:"types,omitempty"`
+	// Levels are compared case-insensitively.
+	Levels []string `json:"levels,omitempty"`
+	// Sources are exact names or globs with * and ?, such as "payment-*".
+	Sources []string `json:"sources,omitempty"`
+	// Where are predicates over any JSON path of the event.
+	Where []Predicate `json:"where,omitempty"`
+}
+
+// Predicate tests the value at Path with Op against Value.
+type Predicate struct {
+	Path  string `json:"path"`
+	Op    Op     `json:"op"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Op is a predicate operator.
+type Op string
+
+// The predicate operators.
+const (
+	OpEq       Op = "eq"
+	OpNe       Op = "ne"
+	OpIn       Op = "in"
+	OpNotIn    Op = "not_in"
+	OpRegex    Op = "regex"
+	OpContains Op = "contains"
+	OpPrefix   Op = "prefix"
+	OpGt       Op = "gt"
+	OpGte      Op = "gte"
+	OpLt       Op = "lt"
+	OpLte      Op = "lte"
+	OpExists   Op = "exists"
+)
+
+// Ops lists every operator, in documentation order.
+var Ops = []Op{OpEq, OpNe, OpIn, OpNotIn, OpRegex, OpContains, OpPrefix, OpGt, OpGte, OpLt, OpLte, OpExists}
+
+// PreviousSecret is a rotated-out secret and when it stops signing.
+type PreviousSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Rotate replaces the secret with next, keeping the current one valid
+// until now+window and dropping previous ones that have expired.
+func (s *Subscription) Rotate(next string, now time.Time, window time.Duration) {
+	kept := s.PreviousSecrets[:0:0]
+	for _, p := range s.PreviousSecrets {
+		if p.ExpiresAt.After(now) {
+			kept = append(kept, p)
+		}
+	}
+	if window > 0 {
+		kept = append(kept, PreviousSecret{Secret: s.Secret, ExpiresAt: now.Add(window)})
+	}
+	s.Secret, s.PreviousSecrets, s.UpdatedAt = next, kept, now
+}
+
+// Duration is a time.Duration written in JSON as a Go duration string
+// such as "10s".
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"10s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// SecretPrefix starts every Standard Webhooks secret.
+const SecretPrefix = "whsec_"
+
+// NewSecret returns a fresh signing secret of 32 random bytes.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// NewID returns a fresh subscription id.
+func NewID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "sub_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// DecodeSecret returns the HMAC key of a "whsec_" secret.
+func DecodeSecret(secret string) ([]byte, error) {
+	raw, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		return nil, fmt.Errorf("must start with %q", SecretPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return nil, fmt.Errorf("is not %s followed by standard base64", SecretPrefix)
+	}
+	if len(key) < 24 || len(key) > 64 {
+		return nil, fmt.Errorf("decodes to %d bytes; it must be 24 to 64", len(key))
+	}
+	return key, nil
+}
+
+// Masked returns a copy whose secret shows only its first characters,
+// for listing.
+func (s Subscription) Masked() Subscription {
+	s.Secret = MaskSecret(s.Secret)
+	prev := make([]PreviousSecret, len(s.PreviousSecrets))
+	for i, p := range s.PreviousSecrets {
+		prev[i] = PreviousSecret{Secret: MaskSecret(p.Secret), ExpiresAt: p.ExpiresAt}
+	}
+	if len(prev) > 0 {
+		s.PreviousSecrets = prev
+	}
+	return s
+}
+
+// MaskSecret hides all of a secret but its prefix and first four
+// characters.
+func MaskSecret(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	raw := strings.TrimPrefix(secret, SecretPrefix)
+	if len(raw) > 4 {
+		raw = raw[:4]
+	}
+	return SecretPrefix + raw + "…"
+}
+
+// FieldError is one invalid field of a subscription.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every invalid field of a subscription.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		parts[i] = fe.Field + ": " + fe.Message
+	}
+	return "invalid subscription: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Errors = append(e.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// reservedHeaders are set by hookstream on every delivery and cannot be
+// overridden by a subscription.
+var reservedHeaders = map[string]bool{
+	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
+	"content-type": true, "content-length": true, "host": true,
+	"transfer-encoding": true, "connection": true, "user-agent": true,
+}
+
+// validateBasics checks the parts of a subscription that Compile does not.
+func validateBasics(s *Subscription, verr *ValidationError) {
+	if s.ID == "" {
+		verr.add("id", "is required")
+	}
+	if strings.TrimSpace(s.Name) == "" {
+		verr.add("name", "is required")
+	} else if len(s.Name) > 200 {
+		verr.add("name", "must be at most 200 characters")
+	}
+	if s.URL == "" {
+		verr.add("url", "is required")
+	} else if u, err := url.Parse(s.URL); err != nil {
+		verr.add("url", "does not parse: %v", err)
+	} else if u.Scheme != "http" && u.Scheme != "https" {
+		verr.add("url", "scheme must be http or https (got %q)", u.Scheme)
+	} else if u.Host == "" {
+		verr.add("url", "has no host")
+	} else if u.User != nil {
+		verr.add("url", "must not carry credentials; use headers")
+	}
+	if _, err := DecodeSecret(s.Secret); err != nil {
+		verr.add("secret", "%v", err)
+	}
+	for i, p := range s.PreviousSecrets {
+		if _, err := DecodeSecret(p.Secret); err != nil {
+			verr.add(fmt.Sprintf("previous_secrets[%d].secret", i), "%v", err)
+		}
+	}
+	for name, value := range s.Headers {
+		switch {
+		case !validHeaderName(name):
+			verr.add("headers."+name, "is not a valid HTTP header name")
+		case reservedHeaders[strings.ToLower(name)]:
+			verr.add("headers."+name, "is set by hookstream and cannot be overridden")
+		case strings.ContainsAny(value, "\r\n\x00"):
+			verr.add("headers."+name, "value must not contain CR, LF or NUL")
+		}
+	}
+	if s.MaxAttempts < 1 || s.MaxAttempts > 100 {
+		verr.add("max_attempts", "must be 1 to 100 (got %d)", s.MaxAttempts)
+	}
+	if d := time.Duration(s.Timeout); d < 100*time.Millisecond || d > 5*time.Minute {
+		verr.add("timeout", "must be 100ms to 5m (got %s)", d)
+	}
+}
+
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
