@@ -27,6 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/dlq"
+	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -57,6 +59,13 @@ type Options struct {
 	// Tokens maps the hash of each accepted bearer token to its scope.
 	// Empty: the API is open.
 	Tokens map[TokenHash]string
+	// History answers the attempts and totals of GET …/attempts and
+	// GET /v1/stats; nil when history is off.
+	History *history.Recorder
+	// DLQ lists and replays the dead-letter topic.
+	DLQ *dlq.Reader
+	// Queues reports in-flight records, rung backlogs and the DLQ size.
+	Queues func(ctx context.Context) (Queues, error)
 	Now    func() time.Time
 }
 
@@ -105,6 +114,10 @@ func New(opts Options) *API {
 		{"DELETE /v1/subscriptions/{id}", a.deleteSubscription},
 		{"POST /v1/subscriptions/{id}/rotate-secret", a.rotateSecret},
 		{"POST /v1/subscriptions/{id}/test", a.testSubscription},
+		{"GET /v1/subscriptions/{id}/attempts", a.attempts},
+		{"GET /v1/stats", a.stats},
+		{"GET /v1/dlq", a.listDLQ},
+		{"POST /v1/dlq/replay", a.replayDLQ},
 		{"POST /v1/events", a.publishEvent},
 		{"GET /v1/openapi.json", serveOpenAPI},
 		{"GET /healthz", a.healthz},
@@ -387,6 +400,11 @@ func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, err)
 	default:
 		a.opts.Logger.Info().Str("subscription", r.PathValue("id")).Msg("subscription deleted")
+		if a.opts.History != nil {
+			if err := a.opts.History.Forget(r.Context(), r.PathValue("id")); err != nil {
+				a.opts.Logger.Warn().Err(err).Msg("history of a deleted subscription kept")
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

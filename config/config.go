@@ -29,6 +29,7 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery"`
 	Redis    Redis    `yaml:"redis"`
 	Admin    Admin    `yaml:"admin"`
+	History  History  `yaml:"history"`
 
 	// ShutdownTimeout bounds how long in-flight deliveries may take to
 	// finish after a stop signal before the process exits without them
@@ -174,6 +175,17 @@ type Redis struct {
 	RefreshInterval time.Duration `yaml:"refresh_interval" validate:"gt=0"`
 }
 
+// History configures the delivery history the admin API shows: recent
+// attempts and totals per subscription, kept in Redis.
+type History struct {
+	// Attempts is how many recent attempts are kept per subscription; 0
+	// keeps no history and no totals. Default 100.
+	Attempts int `yaml:"attempts" validate:"gte=0,lte=10000"`
+	// FlushInterval is how often each worker writes what it recorded to
+	// Redis. Default 1s.
+	FlushInterval time.Duration `yaml:"flush_interval" validate:"gt=0"`
+}
+
 // Admin configures the admin HTTP API.
 type Admin struct {
 	// Addr is the listen address. Default 127.0.0.1:8080. Listening
@@ -242,6 +254,7 @@ func Default() Config {
 			RefreshInterval: 5 * time.Second,
 		},
 		Admin:           Admin{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
+		History:         History{Attempts: 100, FlushInterval: time.Second},
 		ShutdownTimeout: 30 * time.Second,
 	}
 }

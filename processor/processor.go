@@ -25,6 +25,7 @@ import (
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -41,6 +42,11 @@ type Subscriptions interface {
 	Current() *subscription.Set
 }
 
+// History records delivery attempts; a *history.Recorder is one.
+type History interface {
+	Record(subscriptionID string, a history.Attempt)
+}
+
 // Options configure a Processor.
 type Options struct {
 	Decoder       *event.Decoder
@@ -50,6 +56,8 @@ type Options struct {
 	Ladder        delivery.Ladder
 	Metrics       *metrics.Metrics
 	Logger        zerolog.Logger
+	// History, when set, is told of every attempt made.
+	History History
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -59,6 +67,7 @@ type Options struct {
 type Processor struct {
 	Options
 	rungNames []string
+	rungOf    map[string]string // retry topic → rung name
 	matchPool sync.Pool
 }
 
@@ -67,9 +76,10 @@ func New(opts Options) *Processor {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Processor{Options: opts}
+	p := &Processor{Options: opts, rungOf: map[string]string{}}
 	for _, r := range opts.Ladder.Rungs {
 		p.rungNames = append(p.rungNames, config.RungName(r.Delay))
+		p.rungOf[r.Topic] = config.RungName(r.Delay)
 	}
 	p.matchPool.New = func() any { s := make([]*subscription.Compiled, 0, 8); return &s }
 	return p
@@ -115,7 +125,7 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 		}
 	}
 	if len(matches) == 1 {
-		return p.attempt(ctx, matches[0], job(matches[0]))
+		return p.attempt(ctx, matches[0], job(matches[0]), "")
 	}
 	// Each subscription's delivery runs on its own, so a slow endpoint
 	// holds back only its own attempt.
@@ -125,7 +135,7 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.attempt(ctx, sub, job(sub))
+			errs[i] = p.attempt(ctx, sub, job(sub), "")
 		}()
 	}
 	wg.Wait()
@@ -152,11 +162,12 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 		p.Logger.Info().Str("subscription", job.SubscriptionID).Str("webhook_id", job.WebhookID).Msg("retry dropped: subscription disabled")
 		return nil
 	}
-	return p.attempt(ctx, sub, job)
+	return p.attempt(ctx, sub, job, p.rungOf[rec.Topic])
 }
 
-// attempt renders, signs and sends one attempt of job, then settles it.
-func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *delivery.Job) error {
+// attempt renders, signs and sends one attempt of job, read from rung
+// (empty for the input), then settles it.
+func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string) error {
 	now := p.Now()
 	if job.Attempts == 0 {
 		job.FirstAttempt = now
@@ -182,16 +193,27 @@ func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job
 	if out.Latency > 0 && out.Reason != "circuit_open" {
 		p.Metrics.AttemptDuration.WithLabelValues(out.Class.String()).Observe(out.Latency.Seconds())
 	}
-	return p.settle(ctx, sub, job, out)
+	next, err := p.settle(ctx, sub, job, out)
+	if err == nil && p.History != nil && !out.NotAttempted {
+		a := history.Attempt{Time: now, WebhookID: job.WebhookID, Number: job.Attempts, Rung: rung,
+			Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
+			LatencyMS: float64(out.Latency.Microseconds()) / 1000, Next: next}
+		if out.Err != nil {
+			a.Error = out.Err.Error()
+		}
+		p.History.Record(sub.ID, a)
+	}
+	return err
 }
 
-// settle gives a finished attempt its durable outcome.
-func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome) error {
+// settle gives a finished attempt its durable outcome and says where the
+// delivery went: "" when delivered, "retry:<rung>" or "dlq".
+func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome) (string, error) {
 	if out.Class == delivery.Delivered {
 		// The common path: no child logger, no allocation unless debugging.
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
 			Int("status", out.Status).Dur("latency", out.Latency).Msg("delivered")
-		return nil
+		return "", nil
 	}
 	log := p.Logger.With().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
 		Int("attempt", job.Attempts).Str("reason", out.Reason).Logger()
@@ -203,15 +225,15 @@ func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job 
 		step := p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
 		if step.Rung >= 0 {
 			if err := p.produce(ctx, job.Record(step.Topic, step.NotBefore, "")); err != nil {
-				return err
+				return "", err
 			}
 			p.Metrics.Retries.WithLabelValues(p.rungNames[step.Rung]).Inc()
 			log.Debug().Str("topic", step.Topic).Time("not_before", step.NotBefore).Msg("retry scheduled")
-			return nil
+			return "retry:" + p.rungNames[step.Rung], nil
 		}
-		return p.deadLetter(ctx, job, "exhausted", log)
+		return "dlq", p.deadLetter(ctx, job, "exhausted", log)
 	}
-	return p.deadLetter(ctx, job, "permanent:"+out.Reason, log)
+	return "dlq", p.deadLetter(ctx, job, "permanent:"+out.Reason, log)
 }
 
 func (p *Processor) deadLetter(ctx context.Context, job *delivery.Job, reason string, log zerolog.Logger) error {

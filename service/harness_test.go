@@ -55,6 +55,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Delivery.AllowNetworks = []string{"127.0.0.0/8"}
 	cfg.Delivery.Timeout = 2 * time.Second
 	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.History.FlushInterval = 100 * time.Millisecond
 	return &env{t: t, brokers: brokers, rdb: rdb, cfg: cfg, input: input}
 }
 

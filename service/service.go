@@ -26,7 +26,9 @@ import (
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/dlq"
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/subscription"
@@ -185,10 +187,17 @@ func (s *Service) Run(ctx context.Context) error {
 	for i, t := range cfg.RetryTopics() {
 		ladder.Rungs = append(ladder.Rungs, delivery.Rung{Topic: t, Delay: cfg.Retry.Rungs[i]})
 	}
-	proc := processor.New(processor.Options{
+	procOpts := processor.Options{
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
-	})
+	}
+	var recorder *history.Recorder
+	if cfg.History.Attempts > 0 {
+		recorder = history.New(rdb, history.Options{Prefix: cfg.Redis.KeyPrefix, Limit: cfg.History.Attempts,
+			FlushInterval: cfg.History.FlushInterval, Logger: s.log.With().Str("component", "history").Logger()})
+		procOpts.History = recorder
+	}
+	proc := processor.New(procOpts)
 
 	// Load subscriptions before consuming anything. The cache refreshes
 	// until ctx ends; draining records then match against its last set.
@@ -215,11 +224,21 @@ func (s *Service) Run(ctx context.Context) error {
 	if cfg.Kafka.InputRegex == "" {
 		firstTopic = cfg.Kafka.InputTopics[0]
 	}
+	limiter := consumer.NewLimiter(cfg.Delivery.MaxInFlight, s.metrics.InFlight)
+	dlqReader := &dlq.Reader{
+		Client: producer, Topic: cfg.DLQTopic(), FirstRung: ladder.Rungs[0].Topic,
+		ConsumerOpts: []kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID),
+			kgo.WithLogger(newKgoLogger(s.log)), kgo.FetchMaxBytes(4 << 20)},
+	}
 	api := admin.New(admin.Options{
 		Store: store, Cache: cache, Producer: producer, EventsTopic: firstTopic, Guard: guard,
 		DefaultTimeout: cfg.Delivery.Timeout, DefaultMaxAttempts: cfg.Delivery.MaxAttempts,
 		MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: s.reg, Pprof: cfg.Admin.Pprof, Tokens: tokens,
 		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender,
+		History: recorder, DLQ: dlqReader,
+		Queues: func(ctx context.Context) (admin.Queues, error) {
+			return queues(ctx, adm, cfg, limiter.InUse())
+		},
 		Logger: s.log.With().Str("component", "admin").Logger(),
 		Ready: func(ctx context.Context) map[string]admin.Check {
 			if err := producer.Ping(ctx); err != nil {
@@ -242,7 +261,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 
 	// Consumer groups: the input topics, then one group per rung.
-	limiter := consumer.NewLimiter(cfg.Delivery.MaxInFlight, s.metrics.InFlight)
 	groupClient := func(role string) []kgo.Opt {
 		return kafkaOpts(role,
 			kgo.FetchMaxWait(cfg.Kafka.FetchMaxWait),
@@ -300,6 +318,13 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopRun()
 	started = true
 	var wg sync.WaitGroup
+	if recorder != nil {
+		// The recorder outlives the groups, to write their last attempts.
+		recCtx, stopRecorder := context.WithCancel(context.Background())
+		recDone := make(chan struct{})
+		go func() { recorder.Run(recCtx); close(recDone) }()
+		defer func() { stopRecorder(); <-recDone }()
+	}
 	for _, g := range groups {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = g.Run(runCtx) }()

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/config"
 )
 
@@ -85,4 +86,43 @@ func inputPartitions(ctx context.Context, adm *kadm.Client, cfg *config.Config) 
 		return 0, fmt.Errorf("kafka.input_regex: no topic matches %q yet; set kafka.partitions for the retry and DLQ topics", cfg.Kafka.InputRegex)
 	}
 	return n, nil
+}
+
+// queues reads the rung backlogs (each rung group's lag) and the DLQ size
+// from Kafka.
+func queues(ctx context.Context, adm *kadm.Client, cfg *config.Config, inFlight int) (admin.Queues, error) {
+	q := admin.Queues{InFlight: inFlight, Rungs: []admin.RungBacklog{}, DLQ: admin.DLQSize{Topic: cfg.DLQTopic()}}
+	groups := make([]string, len(cfg.Retry.Rungs))
+	for i, d := range cfg.Retry.Rungs {
+		groups[i] = cfg.RungGroup(d)
+	}
+	lags, err := adm.Lag(ctx, groups...)
+	if err != nil {
+		return q, fmt.Errorf("rung backlogs: %w", err)
+	}
+	topics := cfg.RetryTopics()
+	for i, d := range cfg.Retry.Rungs {
+		b := admin.RungBacklog{Rung: config.RungName(d), Topic: topics[i]}
+		if l, ok := lags[groups[i]]; ok {
+			if err := l.Error(); err != nil {
+				return q, fmt.Errorf("backlog of rung %s: %w", b.Rung, err)
+			}
+			b.Backlog = l.Lag.Total()
+		}
+		q.Rungs = append(q.Rungs, b)
+	}
+	starts, err := adm.ListStartOffsets(ctx, q.DLQ.Topic)
+	if err != nil {
+		return q, fmt.Errorf("dlq size: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, q.DLQ.Topic)
+	if err != nil {
+		return q, fmt.Errorf("dlq size: %w", err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Err == nil && s.Err == nil {
+			q.DLQ.Records += o.Offset - s.Offset
+		}
+	})
+	return q, nil
 }
