@@ -34,6 +34,13 @@ Usage:
   hookstream token [--scope admin|read]           make an admin API token and its config entry
   hookstream version                              print the version
 
+Managing a running hookstream through its admin API (--server, HOOKSTREAM_TOKEN):
+  hookstream subs list|get|create|update|delete|test|rotate-secret|attempts
+  hookstream dlq list|replay
+  hookstream stats
+  hookstream apply -f FILE [--prune] [--dry-run]  make stored subscriptions match a file
+  hookstream publish [FILE]                       publish JSON lines to the input topic
+
 Run "hookstream COMMAND -h" for a command's flags.
 `
 
@@ -56,6 +63,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = devCmd(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = tokenCmd(args[1:], stdout, stderr)
+	case "subs":
+		return exitCode(subsCmd(ctx, args[1:], stdout, stderr), stderr)
+	case "dlq":
+		return exitCode(dlqCmd(ctx, args[1:], stdout, stderr), stderr)
+	case "stats":
+		return exitCode(statsCmd(ctx, args[1:], stdout, stderr), stderr)
+	case "apply":
+		return exitCode(applyCmd(ctx, args[1:], stdout, stderr), stderr)
+	case "publish":
+		return exitCode(publishCmd(ctx, args[1:], os.Stdin, stdout, stderr), stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "hookstream %s\n", version)
 		return 0

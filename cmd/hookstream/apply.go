@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hookstream/hookstream/subscription"
+)
+
+const applyUsage = `Usage:
+  hookstream apply -f FILE [--prune] [--dry-run]
+
+Makes the stored subscriptions match FILE, a YAML (or JSON) document:
+
+  subscriptions:
+    - id: payment-errors          # required: the subscription's identity
+      name: Payment errors
+      url: https://hooks.example.com/payments
+      filter: {levels: [error], sources: ["payment-*"]}
+      max_attempts: 8
+      timeout: 5s
+
+Fields a file gives are managed; fields it leaves out keep their stored
+values (a new subscription takes the server's defaults). A secret in the
+file is used when the subscription is created and ignored afterwards:
+rotate secrets with "hookstream subs rotate-secret". --prune deletes
+stored subscriptions the file does not list. --dry-run prints the changes
+and makes none. A second apply of the same file changes nothing.
+`
+
+// managed are the fields a file may set.
+var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "secret"}
+
+// change is one line of an apply plan.
+type change struct {
+	Action string   `json:"action"` // create, update, delete or unchanged
+	ID     string   `json:"id"`
+	Name   string   `json:"name,omitempty"`
+	Fields []string `json:"fields,omitempty"` // the fields an update changes
+	body   map[string]any
+}
+
+func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, applyUsage); fs.PrintDefaults() }
+	var af apiFlags
+	af.register(fs)
+	file := fs.String("f", "", "the subscriptions file (- for stdin)")
+	prune := fs.Bool("prune", false, "delete stored subscriptions the file does not list")
+	dryRun := fs.Bool("dry-run", false, "print the changes, make none")
+	_, c, err := setup(fs, &af, args, 0, "no arguments")
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageError("apply: -f FILE is required")
+	}
+	desired, err := readApplyFile(*file)
+	if err != nil {
+		return err
+	}
+	current, err := listAll(ctx, c)
+	if err != nil {
+		return err
+	}
+	plan, err := makePlan(desired, current, *prune)
+	if err != nil {
+		return err
+	}
+	if !*dryRun {
+		for i, ch := range plan {
+			if err := applyChange(ctx, c, ch); err != nil {
+				return fmt.Errorf("%s %s: %w (%d of %d changes made)", ch.Action, ch.ID, err, countChanges(plan[:i]), countChanges(plan))
+			}
+		}
+	}
+	summary := map[string]int{"create": 0, "update": 0, "delete": 0, "unchanged": 0}
+	for _, ch := range plan {
+		summary[ch.Action]++
+	}
+	out := map[string]any{"changes": plan, "summary": summary, "dry_run": *dryRun}
+	return printer{stdout, af.output}.print(out, func(w *tabwriter.Writer) {
+		signs := map[string]string{"create": "+", "update": "~", "delete": "-", "unchanged": "="}
+		for _, ch := range plan {
+			line := fmt.Sprintf("%s %s\t%s\t%s", signs[ch.Action], ch.Action, ch.ID, ch.Name)
+			if len(ch.Fields) > 0 {
+				line += "\t(" + strings.Join(ch.Fields, ", ") + ")"
+			}
+			fmt.Fprintln(w, line)
+		}
+		verb := ""
+		if *dryRun {
+			verb = " (dry run: nothing changed)"
+		}
+		fmt.Fprintf(w, "%d to create, %d to update, %d to delete, %d unchanged%s\n",
+			summary["create"], summary["update"], summary["delete"], summary["unchanged"], verb)
+	})
+}
+
+func countChanges(plan []change) int {
+	n := 0
+	for _, ch := range plan {
+		if ch.Action != "unchanged" {
+			n++
+		}
+	}
+	return n
+}
+
+// readApplyFile reads and checks a subscriptions file.
+func readApplyFile(path string) ([]map[string]any, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Subscriptions []map[string]any `yaml:"subscriptions"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	seen := map[string]bool{}
+	var problems []string
+	for i, s := range doc.Subscriptions {
+		at := fmt.Sprintf("subscriptions[%d]", i)
+		id, _ := s["id"].(string)
+		if id == "" {
+			problems = append(problems, at+".id: is required")
+		} else if seen[id] {
+			problems = append(problems, fmt.Sprintf("%s.id: %q is listed twice", at, id))
+		}
+		seen[id] = true
+		for k := range s {
+			if k != "id" && !slices.Contains(managed, k) {
+				problems = append(problems, fmt.Sprintf("%s.%s: unknown field; known: id, %s", at, k, strings.Join(managed, ", ")))
+			}
+		}
+		// Through JSON, so values compare as the API's do.
+		b, err := json.Marshal(s)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", at, err))
+			continue
+		}
+		doc.Subscriptions[i] = nil
+		_ = json.Unmarshal(b, &doc.Subscriptions[i])
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return nil, fmt.Errorf("%s:\n  %s", path, strings.Join(problems, "\n  "))
+	}
+	return doc.Subscriptions, nil
+}
+
+// listAll returns every stored subscription as the API shows it.
+func listAll(ctx context.Context, c *client) ([]map[string]any, error) {
+	var all []map[string]any
+	q := url.Values{"limit": {"1000"}}
+	for {
+		var page struct {
+			Data []map[string]any `json:"data"`
+			Next string           `json:"next_cursor"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/subscriptions?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Data...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.Set("cursor", page.Next)
+	}
+}
+
+// makePlan compares the file with what is stored.
+func makePlan(desired, current []map[string]any, prune bool) ([]change, error) {
+	byID := map[string]map[string]any{}
+	for _, s := range current {
+		id, _ := s["id"].(string)
+		byID[id] = s
+	}
+	var plan []change
+	listed := map[string]bool{}
+	for _, want := range desired {
+		id := want["id"].(string)
+		listed[id] = true
+		name, _ := want["name"].(string)
+		have, ok := byID[id]
+		if !ok {
+			plan = append(plan, change{Action: "create", ID: id, Name: name, body: want})
+			continue
+		}
+		if name == "" {
+			name, _ = have["name"].(string)
+		}
+		ch := change{Action: "unchanged", ID: id, Name: name}
+		body := map[string]any{}
+		for _, k := range managed {
+			if k == "secret" {
+				continue
+			}
+			v, given := want[k]
+			if !given {
+				v = have[k]
+			}
+			body[k] = v
+			if !given {
+				continue
+			}
+			a, err := canonical(k, v)
+			if err != nil {
+				return nil, fmt.Errorf("subscription %s: %s: %w", id, k, err)
+			}
+			b, _ := canonical(k, have[k])
+			if a != b {
+				ch.Fields = append(ch.Fields, k)
+			}
+		}
+		if len(ch.Fields) > 0 {
+			ch.Action, ch.body = "update", body
+		}
+		plan = append(plan, ch)
+	}
+	if prune {
+		var gone []change
+		for _, s := range current {
+			id, _ := s["id"].(string)
+			if !listed[id] {
+				name, _ := s["name"].(string)
+				gone = append(gone, change{Action: "delete", ID: id, Name: name})
+			}
+		}
+		plan = append(plan, gone...)
+	}
+	return plan, nil
+}
+
+// canonical renders a field's value so that equal settings compare equal
+// however they are written: "1m" and "1m0s", an empty list and none.
+func canonical(field string, v any) (string, error) {
+	if v == nil {
+		return "null", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	switch field {
+	case "timeout":
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return "", fmt.Errorf("must be a duration such as \"10s\"")
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return "", err
+		}
+		return d.String(), nil
+	case "filter":
+		var f subscription.Filter
+		if err := json.Unmarshal(b, &f); err != nil {
+			return "", err
+		}
+		b, err = json.Marshal(f)
+		return string(b), err
+	case "headers":
+		var h map[string]string
+		if err := json.Unmarshal(b, &h); err != nil {
+			return "", err
+		}
+		if len(h) == 0 {
+			return "null", nil
+		}
+		b, err = json.Marshal(h)
+		return string(b), err
+	}
+	return string(b), nil
+}
+
+func applyChange(ctx context.Context, c *client, ch change) error {
+	path := "/v1/subscriptions/" + url.PathEscape(ch.ID)
+	switch ch.Action {
+	case "create":
+		return c.do(ctx, http.MethodPost, "/v1/subscriptions", ch.body, nil)
+	case "update":
+		return c.do(ctx, http.MethodPut, path, ch.body, nil)
+	case "delete":
+		return c.do(ctx, http.MethodDelete, path, nil, nil)
+	}
+	return nil
+}
