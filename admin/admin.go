@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -220,16 +221,16 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := 100
 	var fields []FieldError
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > 1000 {
 			fields = append(fields, FieldError{Field: "limit", Message: "must be a whole number from 1 to 1000"})
 		}
 		limit = n
 	}
 	var enabled *bool
-	if v := q.Get("enabled"); v != "" {
-		b, err := strconv.ParseBool(v)
+	if q.Has("enabled") {
+		b, err := strconv.ParseBool(q.Get("enabled"))
 		if err != nil {
 			fields = append(fields, FieldError{Field: "enabled", Message: "must be true or false"})
 		}
@@ -525,8 +526,8 @@ func (a *API) publishEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		writeProblem(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		writeProblem(w, http.StatusBadRequest, "the body must be a JSON object")
 		return
 	}
 	rec := &kgo.Record{Topic: a.opts.EventsTopic, Value: body}
@@ -576,14 +577,25 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeProblem(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", a.opts.MaxBodyBytes))
+		return false
+	case err != nil:
+		writeProblem(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return false
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		writeProblem(w, http.StatusBadRequest, "the body must be a JSON object")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &tooBig):
-			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", a.opts.MaxBodyBytes))
 		case errors.As(err, &typeErr):
 			writeProblem(w, http.StatusBadRequest, "the body does not match the schema",
 				FieldError{Field: typeErr.Field, Message: fmt.Sprintf("must be %s, not %s", typeErr.Type, typeErr.Value)})

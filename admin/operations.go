@@ -124,8 +124,8 @@ func dlqFilter(r *http.Request) (dlq.Filter, []FieldError) {
 		name string
 		to   *time.Time
 	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := q.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
+		if q.Has(p.name) {
+			t, err := time.Parse(time.RFC3339Nano, q.Get(p.name))
 			if err != nil {
 				fields = append(fields, FieldError{Field: p.name, Message: "must be an RFC 3339 time"})
 			}
@@ -236,11 +236,11 @@ func (a *API) dlqError(w http.ResponseWriter, err error) bool {
 // intParam reads an optional whole-number query parameter in [lo, hi],
 // writing a 400 and returning false when it is bad.
 func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
+	q := r.URL.Query()
+	if !q.Has(name) {
 		return def, true
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.Atoi(q.Get(name))
 	if err != nil || n < lo || n > hi {
 		writeProblem(w, http.StatusBadRequest, "invalid query parameters",
 			FieldError{Field: name, Message: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)})
