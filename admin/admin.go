@@ -361,29 +361,60 @@ func (a *API) load(w http.ResponseWriter, r *http.Request, id string) (subscript
 	return sub, true
 }
 
-// update reads a subscription, applies change, validates and stores the
-// result, and answers with it masked.
+// update applies change to a subscription, validates the result and
+// stores it with a compare-and-set (a concurrent update makes change run
+// again on the newer value), and answers with it masked.
 func (a *API) update(w http.ResponseWriter, r *http.Request, id string, change func(subscription.Subscription) subscription.Subscription) {
-	cur, ok := a.load(w, r, id)
-	if !ok {
-		return
+	next, ok := a.store(w, r, id, func(cur subscription.Subscription) subscription.Subscription {
+		next := change(cur)
+		next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, a.opts.Now().UTC()
+		return next
+	})
+	if ok {
+		a.opts.Logger.Info().Str("subscription", id).Str("url", delivery.RedactURL(next.URL)).Msg("subscription updated")
+		writeJSON(w, http.StatusOK, next.Masked())
 	}
-	next := change(cur)
-	next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, a.opts.Now().UTC()
-	if _, err := subscription.Compile(next); err != nil {
-		a.invalid(w, err)
-		return
-	}
-	if fe, ok := a.checkDestination(next.URL); !ok {
-		writeProblem(w, http.StatusUnprocessableEntity, "the subscription's destination is not allowed", fe)
-		return
-	}
-	if err := a.opts.Store.Put(r.Context(), next); err != nil {
+}
+
+// requestError is a change a request asked for that is not allowed.
+type requestError struct {
+	status int
+	detail string
+	fields []FieldError
+	err    error // a validation error for a.invalid
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+// store runs change under Store.Update with validation, writing the
+// problem and returning false when it fails.
+func (a *API) store(w http.ResponseWriter, r *http.Request, id string, change func(subscription.Subscription) subscription.Subscription) (subscription.Subscription, bool) {
+	next, err := a.opts.Store.Update(r.Context(), id, func(cur subscription.Subscription) (subscription.Subscription, error) {
+		next := change(cur)
+		if _, err := subscription.Compile(next); err != nil {
+			return next, &requestError{err: err}
+		}
+		if fe, ok := a.checkDestination(next.URL); !ok {
+			return next, &requestError{status: http.StatusUnprocessableEntity, detail: "the subscription's destination is not allowed", fields: []FieldError{fe}}
+		}
+		return next, nil
+	})
+	var re *requestError
+	switch {
+	case err == nil:
+		return next, true
+	case errors.As(err, &re) && re.err != nil:
+		a.invalid(w, re.err)
+	case errors.As(err, &re):
+		writeProblem(w, re.status, re.detail, re.fields...)
+	case errors.Is(err, subscription.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("subscription %q not found", id))
+	case errors.Is(err, subscription.ErrConflict):
+		writeProblem(w, http.StatusConflict, err.Error())
+	default:
 		a.unavailable(w, err)
-		return
 	}
-	a.opts.Logger.Info().Str("subscription", id).Str("url", delivery.RedactURL(next.URL)).Msg("subscription updated")
-	writeJSON(w, http.StatusOK, next.Masked())
+	return next, false
 }
 
 func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) {
@@ -492,21 +523,15 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	sub, ok := a.load(w, r, id)
-	if !ok {
-		return
-	}
 	next := req.Secret
 	if next == "" {
 		next = subscription.NewSecret()
 	}
-	sub.Rotate(next, a.opts.Now().UTC(), a.opts.RotationWindow)
-	if _, err := subscription.Compile(sub); err != nil {
-		a.invalid(w, err)
-		return
-	}
-	if err := a.opts.Store.Put(r.Context(), sub); err != nil {
-		a.unavailable(w, err)
+	sub, ok := a.store(w, r, id, func(cur subscription.Subscription) subscription.Subscription {
+		cur.Rotate(next, a.opts.Now().UTC(), a.opts.RotationWindow)
+		return cur
+	})
+	if !ok {
 		return
 	}
 	a.opts.Logger.Info().Str("subscription", id).Dur("window", a.opts.RotationWindow).Msg("subscription secret rotated")

@@ -102,6 +102,61 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+var casScript = redis.NewScript(`
+local cur = redis.call("HGET", KEYS[1], ARGV[1])
+if not cur then
+  return -2
+end
+if cur ~= ARGV[2] then
+  return -1
+end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
+local v = redis.call("INCR", KEYS[2])
+redis.call("PUBLISH", KEYS[3], v)
+return v
+`)
+
+// ErrConflict is returned by Update when other writers kept changing the
+// subscription while it was being updated.
+var ErrConflict = errors.New("subscription changed concurrently; try again")
+
+// Update applies change to the stored subscription with a compare-and-set:
+// when another writer changed it in between, change runs again on the new
+// value, so no update is lost. An error from change is returned as it is.
+func (s *Store) Update(ctx context.Context, id string, change func(Subscription) (Subscription, error)) (Subscription, error) {
+	for range 10 {
+		raw, err := s.rdb.HGet(ctx, s.hash, id).Result()
+		if errors.Is(err, redis.Nil) {
+			return Subscription{}, ErrNotFound
+		}
+		if err != nil {
+			return Subscription{}, fmt.Errorf("get subscription %s: %w", id, err)
+		}
+		var cur Subscription
+		if err := json.Unmarshal([]byte(raw), &cur); err != nil {
+			return Subscription{}, fmt.Errorf("decode subscription %s: %w", id, err)
+		}
+		next, err := change(cur)
+		if err != nil {
+			return next, err
+		}
+		b, err := json.Marshal(next)
+		if err != nil {
+			return next, fmt.Errorf("encode subscription %s: %w", id, err)
+		}
+		v, err := casScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel}, id, raw, b).Int64()
+		switch {
+		case err != nil:
+			return next, fmt.Errorf("store subscription %s: %w", id, err)
+		case v == -2:
+			return next, ErrNotFound
+		case v >= 0:
+			return next, nil
+		}
+	}
+	return Subscription{}, ErrConflict
+}
+
 // Get returns one subscription.
 func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
 	b, err := s.rdb.HGet(ctx, s.hash, id).Bytes()

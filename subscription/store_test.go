@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +135,61 @@ func TestCacheStartWaitsForRedis(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Start did not return after Redis came back")
+	}
+}
+
+// TestStoreUpdateLosesNothing: concurrent read-modify-write updates of
+// one subscription all take effect, one after the other.
+func TestStoreUpdateLosesNothing(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	store := NewStore(rdb, prefix)
+	ctx := context.Background()
+	sub := valid(nil)
+	sub.Headers = map[string]string{}
+	if err := store.Create(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = store.Update(ctx, sub.ID, func(cur Subscription) (Subscription, error) {
+				if cur.Headers == nil {
+					cur.Headers = map[string]string{}
+				}
+				cur.Headers["x-writer-"+string(rune('a'+i))] = "1"
+				return cur, nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, ErrConflict) {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	got, err := store.Get(ctx, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conflicts := 0
+	for _, err := range errs {
+		if err != nil {
+			conflicts++
+		}
+	}
+	if len(got.Headers) != writers-conflicts {
+		t.Errorf("%d headers stored after %d successful updates: an update was lost", len(got.Headers), writers-conflicts)
+	}
+
+	if _, err := store.Update(ctx, "sub_none", func(c Subscription) (Subscription, error) { return c, nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Update() of an unknown ID = %v, want ErrNotFound", err)
+	}
+	refuse := errors.New("refused")
+	if _, err := store.Update(ctx, sub.ID, func(c Subscription) (Subscription, error) { return c, refuse }); !errors.Is(err, refuse) {
+		t.Errorf("Update() = %v, want the change's error", err)
 	}
 }
