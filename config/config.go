@@ -89,6 +89,13 @@ type Kafka struct {
 	// MaxMessageBytes is the largest retry or DLQ record written, set as
 	// max.message.bytes on created topics. Default 8 MiB.
 	MaxMessageBytes int `yaml:"max_message_bytes" validate:"gte=65536"`
+	// FetchMaxBytes caps one fetch response of each consumer, and
+	// FetchMaxPartitionBytes the part of it from one partition. A broker
+	// still returns a first record batch larger than these, so any record
+	// arrives; the caps bound how much fetched data waits in memory.
+	// Defaults 1 MiB and 256 KiB.
+	FetchMaxBytes          int32 `yaml:"fetch_max_bytes" validate:"gte=65536"`
+	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes" validate:"gte=16384,ltefield=FetchMaxBytes"`
 }
 
 // Events says where the fields used for matching are found in a log event
@@ -208,19 +215,21 @@ func Default() Config {
 	return Config{
 		Log: Log{Level: "info", Format: "json"},
 		Kafka: Kafka{
-			Brokers:           []string{"127.0.0.1:9092"},
-			ClientID:          "hookstream",
-			Group:             "hookstream",
-			InputTopics:       []string{"logs"},
-			TopicPrefix:       "hookstream",
-			CreateTopics:      true,
-			ReplicationFactor: -1,
-			CommitInterval:    time.Second,
-			FetchMaxWait:      250 * time.Millisecond,
-			ProduceLinger:     5 * time.Millisecond,
-			StartOffset:       "earliest",
-			SessionTimeout:    45 * time.Second,
-			MaxMessageBytes:   8 << 20,
+			Brokers:                []string{"127.0.0.1:9092"},
+			ClientID:               "hookstream",
+			Group:                  "hookstream",
+			InputTopics:            []string{"logs"},
+			TopicPrefix:            "hookstream",
+			CreateTopics:           true,
+			ReplicationFactor:      -1,
+			CommitInterval:         time.Second,
+			FetchMaxWait:           250 * time.Millisecond,
+			ProduceLinger:          5 * time.Millisecond,
+			StartOffset:            "earliest",
+			SessionTimeout:         45 * time.Second,
+			MaxMessageBytes:        8 << 20,
+			FetchMaxBytes:          1 << 20,
+			FetchMaxPartitionBytes: 256 << 10,
 		},
 		Events: Events{
 			MaxBytes: 1 << 20,

@@ -108,6 +108,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"bad env duration", "", []string{"HOOKSTREAM_DELIVERY_TIMEOUT=soon"}, []string{"delivery.timeout", "HOOKSTREAM_DELIVERY_TIMEOUT", "soon"}},
 		{"bad env int", "", []string{"HOOKSTREAM_DELIVERY_MAX_IN_FLIGHT=many"}, []string{"delivery.max_in_flight"}},
 		{"message size", "events:\n  max_bytes: 8388608\n", nil, []string{"kafka.max_message_bytes"}},
+		{"fetch sizes", "kafka:\n  fetch_max_bytes: 100000\n  fetch_max_partition_bytes: 200000\n", nil, []string{"kafka.fetch_max_partition_bytes"}},
 		{"regex eats own topics", "kafka:\n  input_regex: 'hookstream\\..*'\n", nil, []string{"kafka.input_regex", "hookstream.dlq"}},
 		{"input is own topic", "kafka:\n  input_topics: [hookstream.dlq]\n", nil, []string{"kafka.input_topics"}},
 		{"open API beyond loopback", "admin:\n  addr: ':8080'\n", nil, []string{"admin.tokens", "hookstream token"}},

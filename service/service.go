@@ -270,8 +270,8 @@ func (s *Service) Run(ctx context.Context) error {
 			kgo.HeartbeatInterval(min(3*time.Second, cfg.Kafka.SessionTimeout/3)),
 			// Brokers return a first batch larger than these, so records up
 			// to kafka.max_message_bytes still arrive; the caps bound memory.
-			kgo.FetchMaxBytes(4<<20),
-			kgo.FetchMaxPartitionBytes(1<<20),
+			kgo.FetchMaxBytes(cfg.Kafka.FetchMaxBytes),
+			kgo.FetchMaxPartitionBytes(cfg.Kafka.FetchMaxPartitionBytes),
 		)
 	}
 	var groups []*consumer.Group
