@@ -75,6 +75,7 @@ type Group struct {
 	parts   map[topicPartition]*partition
 	closing bool
 	wg      sync.WaitGroup // handlers
+	workers *workers
 }
 
 type topicPartition struct {
@@ -114,10 +115,11 @@ func New(opts Options, handle Handler) (*Group, error) {
 		opts.Now = time.Now
 	}
 	g := &Group{
-		opts:   opts,
-		handle: handle,
-		log:    opts.Logger.With().Str("group", opts.Group).Logger(),
-		parts:  make(map[topicPartition]*partition),
+		opts:    opts,
+		handle:  handle,
+		log:     opts.Logger.With().Str("group", opts.Group).Logger(),
+		parts:   make(map[topicPartition]*partition),
+		workers: newWorkers(10 * time.Second),
 	}
 	start := kgo.NewOffset().AtStart()
 	if opts.StartAtEnd {
@@ -305,7 +307,7 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 	}
 	g.wg.Add(1)
 	g.mu.Unlock()
-	go func() {
+	g.workers.run(func() {
 		defer g.wg.Done()
 		defer g.opts.Limiter.Release()
 		if err := g.handle(g.workCtx, rec); err != nil {
@@ -318,7 +320,7 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 			p.track.done(seq)
 		}
 		p.mu.Unlock()
-	}()
+	})
 	return true
 }
 
