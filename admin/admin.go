@@ -447,8 +447,8 @@ type testRequest struct {
 	Event json.RawMessage `json:"event"`
 }
 
-// testResult is one attempt made by POST …/test.
-type testResult struct {
+// TestResult is one attempt made by POST …/test.
+type TestResult struct {
 	WebhookID       string            `json:"webhook_id"`
 	Outcome         string            `json:"outcome"`
 	Reason          string            `json:"reason"`
@@ -495,7 +495,7 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(ev, &typ)
 	env := delivery.Envelope{ID: "msg_test_" + subscription.NewID()[4:], Type: typ.Type, Timestamp: now, SubscriptionID: id, Data: ev}
 	out := a.opts.Sender.Send(r.Context(), sub, env.ID, env.AppendJSON(nil))
-	res := testResult{WebhookID: env.ID, Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
+	res := TestResult{WebhookID: env.ID, Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
 		LatencyMS: float64(out.Latency.Microseconds()) / 1000, ResponseBody: string(out.Body)}
 	if out.Err != nil {
 		res.Error = out.Err.Error()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -122,13 +121,7 @@ func countChanges(plan []change) int {
 
 // readApplyFile reads and checks a subscriptions file.
 func readApplyFile(path string) ([]map[string]any, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := readInput(path)
 	if err != nil {
 		return nil, err
 	}

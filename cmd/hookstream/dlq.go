@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hookstream/hookstream/dlq"
 )
 
 const dlqUsage = `Usage:
@@ -22,25 +24,6 @@ Times are RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now
 (90m, 24h). A replay writes each selected delivery to the first retry rung
 with a fresh attempt count and its webhook-id unchanged.
 `
-
-// dlqRecord is one line of GET /v1/dlq.
-type dlqRecord struct {
-	ID             string            `json:"id"`
-	Partition      int32             `json:"partition"`
-	Offset         int64             `json:"offset"`
-	Time           time.Time         `json:"time"`
-	Kind           string            `json:"kind"`
-	Subscription   string            `json:"subscription,omitempty"`
-	WebhookID      string            `json:"webhook_id,omitempty"`
-	Reason         string            `json:"reason"`
-	Error          string            `json:"error,omitempty"`
-	Attempts       int               `json:"attempts"`
-	Origin         string            `json:"origin,omitempty"`
-	Headers        map[string]string `json:"headers"`
-	Value          string            `json:"value"`
-	ValueBytes     int               `json:"value_bytes"`
-	ValueTruncated bool              `json:"value_truncated,omitempty"`
-}
 
 // idList collects repeated --id flags.
 type idList []string
@@ -87,20 +70,16 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *sub != "" {
 			q.Set("subscription", *sub)
 		}
-		var page struct {
-			Data    []dlqRecord `json:"data"`
-			Next    string      `json:"next_cursor,omitempty"`
-			Scanned int         `json:"scanned"`
-		}
+		var page dlq.Page
 		if err := c.do(ctx, http.MethodGet, "/v1/dlq?"+q.Encode(), nil, &page); err != nil {
 			return err
 		}
-		if page.Data == nil {
-			page.Data = []dlqRecord{}
+		if page.Records == nil {
+			page.Records = []dlq.Record{}
 		}
 		return printer{stdout, af.output}.print(page, func(w *tabwriter.Writer) {
 			fmt.Fprintln(w, "ID\tTIME\tKIND\tSUBSCRIPTION\tWEBHOOK-ID\tATTEMPTS\tREASON\tERROR")
-			for _, r := range page.Data {
+			for _, r := range page.Records {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Time.Format(time.RFC3339), r.Kind,
 					dash(r.Subscription), dash(r.WebhookID), r.Attempts, r.Reason, r.Error)
 			}
@@ -126,18 +105,10 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *sub == "" && len(ids) == 0 && q.Get("since") == "" && q.Get("until") == "" && !*all {
 		return usageError("dlq replay: say what to replay: --subscription, --since, --until, --id or --all")
 	}
-	type result struct {
-		Scanned       int    `json:"scanned"`
-		Matched       int    `json:"matched"`
-		Replayed      int    `json:"replayed"`
-		SkippedPoison int    `json:"skipped_poison"`
-		Next          string `json:"next_cursor,omitempty"`
-		DryRun        bool   `json:"dry_run"`
-	}
 	// A replay stops at the server's scan budget; go on until the end.
-	var res result
+	var res dlq.Result
 	for {
-		var page result
+		var page dlq.Result
 		if err := c.do(ctx, http.MethodPost, "/v1/dlq/replay", body, &page); err != nil {
 			return err
 		}

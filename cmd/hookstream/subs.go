@@ -16,6 +16,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -168,7 +170,7 @@ func subsByID(ctx context.Context, verb string, fs *flag.FlagSet, af *apiFlags, 
 		return p.print(map[string]any{"deleted": pos[0]}, func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted %s\n", pos[0]) })
 	case "attempts":
 		var resp struct {
-			Data []attempt `json:"data"`
+			Data []history.Attempt `json:"data"`
 		}
 		if err := c.do(ctx, http.MethodGet, path+"/attempts?limit="+strconv.Itoa(limit), nil, &resp); err != nil {
 			return err
@@ -181,7 +183,7 @@ func subsByID(ctx context.Context, verb string, fs *flag.FlagSet, af *apiFlags, 
 					rung = "-"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%.1fms\t%s\t%s\n", a.Time.Format(time.RFC3339), a.WebhookID,
-					a.Attempt, rung, a.Outcome, a.Status, a.LatencyMS, a.Next, a.Error)
+					a.Number, rung, a.Outcome, a.Status, a.LatencyMS, a.Next, a.Error)
 			}
 		})
 	default:
@@ -193,29 +195,17 @@ func subsByID(ctx context.Context, verb string, fs *flag.FlagSet, af *apiFlags, 
 	}
 }
 
-// attempt is one line of GET …/attempts.
-type attempt struct {
-	Time      time.Time `json:"time"`
-	WebhookID string    `json:"webhook_id"`
-	Attempt   int       `json:"attempt"`
-	Rung      string    `json:"rung"`
-	Outcome   string    `json:"outcome"`
-	Reason    string    `json:"reason"`
-	Status    int       `json:"status,omitempty"`
-	LatencyMS float64   `json:"latency_ms"`
-	Error     string    `json:"error,omitempty"`
-	Next      string    `json:"next,omitempty"`
+// readInput reads the file at path, or stdin for "-".
+func readInput(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
 }
 
 // readBody reads a JSON or YAML request body from path ("-": stdin).
 func readBody(path string) (map[string]any, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := readInput(path)
 	if err != nil {
 		return nil, err
 	}
@@ -320,16 +310,7 @@ func subsTest(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []string
 		}
 		body = map[string]any{"event": rawJSON(*event)}
 	}
-	var res struct {
-		WebhookID       string            `json:"webhook_id"`
-		Outcome         string            `json:"outcome"`
-		Reason          string            `json:"reason"`
-		Status          int               `json:"status,omitempty"`
-		LatencyMS       float64           `json:"latency_ms"`
-		ResponseHeaders map[string]string `json:"response_headers,omitempty"`
-		ResponseBody    string            `json:"response_body,omitempty"`
-		Error           string            `json:"error,omitempty"`
-	}
+	var res admin.TestResult
 	if err := c.do(ctx, http.MethodPost, "/v1/subscriptions/"+url.PathEscape(pos[0])+"/test", body, &res); err != nil {
 		return err
 	}
