@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/hookstream/hookstream/internal/workers"
 	"github.com/hookstream/hookstream/metrics"
 )
 
@@ -75,7 +76,7 @@ type Group struct {
 	parts   map[topicPartition]*partition
 	closing bool
 	wg      sync.WaitGroup // handlers
-	workers *workers
+	workers *workers.Pool
 }
 
 type topicPartition struct {
@@ -119,7 +120,7 @@ func New(opts Options, handle Handler) (*Group, error) {
 		handle:  handle,
 		log:     opts.Logger.With().Str("group", opts.Group).Logger(),
 		parts:   make(map[topicPartition]*partition),
-		workers: newWorkers(10 * time.Second),
+		workers: workers.New(10 * time.Second),
 	}
 	start := kgo.NewOffset().AtStart()
 	if opts.StartAtEnd {
@@ -307,7 +308,7 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 	}
 	g.wg.Add(1)
 	g.mu.Unlock()
-	g.workers.run(func() {
+	g.workers.Go(func() {
 		defer g.wg.Done()
 		defer g.opts.Limiter.Release()
 		if err := g.handle(g.workCtx, rec); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/internal/workers"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -69,6 +70,7 @@ type Processor struct {
 	rungNames []string
 	rungOf    map[string]string // retry topic → rung name
 	matchPool sync.Pool
+	workers   *workers.Pool
 }
 
 // New returns a Processor.
@@ -76,7 +78,7 @@ func New(opts Options) *Processor {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Processor{Options: opts, rungOf: map[string]string{}}
+	p := &Processor{Options: opts, rungOf: map[string]string{}, workers: workers.New(10 * time.Second)}
 	for _, r := range opts.Ladder.Rungs {
 		p.rungNames = append(p.rungNames, config.RungName(r.Delay))
 		p.rungOf[r.Topic] = config.RungName(r.Delay)
@@ -128,16 +130,17 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 		return p.attempt(ctx, matches[0], job(matches[0]), "")
 	}
 	// Each subscription's delivery runs on its own, so a slow endpoint
-	// holds back only its own attempt.
+	// holds back only its own attempt; the first runs here.
 	errs := make([]error, len(matches))
 	var wg sync.WaitGroup
-	for i, sub := range matches {
+	for i, sub := range matches[1:] {
 		wg.Add(1)
-		go func() {
+		p.workers.Go(func() {
 			defer wg.Done()
-			errs[i] = p.attempt(ctx, sub, job(sub), "")
-		}()
+			errs[i+1] = p.attempt(ctx, sub, job(sub), "")
+		})
 	}
+	errs[0] = p.attempt(ctx, matches[0], job(matches[0]), "")
 	wg.Wait()
 	return errors.Join(errs...)
 }
