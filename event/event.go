@@ -13,18 +13,34 @@ import (
 	"unicode/utf8"
 )
 
-// Event is a decoded log event.
+// Event is a decoded log event. The well-known fields are read when it is
+// decoded; the whole object is decoded only when Fields is first called,
+// which only subscriptions with field predicates need. An Event is not
+// safe for concurrent use.
 type Event struct {
 	// Raw is the record value as received; deliveries carry it unchanged.
 	Raw []byte
-	// Fields is the decoded JSON object.
-	Fields map[string]any
 	// Type, Source and Message are the well-known fields as strings, empty
 	// when absent. Level is lower-cased.
 	Type, Level, Source, Message string
 	// Time is the event's timestamp field, or the zero time when absent or
 	// unreadable.
 	Time time.Time
+
+	fields  map[string]any
+	decoded bool
+}
+
+// Fields returns the decoded JSON object. It is empty for an object that
+// holds a number beyond float64, which encoding/json cannot decode.
+func (e *Event) Fields() map[string]any {
+	if !e.decoded {
+		e.decoded = true
+		if json.Unmarshal(e.Raw, &e.fields) != nil || e.fields == nil {
+			e.fields = map[string]any{}
+		}
+	}
+	return e.fields
 }
 
 // Reason says why a record is poison. Reasons are metric labels.
@@ -57,6 +73,11 @@ type Locations struct {
 type Decoder struct {
 	maxBytes, maxDepth              int
 	typ, level, source, ts, message []Path
+	// topKeys maps each top-level key of the well-known fields' paths to
+	// its slot in a scan; nil when some path goes deeper, and events are
+	// then decoded whole.
+	topKeys map[string]int
+	slots   int
 }
 
 // NewDecoder compiles the field locations. maxBytes and maxDepth bound
@@ -76,6 +97,20 @@ func NewDecoder(loc Locations, maxBytes, maxDepth int) (*Decoder, error) {
 				return nil, err
 			}
 			*f.dst = append(*f.dst, p)
+		}
+	}
+	d.topKeys = map[string]int{}
+	for _, paths := range [][]Path{d.typ, d.level, d.source, d.ts, d.message} {
+		for _, p := range paths {
+			key, ok := p.topKey()
+			if !ok {
+				d.topKeys = nil
+				return d, nil
+			}
+			if _, seen := d.topKeys[key]; !seen {
+				d.topKeys[key] = d.slots
+				d.slots++
+			}
 		}
 	}
 	return d, nil
@@ -101,21 +136,23 @@ func (d *Decoder) Decode(value []byte) (*Event, error) {
 		}
 		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
 	}
-	var fields map[string]any
-	if err := json.Unmarshal(value, &fields); err != nil {
+	if !json.Valid(value) {
+		var v any
+		err := json.Unmarshal(value, &v)
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			return nil, &PoisonError{ReasonInvalidJSON, fmt.Sprintf("%v at offset %d", se, se.Offset)}
 		}
-		return nil, &PoisonError{ReasonInvalidJSON, err.Error()}
+		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
 	}
-	ev := &Event{Raw: value, Fields: fields}
-	ev.Type = firstString(fields, d.typ)
-	ev.Level = strings.ToLower(firstString(fields, d.level))
-	ev.Source = firstString(fields, d.source)
-	ev.Message = firstString(fields, d.message)
+	ev := &Event{Raw: value}
+	lookup := d.lookupFunc(ev)
+	ev.Type = firstString(lookup, d.typ)
+	ev.Level = strings.ToLower(firstString(lookup, d.level))
+	ev.Source = firstString(lookup, d.source)
+	ev.Message = firstString(lookup, d.message)
 	for _, p := range d.ts {
-		if v, ok := p.Lookup(fields); ok {
+		if v, ok := lookup(p); ok {
 			if t, ok := parseTime(v); ok {
 				ev.Time = t
 				break
@@ -125,9 +162,37 @@ func (d *Decoder) Decode(value []byte) (*Event, error) {
 	return ev, nil
 }
 
-func firstString(obj map[string]any, paths []Path) string {
+// lookupFunc returns how the well-known fields of ev are looked up: from
+// one scan of its top-level members when every path is a top-level key,
+// else from the decoded object.
+func (d *Decoder) lookupFunc(ev *Event) func(Path) (any, bool) {
+	if d.topKeys == nil {
+		return func(p Path) (any, bool) { return p.Lookup(ev.Fields()) }
+	}
+	var buf [8][]byte
+	vals := buf[:0]
+	if d.slots > len(buf) {
+		vals = make([][]byte, 0, d.slots)
+	}
+	vals = vals[:d.slots]
+	members(ev.Raw, func(key, val []byte) {
+		if i, ok := d.topKeys[string(key)]; ok {
+			vals[i] = val // a repeated key: the last wins, as in encoding/json
+		}
+	})
+	return func(p Path) (any, bool) {
+		key, _ := p.topKey()
+		raw := vals[d.topKeys[key]]
+		if raw == nil {
+			return nil, false
+		}
+		return scalar(raw), true
+	}
+}
+
+func firstString(lookup func(Path) (any, bool), paths []Path) string {
 	for _, p := range paths {
-		if v, ok := p.Lookup(obj); ok {
+		if v, ok := lookup(p); ok {
 			switch v := v.(type) {
 			case string:
 				return v

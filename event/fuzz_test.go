@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"match",`, `[{"type":"match"}]`, "{\"m\":\"\xc3\x28\"}", ``, `null`, `"s"`, `{}`,
 		strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100),
 		`{"a":"[[[[\"]]]"}`, `{"a":1} trailing`, "\ufeff{}", `{"a":1e400}`,
+		`{"type":"a","type":"b"}`, `{"ty\u0070e":"esc","level":"\u0045RROR"}`, `{ "type" : { "x" : [1,"}"] } , "event_type" : "x" }`,
+		`{"timestamp":1e400,"@timestamp":12.5}`, `{"source":null,"message":true,"level":-0.5e2}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -25,20 +28,42 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// ref reads the well-known fields from the decoded object instead of
+	// scanning: both must agree.
+	ref := *d
+	ref.topKeys = nil
 	f.Fuzz(func(t *testing.T, value []byte) {
 		ev, err := d.Decode(value)
+		want, refErr := ref.Decode(value)
 		if err != nil {
 			var pe *PoisonError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is not a PoisonError", err)
 			}
+			if refErr == nil {
+				t.Fatalf("scan refused %q (%v), the decoded object took it", value, err)
+			}
 			return
 		}
-		if ev.Fields == nil || len(value) > 4096 {
+		if refErr != nil {
+			t.Fatalf("scan took %q, the decoded object refused it: %v", value, refErr)
+		}
+		if ev.Fields() == nil || len(value) > 4096 {
 			t.Fatalf("accepted %q", value)
 		}
 		if ev.Level != strings.ToLower(ev.Level) {
 			t.Fatalf("level %q not lower-cased", ev.Level)
+		}
+		var v any
+		if json.Unmarshal(value, &v) != nil {
+			// A number beyond float64: encoding/json cannot decode the
+			// object, so the reference sees no fields at all.
+			return
+		}
+		if ev.Type != want.Type || ev.Level != want.Level || ev.Source != want.Source ||
+			ev.Message != want.Message || !ev.Time.Equal(want.Time) {
+			t.Fatalf("%q: scan read %q %q %q %q %v, the decoded object %q %q %q %q %v", value,
+				ev.Type, ev.Level, ev.Source, ev.Message, ev.Time, want.Type, want.Level, want.Source, want.Message, want.Time)
 		}
 	})
 }

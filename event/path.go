@@ -111,3 +111,11 @@ func (p Path) Lookup(obj map[string]any) (any, bool) {
 	}
 	return cur, true
 }
+
+// topKey returns the path's key when it is one top-level key.
+func (p Path) topKey() (string, bool) {
+	if len(p.segs) != 1 || p.segs[0].isIdx {
+		return "", false
+	}
+	return p.segs[0].key, true
+}

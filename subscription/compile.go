@@ -132,7 +132,7 @@ func (c *Compiled) matchSource(source string) bool {
 
 func (c *Compiled) matchWhere(ev *event.Event) bool {
 	for i := range c.where {
-		if !c.where[i].eval(ev.Fields) {
+		if !c.where[i].eval(ev.Fields()) {
 			return false
 		}
 	}
