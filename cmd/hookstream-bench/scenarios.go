@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -238,10 +240,25 @@ func (b *bench) isolation(n int) row {
 		cpu, rss := p.usage()
 		return float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds(), cpu, rss, rc.count.Load()
 	}
-	solo, _, _, _ := healthyRate(false)
-	mixed, cpu, rss, delivered := healthyRate(true)
-	ratio := mixed / solo
+	// Solo and mixed runs alternate, and the ratio is the median of the
+	// pairs': on a shared machine one pair alone swings by a third.
+	const pairs = 3
+	var ratios []float64
+	var pairText []string
+	var cpu float64
+	var rss, delivered int64
+	for range pairs {
+		solo, _, _, _ := healthyRate(false)
+		mixed, c, r, d := healthyRate(true)
+		ratios = append(ratios, mixed/solo)
+		pairText = append(pairText, fmt.Sprintf("%.0f vs %.0f = %.0f%%", mixed, solo, 100*mixed/solo))
+		cpu, rss, delivered = cpu+c, max(rss, r), delivered+d
+	}
+	sorted := slices.Clone(ratios)
+	slices.Sort(sorted)
+	ratio := sorted[pairs/2]
 	return row{Scenario: fmt.Sprintf("isolation: %d events, a healthy endpoint beside one hanging past its 1s timeout", n),
-		Result: fmt.Sprintf("healthy %.0f deliveries/s vs %.0f solo = %.0f%%", mixed, solo, 100*ratio), Value: ratio, Unit: "ratio",
+		Result: fmt.Sprintf("healthy deliveries/s beside it vs solo, median of %d pairs = %.0f%% (%s)", pairs, 100*ratio, strings.Join(pairText, "; ")),
+		Value:  ratio, Unit: "ratio",
 		Target: "≥ 80% of solo, RSS < 150 MB", Met: ratio >= 0.8 && rss < rssLimit, Deliveries: delivered, CPUSeconds: cpu, PeakRSS: rss}
 }
