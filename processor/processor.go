@@ -68,6 +68,7 @@ type Options struct {
 type Processor struct {
 	Options
 	rungNames []string
+	retryNext []string          // "retry:<rung>" of each rung, as history shows it
 	rungOf    map[string]string // retry topic → rung name
 	matchPool sync.Pool
 	workers   *workers.Pool
@@ -81,6 +82,7 @@ func New(opts Options) *Processor {
 	p := &Processor{Options: opts, rungOf: map[string]string{}, workers: workers.New(10 * time.Second)}
 	for _, r := range opts.Ladder.Rungs {
 		p.rungNames = append(p.rungNames, config.RungName(r.Delay))
+		p.retryNext = append(p.retryNext, "retry:"+config.RungName(r.Delay))
 		p.rungOf[r.Topic] = config.RungName(r.Delay)
 	}
 	p.matchPool.New = func() any { s := make([]*subscription.Compiled, 0, 8); return &s }
@@ -202,7 +204,7 @@ func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job
 			Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
 			LatencyMS: float64(out.Latency.Microseconds()) / 1000, Next: next}
 		if out.Err != nil {
-			a.Error = out.Err.Error()
+			a.Error = job.LastError // settle has formatted it
 		}
 		p.History.Record(sub.ID, a)
 	}
@@ -218,8 +220,6 @@ func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job 
 			Int("status", out.Status).Dur("latency", out.Latency).Msg("delivered")
 		return "", nil
 	}
-	log := p.Logger.With().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
-		Int("attempt", job.Attempts).Str("reason", out.Reason).Logger()
 	job.LastStatus, job.LastReason = out.Status, out.Reason
 	if out.Err != nil {
 		job.LastError = out.Err.Error()
@@ -231,20 +231,22 @@ func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job 
 				return "", err
 			}
 			p.Metrics.Retries.WithLabelValues(p.rungNames[step.Rung]).Inc()
-			log.Debug().Str("topic", step.Topic).Time("not_before", step.NotBefore).Msg("retry scheduled")
-			return "retry:" + p.rungNames[step.Rung], nil
+			p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
+				Str("reason", out.Reason).Str("topic", step.Topic).Time("not_before", step.NotBefore).Msg("retry scheduled")
+			return p.retryNext[step.Rung], nil
 		}
-		return "dlq", p.deadLetter(ctx, job, "exhausted", log)
+		return "dlq", p.deadLetter(ctx, sub, job, out, "exhausted")
 	}
-	return "dlq", p.deadLetter(ctx, job, "permanent:"+out.Reason, log)
+	return "dlq", p.deadLetter(ctx, sub, job, out, "permanent:"+out.Reason)
 }
 
-func (p *Processor) deadLetter(ctx context.Context, job *delivery.Job, reason string, log zerolog.Logger) error {
+func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome, reason string) error {
 	if err := p.produce(ctx, job.Record(p.Ladder.DLQ, time.Time{}, reason)); err != nil {
 		return err
 	}
 	p.Metrics.DLQWrites.WithLabelValues(dlqLabel(reason)).Inc()
-	log.Warn().Str("dlq_reason", reason).Str("error", job.LastError).Msg("delivery dead-lettered")
+	p.Logger.Warn().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
+		Str("reason", out.Reason).Str("dlq_reason", reason).Str("error", job.LastError).Msg("delivery dead-lettered")
 	return nil
 }
 
