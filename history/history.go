@@ -83,7 +83,11 @@ type Options struct {
 	Limit int
 	// FlushInterval is how often buffered attempts are written. Default 1s.
 	FlushInterval time.Duration
-	Logger        zerolog.Logger
+	// Known, when set, says whether a subscription still exists; the
+	// attempts of one deleted since they were buffered are not written,
+	// so its history, once forgotten, does not come back.
+	Known  func(id string) bool
+	Logger zerolog.Logger
 }
 
 // Recorder buffers attempts and writes them to Redis.
@@ -183,6 +187,9 @@ func (r *Recorder) write(ctx context.Context) {
 	}
 	_, err := r.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for id, p := range subs {
+			if r.opts.Known != nil && !r.opts.Known(id) {
+				continue
+			}
 			list := r.attemptsKey(id)
 			vals := make([]any, 0, p.n)
 			// Oldest first, so that after LPUSH the newest is at the head.

@@ -194,7 +194,8 @@ func (s *Service) Run(ctx context.Context) error {
 	var recorder *history.Recorder
 	if cfg.History.Attempts > 0 {
 		recorder = history.New(rdb, history.Options{Prefix: cfg.Redis.KeyPrefix, Limit: cfg.History.Attempts,
-			FlushInterval: cfg.History.FlushInterval, Logger: s.log.With().Str("component", "history").Logger()})
+			FlushInterval: cfg.History.FlushInterval, Logger: s.log.With().Str("component", "history").Logger(),
+			Known: func(id string) bool { _, ok := cache.Current().Get(id); return ok }})
 		procOpts.History = recorder
 	}
 	proc := processor.New(procOpts)
