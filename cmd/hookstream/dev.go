@@ -138,6 +138,13 @@ hookstream dev is running
 
   echo '{"type":"payment.failed","level":"error","source":"payment-api"}' | kcat -P -b %[2]s -t %[3]s
 
+3. Or do the same with hookstream's own commands, in another shell (make build puts the binary in bin/):
+
+  export HOOKSTREAM_SERVER=http://%[1]s HOOKSTREAM_TOKEN=%[7]s
+  hookstream subs create --name errors --url %[4]s --levels error
+  echo '{"type":"payment.failed","level":"error"}' | hookstream publish --brokers %[2]s --topic %[3]s
+  hookstream subs list; hookstream stats; hookstream dlq list
+
 Press Ctrl-C to stop.
 `, admin, kafka, topic, target, redisNote, dataDir, token)
 }
