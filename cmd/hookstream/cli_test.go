@@ -156,6 +156,8 @@ func TestCLI(t *testing.T) {
 		{"dlq bad time", []string{"dlq", "list", "--since", "yesterday"}, 2, nil, []string{"--since must be"}, ""},
 		{"publish bad line", []string{"publish"}, 1, []string{"published 1 events"}, []string{"line 2: not a JSON object"},
 			`{"level":"info","seq":0}` + "\n" + "oops\n"},
+		{"publish no broker", []string{"publish", "--brokers", "127.0.0.1:1", "--timeout", "2s"}, 1, []string{"published 0 events"},
+			[]string{"some events were not published"}, `{"level":"info"}` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

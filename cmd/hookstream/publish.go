@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -23,8 +24,10 @@ const publishUsage = `Usage:
 
 Publishes log events, one JSON object per line, from FILE or stdin to a
 Kafka topic (default: the first input topic and the brokers of the config,
-HOOKSTREAM_* variables included). Lines that are not JSON objects are
-reported with their line number and skipped; the exit code is then 1.
+HOOKSTREAM_* variables included), each acknowledged by every in-sync
+replica. Lines that are not JSON objects are reported with their line
+number and skipped, and events not acknowledged within --timeout are
+counted as not published; the exit code is then 1.
 `
 
 func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -34,6 +37,7 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	path := fs.String("config", "", "YAML config file to take the brokers and topic from")
 	brokers := fs.String("brokers", "", "seed brokers, comma-separated (default: kafka.brokers)")
 	topic := fs.String("topic", "", "topic (default: the first of kafka.input_topics)")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long an event may take to be acknowledged before it counts as not published")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -65,7 +69,8 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		in = f
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(*topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(int32(min(cfg.Kafka.MaxMessageBytes, 1<<30))))
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(int32(min(cfg.Kafka.MaxMessageBytes, 1<<30))),
+		kgo.RecordDeliveryTimeout(*timeout))
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
