@@ -50,6 +50,26 @@ func (bs *breakers) allow(endpoint string, now time.Time) (bool, time.Duration) 
 	return true, 0
 }
 
+// blocked reports, changing nothing, whether allow would refuse an
+// attempt to endpoint now, and the wait it would give.
+func (bs *breakers) blocked(endpoint string, now time.Time) (bool, time.Duration) {
+	if bs.threshold <= 0 {
+		return false, 0
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.state[endpoint]
+	switch {
+	case b == nil || b.failures < bs.threshold:
+		return false, 0
+	case now.Before(b.openUntil):
+		return true, b.openUntil.Sub(now)
+	case b.probing:
+		return true, bs.cooldown
+	}
+	return false, 0
+}
+
 // record notes the result of an attempt that allow let through.
 func (bs *breakers) record(endpoint string, ok bool, now time.Time) {
 	if bs.threshold <= 0 {

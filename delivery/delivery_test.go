@@ -314,7 +314,16 @@ func TestBreaker(t *testing.T) {
 	if s.OpenBreakers() != 1 {
 		t.Errorf("OpenBreakers() = %d", s.OpenBreakers())
 	}
+	if r, ok := s.Refused(sub); !ok || r.Reason != "circuit_open" || r.RetryAfter != 10*time.Second {
+		t.Errorf("Refused() = %+v, %v; want the open breaker's outcome", r, ok)
+	}
 	now = now.Add(11 * time.Second) // cooldown over: one probe
+	// Asking does not take the probe.
+	for range 2 {
+		if r, ok := s.Refused(sub); ok {
+			t.Fatalf("Refused() after the cooldown = %+v", r)
+		}
+	}
 	if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != "http_5xx" || hits.Load() != 4 {
 		t.Fatalf("probe: %+v, %d hits", out, hits.Load())
 	}

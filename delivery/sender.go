@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -51,6 +52,7 @@ type Sender struct {
 	maxBody  int64
 	breakers *breakers
 	inFlight *endpointSlots
+	refused  sync.Map // endpoint → *refusal
 	now      func() time.Time
 }
 
@@ -104,11 +106,44 @@ func NewSender(opts SenderOptions) *Sender {
 	}
 }
 
+// refusal errors are made once per endpoint: while an endpoint is down,
+// every delivery to it is refused, and parsing its URL for each would
+// cost more than the refusal.
+type refusal struct{ open, saturated error }
+
+func (s *Sender) refusals(endpoint string) *refusal {
+	if r, ok := s.refused.Load(endpoint); ok {
+		return r.(*refusal)
+	}
+	u := RedactURL(endpoint)
+	r, _ := s.refused.LoadOrStore(endpoint, &refusal{
+		open:      fmt.Errorf("circuit breaker open for %s after repeated failures", u),
+		saturated: fmt.Errorf("%s already has its cap of attempts in flight", u),
+	})
+	return r.(*refusal)
+}
+
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
 // OpenBreakers counts endpoints whose breaker is open now.
 func (s *Sender) OpenBreakers() int { return s.breakers.open(s.now()) }
+
+// Refused returns the outcome Send would give at once because sub's
+// endpoint has its circuit breaker open, so that a caller can skip
+// rendering a body that would not be sent. It changes nothing.
+func (s *Sender) Refused(sub *subscription.Compiled) (Outcome, bool) {
+	if open, wait := s.breakers.blocked(sub.URL, s.now()); open {
+		return s.circuitOpen(sub.URL, wait), true
+	}
+	return Outcome{}, false
+}
+
+func (s *Sender) circuitOpen(endpoint string, wait time.Duration) Outcome {
+	// Retrying before the breaker lets a probe through cannot succeed:
+	// the wait is the endpoint's Retry-After.
+	return Outcome{Class: Retryable, Reason: "circuit_open", RetryAfter: wait, Err: s.refusals(endpoint).open}
+}
 
 // Send makes one attempt to deliver body to sub under webhook id and
 // classifies it. It never returns a nil-class outcome: every error is
@@ -116,15 +151,11 @@ func (s *Sender) OpenBreakers() int { return s.breakers.open(s.now()) }
 func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string, body []byte) Outcome {
 	start := s.now()
 	if ok, wait := s.breakers.allow(sub.URL, start); !ok {
-		// Retrying before the breaker lets a probe through cannot succeed:
-		// the wait is the endpoint's Retry-After.
-		return Outcome{Class: Retryable, Reason: "circuit_open", RetryAfter: wait,
-			Err: fmt.Errorf("circuit breaker open for %s after repeated failures", RedactURL(sub.URL))}
+		return s.circuitOpen(sub.URL, wait)
 	}
 	if !s.inFlight.acquire(ctx, sub.URL) {
 		s.breakers.cancelProbe(sub.URL)
-		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true,
-			Err: fmt.Errorf("%s already has its cap of attempts in flight", RedactURL(sub.URL))}
+		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true, Err: s.refusals(sub.URL).saturated}
 	}
 	defer s.inFlight.release(sub.URL)
 	out := s.send(ctx, sub, id, body, start)

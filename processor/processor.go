@@ -177,15 +177,18 @@ func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job
 	if job.Attempts == 0 {
 		job.FirstAttempt = now
 	}
-	env := delivery.Envelope{
-		ID:             job.WebhookID,
-		Type:           job.EventType,
-		Timestamp:      job.EventTime,
-		SubscriptionID: sub.ID,
-		Data:           job.Event,
+	out, refused := p.Sender.Refused(sub)
+	if !refused {
+		env := delivery.Envelope{
+			ID:             job.WebhookID,
+			Type:           job.EventType,
+			Timestamp:      job.EventTime,
+			SubscriptionID: sub.ID,
+			Data:           job.Event,
+		}
+		body := env.AppendJSON(make([]byte, 0, len(job.Event)+192))
+		out = p.Sender.Send(ctx, sub, job.WebhookID, body)
 	}
-	body := env.AppendJSON(make([]byte, 0, len(job.Event)+192))
-	out := p.Sender.Send(ctx, sub, job.WebhookID, body)
 	if out.Reason == "canceled" {
 		// Shutting down: this attempt does not count and the record stays
 		// uncommitted, to be redelivered.
