@@ -125,16 +125,9 @@ var ErrConflict = errors.New("subscription changed concurrently; try again")
 // value, so no update is lost. An error from change is returned as it is.
 func (s *Store) Update(ctx context.Context, id string, change func(Subscription) (Subscription, error)) (Subscription, error) {
 	for range 10 {
-		raw, err := s.rdb.HGet(ctx, s.hash, id).Result()
-		if errors.Is(err, redis.Nil) {
-			return Subscription{}, ErrNotFound
-		}
+		cur, raw, err := s.get(ctx, id)
 		if err != nil {
-			return Subscription{}, fmt.Errorf("get subscription %s: %w", id, err)
-		}
-		var cur Subscription
-		if err := json.Unmarshal([]byte(raw), &cur); err != nil {
-			return Subscription{}, fmt.Errorf("decode subscription %s: %w", id, err)
+			return Subscription{}, err
 		}
 		next, err := change(cur)
 		if err != nil {
@@ -159,18 +152,24 @@ func (s *Store) Update(ctx context.Context, id string, change func(Subscription)
 
 // Get returns one subscription.
 func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {
-	b, err := s.rdb.HGet(ctx, s.hash, id).Bytes()
+	sub, _, err := s.get(ctx, id)
+	return sub, err
+}
+
+// get returns a subscription and its stored JSON.
+func (s *Store) get(ctx context.Context, id string) (Subscription, string, error) {
+	raw, err := s.rdb.HGet(ctx, s.hash, id).Result()
 	if errors.Is(err, redis.Nil) {
-		return Subscription{}, ErrNotFound
+		return Subscription{}, "", ErrNotFound
 	}
 	if err != nil {
-		return Subscription{}, fmt.Errorf("get subscription %s: %w", id, err)
+		return Subscription{}, "", fmt.Errorf("get subscription %s: %w", id, err)
 	}
 	var sub Subscription
-	if err := json.Unmarshal(b, &sub); err != nil {
-		return Subscription{}, fmt.Errorf("decode subscription %s: %w", id, err)
+	if err := json.Unmarshal([]byte(raw), &sub); err != nil {
+		return Subscription{}, "", fmt.Errorf("decode subscription %s: %w", id, err)
 	}
-	return sub, nil
+	return sub, raw, nil
 }
 
 // Snapshot is every stored subscription at one version.
