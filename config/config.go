@@ -162,9 +162,12 @@ type Delivery struct {
 	// before one probe is let through. Default 30s.
 	BreakerCooldown time.Duration `yaml:"breaker_cooldown" validate:"gt=0"`
 	// MaxInFlightPerEndpoint caps the attempts in flight to one endpoint
-	// URL. A delivery that finds its endpoint at the cap for 50ms waits on
-	// the first retry rung without spending an attempt, so a slow endpoint
-	// cannot hold every worker. 0 means no cap. Default 128.
+	// URL, so a slow endpoint cannot hold every worker. A delivery that
+	// finds its endpoint at the cap waits for a slot when the endpoint
+	// answers fast (recent latency under 100ms; up to 1s), is put off at
+	// once when it answers slowly, and waits 50ms for one whose first
+	// answers have not come back; a delivery put off waits on the first
+	// retry rung without spending an attempt. 0 means no cap. Default 128.
 	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" validate:"gte=0"`
 	// SecretRotationWindow is how long a rotated-out secret keeps signing
 	// deliveries beside the new one. Default 24h.

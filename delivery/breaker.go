@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -119,59 +118,4 @@ func (bs *breakers) open(now time.Time) int {
 		}
 	}
 	return n
-}
-
-// endpointSlots caps the attempts in flight per endpoint URL. An attempt
-// waits a little for a slot: a healthy endpoint frees one in milliseconds,
-// a hanging one does not, and then the attempt is not made.
-type endpointSlots struct {
-	max  int
-	wait time.Duration
-
-	mu    sync.Mutex
-	slots map[string]chan struct{}
-}
-
-func newEndpointSlots(max int, wait time.Duration) *endpointSlots {
-	return &endpointSlots{max: max, wait: wait, slots: map[string]chan struct{}{}}
-}
-
-func (e *endpointSlots) get(endpoint string) chan struct{} {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch, ok := e.slots[endpoint]
-	if !ok {
-		ch = make(chan struct{}, e.max)
-		e.slots[endpoint] = ch
-	}
-	return ch
-}
-
-func (e *endpointSlots) acquire(ctx context.Context, endpoint string) bool {
-	if e.max <= 0 {
-		return true
-	}
-	ch := e.get(endpoint)
-	select {
-	case ch <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(e.wait)
-	defer t.Stop()
-	select {
-	case ch <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (e *endpointSlots) release(endpoint string) {
-	if e.max <= 0 {
-		return
-	}
-	<-e.get(endpoint)
 }

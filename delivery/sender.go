@@ -38,7 +38,9 @@ type SenderOptions struct {
 	// slow endpoint cannot hold every worker; 0 means no cap.
 	MaxPerEndpoint int
 	// EndpointWait is how long an attempt waits for a slot of a capped
-	// endpoint before it is put off without being made. Default 50ms.
+	// endpoint whose latency is not known yet before it is put off without
+	// being made; an endpoint with a known latency is waited for when the
+	// queue ahead should clear within twice this. Default 50ms.
 	EndpointWait time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -157,9 +159,12 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 		s.breakers.cancelProbe(sub.URL)
 		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true, Err: s.refusals(sub.URL).saturated}
 	}
-	defer s.inFlight.release(sub.URL)
+	// The attempt starts once it has its slot: the latency is the
+	// endpoint's, not the queue's.
+	start = s.now()
 	out := s.send(ctx, sub, id, body, start)
 	out.Latency = s.now().Sub(start)
+	s.inFlight.release(sub.URL, out.Latency)
 	s.breakers.record(sub.URL, out.Class != Retryable, start)
 	return out
 }

@@ -1,0 +1,106 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestEndpointSlotsKeepAFastEndpointsQueue: far more attempts than the
+// cap, to an endpoint answering in a millisecond, all get a slot.
+func TestEndpointSlotsKeepAFastEndpointsQueue(t *testing.T) {
+	e := newEndpointSlots(4, 50*time.Millisecond)
+	ctx := context.Background()
+	// Learn the endpoint's latency.
+	if !e.acquire(ctx, "fast") {
+		t.Fatal("first acquire refused")
+	}
+	e.release("fast", time.Millisecond)
+	var refused atomic.Int32
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !e.acquire(ctx, "fast") {
+				refused.Add(1)
+				return
+			}
+			time.Sleep(time.Millisecond)
+			e.release("fast", time.Millisecond)
+		}()
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 0 {
+		t.Errorf("%d of 64 attempts to a 1ms endpoint were refused a slot", n)
+	}
+}
+
+func TestEndpointSlotsPutOffSlowAndHangingEndpoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		latency time.Duration // learned before the cap fills; 0: none yet
+		maxWait time.Duration // how long the refused attempt may take
+	}{
+		{"hanging: no latency yet, waits the base wait", 0, 500 * time.Millisecond},
+		{"slow: a 1s latency, refused at once", time.Second, 20 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEndpointSlots(2, 50*time.Millisecond)
+			ctx := context.Background()
+			if tt.latency > 0 {
+				e.acquire(ctx, "x")
+				e.release("x", tt.latency)
+			}
+			// Fill the cap with attempts that do not finish.
+			for range 2 {
+				if !e.acquire(ctx, "x") {
+					t.Fatal("acquire under the cap refused")
+				}
+			}
+			start := time.Now()
+			if e.acquire(ctx, "x") {
+				t.Fatal("acquire over the cap of a stuck endpoint succeeded")
+			}
+			took := time.Since(start)
+			if tt.latency == 0 && took < 50*time.Millisecond {
+				t.Errorf("refused after %s, want the base wait of 50ms first", took)
+			}
+			if took > tt.maxWait {
+				t.Errorf("refused after %s, want within %s", took, tt.maxWait)
+			}
+			// Another endpoint is not held back.
+			if !e.acquire(ctx, "y") {
+				t.Error("another endpoint was refused")
+			}
+		})
+	}
+}
+
+// TestEndpointSlotsWaitForAnEndpointFoundFastMeanwhile: an attempt that
+// queued before its endpoint had a latency keeps waiting when the first
+// answers show the endpoint is fast.
+func TestEndpointSlotsWaitForAnEndpointFoundFastMeanwhile(t *testing.T) {
+	e := newEndpointSlots(1, 50*time.Millisecond)
+	ctx := context.Background()
+	if !e.acquire(ctx, "x") {
+		t.Fatal("first acquire refused")
+	}
+	got := make(chan bool, 1)
+	go func() { got <- e.acquire(ctx, "x") }()
+	time.Sleep(10 * time.Millisecond)
+	e.get("x").latency.Store(int64(time.Millisecond)) // another worker's answer came back fast
+	time.Sleep(70 * time.Millisecond)                 // past the base wait
+	e.release("x", time.Millisecond)
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Error("the queued attempt gave up although the endpoint turned out fast")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the queued attempt did not return")
+	}
+}
