@@ -571,7 +571,7 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]Check{}
 	if a.opts.Cache != nil {
-		if err, since := a.opts.Cache.Health(); err != nil {
+		if since, err := a.opts.Cache.Health(); err != nil {
 			checks["redis"] = Check{Status: "down", Error: "matching with cached subscriptions: " + err.Error(), Since: since}
 		} else {
 			checks["redis"] = Check{Status: "up"}

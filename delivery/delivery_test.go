@@ -162,7 +162,7 @@ func TestSendOutcomes(t *testing.T) {
 		{"204", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }, Delivered, "ok", 204, 0},
 		{"400", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad payload", 400) }, Permanent, "http_4xx", 400, 0},
 		{"410", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(410) }, Permanent, "http_4xx", 410, 0},
-		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", 302) }, Permanent, "http_3xx", 302, 0},
+		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, Permanent, "http_3xx", 302, 0},
 		{"503", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, Retryable, "http_5xx", 503, 0},
 		{"429 retry-after", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", "30")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -70,7 +71,7 @@ func New(opts Options) (*Service, error) {
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	return &Service{
 		opts:    opts,
@@ -120,7 +121,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "redis_up",
 		Help: "1 while Redis answers, 0 while workers match from the cached subscriptions."},
 		func() float64 {
-			if err, _ := cache.Health(); err != nil {
+			if _, err := cache.Health(); err != nil {
 				return 0
 			}
 			return 1

@@ -57,12 +57,12 @@ func (c *Cache) Current() *Set { return c.set.Load() }
 // Version returns the store version of the snapshot in use.
 func (c *Cache) Version() int64 { return c.version.Load() }
 
-// Health returns nil while Redis answers, else the last error and since
-// when it has failed.
-func (c *Cache) Health() (error, time.Time) {
+// Health returns a nil error while Redis answers, else since when it has
+// failed and the last error.
+func (c *Cache) Health() (time.Time, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lastErr, c.since
+	return c.since, c.lastErr
 }
 
 // Start loads the subscriptions, retrying until the first load succeeds

@@ -302,7 +302,7 @@ func TestSecrets(t *testing.T) {
 	if m := MaskSecret(s); strings.Contains(m, s[10:]) || !strings.HasPrefix(m, "whsec_") {
 		t.Errorf("MaskSecret leaks: %q", m)
 	}
-	if NewSecret() == s || NewID() == NewID() {
+	if id1, id2 := NewID(), NewID(); NewSecret() == s || id1 == id2 {
 		t.Error("generated values repeat")
 	}
 }

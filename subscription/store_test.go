@@ -97,7 +97,7 @@ func TestCacheSurvivesRedisOutage(t *testing.T) {
 	}
 
 	proxy.Cut()
-	testenv.Eventually(t, 2*time.Second, func() bool { err, _ := cache.Health(); return err != nil },
+	testenv.Eventually(t, 2*time.Second, func() bool { _, err := cache.Health(); return err != nil },
 		"cache did not report the outage")
 	if _, ok := cache.Current().Get("sub_1"); !ok {
 		t.Fatal("cached subscription lost during the outage")
@@ -110,7 +110,7 @@ func TestCacheSurvivesRedisOutage(t *testing.T) {
 	// …arrives through the version check once Redis is back.
 	testenv.Eventually(t, 3*time.Second, func() bool { _, ok := cache.Current().Get("sub_2"); return ok },
 		"change made during the outage never reached the cache")
-	testenv.Eventually(t, time.Second, func() bool { err, _ := cache.Health(); return err == nil },
+	testenv.Eventually(t, time.Second, func() bool { _, err := cache.Health(); return err == nil },
 		"cache still reports the outage")
 }
 
