@@ -8,6 +8,8 @@ RUN ?= .
 
 FUZZTIME ?= 30s
 
+STATICCHECK ?= v0.8.2
+
 .PHONY: run build test test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
 
 ## run: start hookstream with an embedded Kafka broker and Redis (no installs needed)
@@ -53,11 +55,13 @@ bench: build
 	go run ./cmd/hookstream-bench --bin bin/hookstream --out bench.json $(BENCHFLAGS)
 	go test -run '^$$' -bench . -benchmem ./...
 
-## lint: formatting and vet
+## lint: formatting, vet and staticcheck
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go vet ./...
 	go vet -tags faults ./reliability
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) -tags faults ./reliability
 
 clean:
 	rm -rf bin .hookstream .cache
