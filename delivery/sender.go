@@ -39,8 +39,9 @@ type SenderOptions struct {
 	MaxPerEndpoint int
 	// EndpointWait is how long an attempt waits for a slot of a capped
 	// endpoint whose latency is not known yet before it is put off without
-	// being made; an endpoint with a known latency is waited for when the
-	// queue ahead should clear within twice this. Default 50ms.
+	// being made. An endpoint whose recent latency is under twice this is
+	// waited for up to a second; a slower one is put off at once. Default
+	// 50ms.
 	EndpointWait time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time

@@ -41,21 +41,11 @@ func newEnv(t *testing.T) *env {
 	input := testenv.Topic("logs")
 	brokers := testenv.Kafka(t, 3, input)
 	rdb, prefix := testenv.Redis(t)
-	cfg := config.Default()
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.InputTopics = []string{input}
-	cfg.Kafka.TopicPrefix = "hs-" + testenv.Unique()
-	cfg.Kafka.Group = cfg.Kafka.TopicPrefix
-	cfg.Kafka.CommitInterval = 100 * time.Millisecond
-	cfg.Kafka.FetchMaxWait = 100 * time.Millisecond
-	cfg.Kafka.SessionTimeout = 6 * time.Second
+	cfg := testenv.Config(brokers, input, prefix)
 	cfg.Retry.Rungs = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}
-	cfg.Redis.KeyPrefix = prefix
 	cfg.Redis.RefreshInterval = 200 * time.Millisecond
-	cfg.Delivery.AllowNetworks = []string{"127.0.0.0/8"}
 	cfg.Delivery.Timeout = 2 * time.Second
 	cfg.ShutdownTimeout = 10 * time.Second
-	cfg.History.FlushInterval = 100 * time.Millisecond
 	return &env{t: t, brokers: brokers, rdb: rdb, cfg: cfg, input: input}
 }
 
@@ -278,6 +268,16 @@ func newReceiver(t testing.TB) *receiver {
 }
 
 func (rc *receiver) url() string { return rc.srv.URL + "/hook" }
+
+// failFirst answers 503 to the first n requests of each webhook-id, then 200.
+func failFirst(n int) func(string, int) int {
+	return func(_ string, attempt int) int {
+		if attempt <= n {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}
+}
 
 func (rc *receiver) trust(sub map[string]any) {
 	rc.t.Helper()

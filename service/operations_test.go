@@ -31,12 +31,7 @@ func TestAttemptsAndStats(t *testing.T) {
 	e := newEnv(t)
 	in := e.start()
 	rc := newReceiver(t)
-	rc.respond = func(_ string, attempt int) int {
-		if attempt <= 2 {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}
+	rc.respond = failFirst(2)
 	sub := in.subscribe(t, rc, map[string]any{"name": "flaky"})
 	id := sub["id"].(string)
 	e.publish(logEvent(1, `"level":"error"`))

@@ -74,12 +74,7 @@ func TestRetriedOnTheLadderWithTheSameWebhookID(t *testing.T) {
 	e := newEnv(t)
 	in := e.start()
 	rc := newReceiver(t)
-	rc.respond = func(_ string, attempt int) int {
-		if attempt <= 2 {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}
+	rc.respond = failFirst(2)
 	in.subscribe(t, rc, map[string]any{"name": "flaky"})
 
 	e.publish(logEvent(1, `"level":"error"`), logEvent(2, `"level":"error"`))
