@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -399,6 +400,17 @@ func TestJobRecordRoundTrip(t *testing.T) {
 	if _, ok := HeaderValue(rec, HeaderReason); ok {
 		t.Error("a rung record carries a DLQ reason")
 	}
+	// The key and the header values share one buffer: none may reach into
+	// the next, or a consumer appending to one would change another.
+	_ = append(rec.Key, 'x')
+	for _, h := range rec.Headers {
+		_ = append(h.Value, 'x')
+	}
+	for k, v := range want {
+		if got, _ := HeaderValue(rec, k); got != v {
+			t.Errorf("after appends, header %s = %q, want %q", k, got, v)
+		}
+	}
 	back, err := JobFromRecord(rec)
 	if err != nil {
 		t.Fatal(err)
@@ -428,6 +440,19 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		if _, err := JobFromRecord(r); err == nil {
 			t.Errorf("%s: JobFromRecord succeeded", b.name)
 		}
+	}
+}
+
+func TestJobRecordCapsTheError(t *testing.T) {
+	long := strings.Repeat("é", 600) // 1,200 bytes
+	rec := (&Job{WebhookID: "msg_1", SubscriptionID: "sub_1", LastReason: "http_5xx", LastError: "line one\r\n" + long,
+		Event: []byte(`{}`)}).Record("t", time.Time{}, "exhausted")
+	got, _ := HeaderValue(rec, HeaderError)
+	if len(got) > 1024 || len(got) < 1020 || !utf8.ValidString(got) || !strings.HasPrefix(got, "http_5xx: line one  é") || !strings.HasSuffix(got, "...") {
+		t.Errorf("error header is %d bytes: %.40q…%q", len(got), got, got[len(got)-8:])
+	}
+	if reason, _ := HeaderValue(rec, HeaderReason); reason != "exhausted" {
+		t.Errorf("reason = %q after a long error", reason)
 	}
 }
 

@@ -2,9 +2,11 @@ package delivery
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -38,8 +40,14 @@ type Origin struct {
 	Offset    int64  `json:"offset"`
 }
 
-func (o Origin) String() string {
-	return o.Topic + "/" + strconv.FormatInt(int64(o.Partition), 10) + "/" + strconv.FormatInt(o.Offset, 10)
+func (o Origin) String() string { return string(o.appendTo(nil)) }
+
+func (o Origin) appendTo(b []byte) []byte {
+	b = append(b, o.Topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(o.Partition), 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, o.Offset, 10)
 }
 
 // Job is a delivery that failed and waits for its next attempt, or gave
@@ -61,31 +69,65 @@ type Job struct {
 }
 
 // Record encodes the job for topic, due at notBefore (zero for the DLQ),
-// with the reason it is in the DLQ (empty on a rung).
+// with the reason it is in the DLQ (empty on a rung). The key and every
+// header value share one buffer: a delivery to a down endpoint writes a
+// record per attempt, and this is most of what such an attempt costs.
 func (j *Job) Record(topic string, notBefore time.Time, dlqReason string) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Key: []byte(j.WebhookID), Value: j.Event}
-	r.Headers = make([]kgo.RecordHeader, 0, 12)
-	r.Headers = append(r.Headers,
-		header(HeaderKind, KindDelivery),
-		header(HeaderAttempt, strconv.Itoa(j.Attempts)),
-		header(HeaderSubscription, j.SubscriptionID),
-		header(HeaderWebhookID, j.WebhookID),
-		header(HeaderOrigin, j.Origin.String()),
-		header(HeaderFirstAttempt, strconv.FormatInt(j.FirstAttempt.UnixMilli(), 10)),
-		header(HeaderEventType, j.EventType),
-		header(HeaderEventTime, strconv.FormatInt(j.EventTime.UnixMilli(), 10)),
-	)
+	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 12)}
+	size := 2*len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
+		len(KindDelivery) + len(dlqReason) + 7*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
+	buf := make([]byte, 0, size)
+	// add appends a header whose value is what was appended to buf since
+	// start. The buffer is sized for every value; were it to grow, the
+	// values taken before would stay intact in the old array.
+	add := func(key string, start int) {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
+	}
+	buf = append(buf, j.WebhookID...)
+	r.Key = buf[:len(buf):len(buf)]
+	n := len(buf)
+	buf = append(buf, KindDelivery...)
+	add(HeaderKind, n)
+	n = len(buf)
+	buf = strconv.AppendInt(buf, int64(j.Attempts), 10)
+	add(HeaderAttempt, n)
+	n = len(buf)
+	buf = append(buf, j.SubscriptionID...)
+	add(HeaderSubscription, n)
+	n = len(buf)
+	buf = append(buf, j.WebhookID...)
+	add(HeaderWebhookID, n)
+	n = len(buf)
+	buf = j.Origin.appendTo(buf)
+	add(HeaderOrigin, n)
+	n = len(buf)
+	buf = strconv.AppendInt(buf, j.FirstAttempt.UnixMilli(), 10)
+	add(HeaderFirstAttempt, n)
+	n = len(buf)
+	buf = append(buf, j.EventType...)
+	add(HeaderEventType, n)
+	n = len(buf)
+	buf = strconv.AppendInt(buf, j.EventTime.UnixMilli(), 10)
+	add(HeaderEventTime, n)
 	if !notBefore.IsZero() {
-		r.Headers = append(r.Headers, header(HeaderNotBefore, strconv.FormatInt(notBefore.UnixMilli(), 10)))
+		n = len(buf)
+		buf = strconv.AppendInt(buf, notBefore.UnixMilli(), 10)
+		add(HeaderNotBefore, n)
 	}
 	if j.LastStatus != 0 {
-		r.Headers = append(r.Headers, header(HeaderStatus, strconv.Itoa(j.LastStatus)))
+		n = len(buf)
+		buf = strconv.AppendInt(buf, int64(j.LastStatus), 10)
+		add(HeaderStatus, n)
 	}
 	if j.LastReason != "" || j.LastError != "" {
-		r.Headers = append(r.Headers, header(HeaderError, headerText(j.LastReason+": "+j.LastError)))
+		n = len(buf)
+		buf = appendHeaderText(buf, j.LastReason, ": ", j.LastError)
+		add(HeaderError, n)
 	}
 	if dlqReason != "" {
-		r.Headers = append(r.Headers, header(HeaderReason, dlqReason))
+		n = len(buf)
+		buf = append(buf, dlqReason...)
+		add(HeaderReason, n)
 	}
 	return r
 }
@@ -93,55 +135,74 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason string) *kgo.R
 // JobFromRecord reads a job back from a retry or DLQ record.
 func JobFromRecord(r *kgo.Record) (*Job, error) {
 	j := &Job{Event: r.Value}
-	var kind, attempts, origin, first, eventTime, status string
+	var kind, attempts, origin, first, eventTime, status []byte
 	for _, h := range r.Headers {
-		v := string(h.Value)
 		switch h.Key {
 		case HeaderKind:
-			kind = v
+			kind = h.Value
 		case HeaderAttempt:
-			attempts = v
+			attempts = h.Value
 		case HeaderSubscription:
-			j.SubscriptionID = v
+			j.SubscriptionID = string(h.Value)
 		case HeaderWebhookID:
-			j.WebhookID = v
+			j.WebhookID = string(h.Value)
 		case HeaderOrigin:
-			origin = v
+			origin = h.Value
 		case HeaderFirstAttempt:
-			first = v
+			first = h.Value
 		case HeaderEventType:
-			j.EventType = v
+			j.EventType = string(h.Value)
 		case HeaderEventTime:
-			eventTime = v
+			eventTime = h.Value
 		case HeaderStatus:
-			status = v
+			status = h.Value
 		case HeaderError:
-			j.LastReason, j.LastError, _ = strings.Cut(v, ": ")
+			j.LastReason, j.LastError, _ = strings.Cut(string(h.Value), ": ")
 		}
 	}
-	if kind != KindDelivery {
+	if string(kind) != KindDelivery {
 		return nil, fmt.Errorf("delivery job: %s is %q, not %q", HeaderKind, kind, KindDelivery)
 	}
 	if j.WebhookID == "" || j.SubscriptionID == "" || len(j.Event) == 0 {
 		return nil, fmt.Errorf("delivery job: %s, %s and a value are required", HeaderWebhookID, HeaderSubscription)
 	}
-	var err error
-	if j.Attempts, err = strconv.Atoi(attempts); err != nil || j.Attempts < 0 {
+	n, ok := parseCount(attempts)
+	if !ok || n > math.MaxInt32 {
 		return nil, fmt.Errorf("delivery job: %s %q is not a count", HeaderAttempt, attempts)
 	}
-	if j.Origin, err = parseOrigin(origin); err != nil {
+	j.Attempts = int(n)
+	var err error
+	if j.Origin, err = parseOrigin(string(origin)); err != nil {
 		return nil, fmt.Errorf("delivery job: %w", err)
 	}
-	ms, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
+	ms, ok := parseCount(first)
+	if !ok {
 		return nil, fmt.Errorf("delivery job: %s %q is not unix milliseconds", HeaderFirstAttempt, first)
 	}
 	j.FirstAttempt = time.UnixMilli(ms)
-	if ms, err := strconv.ParseInt(eventTime, 10, 64); err == nil {
+	if ms, ok := parseCount(eventTime); ok {
 		j.EventTime = time.UnixMilli(ms)
 	}
-	j.LastStatus, _ = strconv.Atoi(status)
+	if n, ok := parseCount(status); ok && n < 1000 {
+		j.LastStatus = int(n)
+	}
 	return j, nil
+}
+
+// parseCount reads a decimal number of 1 to 18 digits, without sign: what
+// Record writes for counts and unix milliseconds.
+func parseCount(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 func parseOrigin(s string) (Origin, error) {
@@ -194,16 +255,32 @@ func HeaderValue(r *kgo.Record, key string) (string, bool) {
 
 func header(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
 
+// maxHeaderText caps the free-text header values (errors, reasons).
+const maxHeaderText = 1024
+
 // headerText caps a header value at 1 KiB of one line.
-func headerText(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 1024 {
-		s = s[:1021] + "..."
+func headerText(s string) string { return string(appendHeaderText(nil, s, "", "")) }
+
+// appendHeaderText appends the concatenation of parts to b as one line
+// (newlines become spaces) of at most maxHeaderText bytes, the last three
+// of a cut value being "...", cut between characters.
+func appendHeaderText(b []byte, parts ...string) []byte {
+	start := len(b)
+	for _, p := range parts {
+		b = append(b, p...)
 	}
-	return s
+	text := b[start:]
+	for i, c := range text {
+		if c == '\n' || c == '\r' {
+			text[i] = ' '
+		}
+	}
+	if len(text) > maxHeaderText {
+		cut := maxHeaderText - 3
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut-- // not inside a character
+		}
+		b = append(b[:start+cut], "..."...)
+	}
+	return b
 }

@@ -3,6 +3,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,8 @@ type Decoder struct {
 	// then decoded whole.
 	topKeys map[string]int
 	slots   int
+	// The slot of each path of each field, in order.
+	typSlots, levelSlots, sourceSlots, tsSlots, messageSlots []int
 }
 
 // NewDecoder compiles the field locations. maxBytes and maxDepth bound
@@ -100,17 +103,26 @@ func NewDecoder(loc Locations, maxBytes, maxDepth int) (*Decoder, error) {
 		}
 	}
 	d.topKeys = map[string]int{}
-	for _, paths := range [][]Path{d.typ, d.level, d.source, d.ts, d.message} {
-		for _, p := range paths {
+	for _, f := range []struct {
+		paths []Path
+		slots *[]int
+	}{
+		{d.typ, &d.typSlots}, {d.level, &d.levelSlots}, {d.source, &d.sourceSlots},
+		{d.ts, &d.tsSlots}, {d.message, &d.messageSlots},
+	} {
+		for _, p := range f.paths {
 			key, ok := p.topKey()
 			if !ok {
 				d.topKeys = nil
 				return d, nil
 			}
-			if _, seen := d.topKeys[key]; !seen {
-				d.topKeys[key] = d.slots
+			slot, seen := d.topKeys[key]
+			if !seen {
+				slot = d.slots
+				d.topKeys[key] = slot
 				d.slots++
 			}
+			*f.slots = append(*f.slots, slot)
 		}
 	}
 	return d, nil
@@ -146,64 +158,112 @@ func (d *Decoder) Decode(value []byte) (*Event, error) {
 		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
 	}
 	ev := &Event{Raw: value}
-	lookup := d.lookupFunc(ev)
-	ev.Type = firstString(lookup, d.typ)
-	ev.Level = strings.ToLower(firstString(lookup, d.level))
-	ev.Source = firstString(lookup, d.source)
-	ev.Message = firstString(lookup, d.message)
-	for _, p := range d.ts {
-		if v, ok := lookup(p); ok {
-			if t, ok := parseTime(v); ok {
-				ev.Time = t
-				break
-			}
-		}
+	if d.topKeys == nil {
+		d.objectFields(ev)
+	} else {
+		d.scanFields(ev)
 	}
 	return ev, nil
 }
 
-// lookupFunc returns how the well-known fields of ev are looked up: from
-// one scan of its top-level members when every path is a top-level key,
-// else from the decoded object.
-func (d *Decoder) lookupFunc(ev *Event) func(Path) (any, bool) {
-	if d.topKeys == nil {
-		return func(p Path) (any, bool) { return p.Lookup(ev.Fields()) }
+// objectFields reads the well-known fields of ev from its decoded object.
+func (d *Decoder) objectFields(ev *Event) {
+	obj := ev.Fields()
+	str := func(paths []Path) string {
+		for _, p := range paths {
+			if v, ok := p.Lookup(obj); ok {
+				if s, ok := scalarString(v); ok {
+					return s
+				}
+			}
+		}
+		return ""
 	}
+	ev.Type, ev.Level, ev.Source, ev.Message = str(d.typ), strings.ToLower(str(d.level)), str(d.source), str(d.message)
+	for _, p := range d.ts {
+		if v, ok := p.Lookup(obj); ok {
+			if t, ok := parseTime(v); ok {
+				ev.Time = t
+				return
+			}
+		}
+	}
+}
+
+// scanFields reads the well-known fields of ev from one scan of its
+// top-level members, when every path is a top-level key. It allocates
+// only the strings it returns.
+func (d *Decoder) scanFields(ev *Event) {
 	var buf [8][]byte
-	vals := buf[:0]
+	vals := buf[:]
 	if d.slots > len(buf) {
-		vals = make([][]byte, 0, d.slots)
+		vals = make([][]byte, d.slots)
 	}
-	vals = vals[:d.slots]
 	members(ev.Raw, func(key, val []byte) {
 		if i, ok := d.topKeys[string(key)]; ok {
 			vals[i] = val // a repeated key: the last wins, as in encoding/json
 		}
 	})
-	return func(p Path) (any, bool) {
-		key, _ := p.topKey()
-		raw := vals[d.topKeys[key]]
-		if raw == nil {
-			return nil, false
+	str := func(slots []int) string {
+		for _, i := range slots {
+			if raw := vals[i]; raw != nil {
+				if s, ok := rawString(raw); ok {
+					return s
+				}
+			}
 		}
-		return scalar(raw), true
+		return ""
 	}
-}
-
-func firstString(lookup func(Path) (any, bool), paths []Path) string {
-	for _, p := range paths {
-		if v, ok := lookup(p); ok {
-			switch v := v.(type) {
-			case string:
-				return v
-			case float64:
-				return strconv.FormatFloat(v, 'f', -1, 64)
-			case bool:
-				return strconv.FormatBool(v)
+	ev.Type, ev.Level, ev.Source, ev.Message = str(d.typSlots), strings.ToLower(str(d.levelSlots)), str(d.sourceSlots), str(d.messageSlots)
+	for _, i := range d.tsSlots {
+		if raw := vals[i]; raw != nil {
+			if t, ok := rawTime(raw); ok {
+				ev.Time = t
+				return
 			}
 		}
 	}
-	return ""
+}
+
+// scalarString gives a well-known field's value as a string: strings as
+// they are, numbers and booleans as text; null, objects and arrays are
+// not taken.
+func scalarString(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return "", false
+}
+
+// rawString is scalarString of a raw JSON value.
+func rawString(raw []byte) (string, bool) {
+	switch raw[0] {
+	case '"':
+		if bytes.IndexByte(raw, '\\') < 0 {
+			return string(raw[1 : len(raw)-1]), true
+		}
+	case 't':
+		return "true", true
+	case 'f':
+		return "false", true
+	case 'n', '{', '[':
+		return "", false
+	}
+	return scalarString(scalar(raw))
+}
+
+// rawTime is parseTime of a raw JSON value.
+func rawTime(raw []byte) (time.Time, bool) {
+	if raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		t, err := time.Parse(time.RFC3339Nano, string(raw[1:len(raw)-1]))
+		return t, err == nil
+	}
+	return parseTime(scalar(raw))
 }
 
 // parseTime reads RFC 3339 strings and unix times in seconds or

@@ -31,10 +31,11 @@ import (
 	"github.com/hookstream/hookstream/subscription"
 )
 
-// Producer writes records and waits for their acknowledgement; a
-// *kgo.Client is one.
+// Producer writes records, waiting for their acknowledgement or calling
+// back once it came; a *kgo.Client is one.
 type Producer interface {
 	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
 }
 
 // Subscriptions gives the current subscription set; a
@@ -128,23 +129,45 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 			Event:          rec.Value,
 		}
 	}
-	if len(matches) == 1 {
-		return p.attempt(ctx, matches[0], job(matches[0]), "")
+	// Deliveries that an open circuit breaker refuses go straight to the
+	// retry ladder: their records are written while the others are sent,
+	// and waited for at the end.
+	var refused *pending
+	live := matches[:0]
+	for _, sub := range matches {
+		if out, ok := p.Sender.Refused(sub); ok {
+			if refused == nil {
+				refused = new(pending)
+			}
+			p.settleAsync(ctx, sub, job(sub), out, refused)
+			continue
+		}
+		live = append(live, sub)
 	}
-	// Each subscription's delivery runs on its own, so a slow endpoint
-	// holds back only its own attempt; the first runs here.
-	errs := make([]error, len(matches))
-	var wg sync.WaitGroup
-	for i, sub := range matches[1:] {
-		wg.Add(1)
-		p.workers.Go(func() {
-			defer wg.Done()
-			errs[i+1] = p.attempt(ctx, sub, job(sub), "")
-		})
+	switch len(live) {
+	case 0:
+	case 1:
+		err = p.deliver(ctx, live[0], job(live[0]), "")
+	default:
+		// Each subscription's delivery runs on its own, so a slow endpoint
+		// holds back only its own attempt; the first runs here.
+		errs := make([]error, len(live))
+		var wg sync.WaitGroup
+		for i, sub := range live[1:] {
+			wg.Add(1)
+			p.workers.Go(func() {
+				defer wg.Done()
+				errs[i+1] = p.deliver(ctx, sub, job(sub), "")
+			})
+		}
+		errs[0] = p.deliver(ctx, live[0], job(live[0]), "")
+		wg.Wait()
+		err = errors.Join(errs...)
 	}
-	errs[0] = p.attempt(ctx, matches[0], job(matches[0]), "")
-	wg.Wait()
-	return errors.Join(errs...)
+	if refused != nil {
+		err = errors.Join(err, refused.wait())
+	}
+	return err
 }
 
 // HandleJob processes a delivery job from a retry rung. The attempt uses
@@ -170,29 +193,90 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 	return p.attempt(ctx, sub, job, p.rungOf[rec.Topic])
 }
 
-// attempt renders, signs and sends one attempt of job, read from rung
-// (empty for the input), then settles it.
+// attempt makes one attempt of job, read from rung (empty for the
+// input), and settles it.
 func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string) error {
+	if out, ok := p.Sender.Refused(sub); ok {
+		return p.finish(ctx, sub, job, rung, p.Now(), out)
+	}
+	return p.deliver(ctx, sub, job, rung)
+}
+
+// deliver renders, signs and sends one attempt of job, then settles it.
+func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string) error {
 	now := p.Now()
-	if job.Attempts == 0 {
-		job.FirstAttempt = now
+	env := delivery.Envelope{
+		ID:             job.WebhookID,
+		Type:           job.EventType,
+		Timestamp:      job.EventTime,
+		SubscriptionID: sub.ID,
+		Data:           job.Event,
 	}
-	out, refused := p.Sender.Refused(sub)
-	if !refused {
-		env := delivery.Envelope{
-			ID:             job.WebhookID,
-			Type:           job.EventType,
-			Timestamp:      job.EventTime,
-			SubscriptionID: sub.ID,
-			Data:           job.Event,
-		}
-		body := env.AppendJSON(make([]byte, 0, len(job.Event)+192))
-		out = p.Sender.Send(ctx, sub, job.WebhookID, body)
-	}
+	body := env.AppendJSON(make([]byte, 0, len(job.Event)+192))
+	return p.finish(ctx, sub, job, rung, now, p.Sender.Send(ctx, sub, job.WebhookID, body))
+}
+
+// finish counts an attempt made at now, settles it and records it.
+func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string, now time.Time, out delivery.Outcome) error {
 	if out.Reason == "canceled" {
 		// Shutting down: this attempt does not count and the record stays
 		// uncommitted, to be redelivered.
 		return fmt.Errorf("attempt canceled: %w", ctx.Err())
+	}
+	p.count(job, now, out)
+	s := p.plan(sub, job, out)
+	if s.rec != nil {
+		if err := p.produce(ctx, s.rec); err != nil {
+			return err
+		}
+	}
+	p.settled(sub, job, rung, now, out, s)
+	return nil
+}
+
+// settleAsync settles an attempt refused without being made, writing its
+// record in the background; wait on into learns the outcome.
+func (p *Processor) settleAsync(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome, into *pending) {
+	now := p.Now()
+	p.count(job, now, out)
+	s := p.plan(sub, job, out)
+	if s.rec == nil {
+		p.settled(sub, job, "", now, out, s)
+		return
+	}
+	into.wg.Add(1)
+	p.Producer.Produce(ctx, s.rec, func(rec *kgo.Record, err error) {
+		defer into.wg.Done()
+		if err != nil {
+			into.fail(p.produceError(rec, err))
+			return
+		}
+		p.settled(sub, job, "", now, out, s)
+	})
+}
+
+// pending collects the outcomes of records written in the background.
+type pending struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (w *pending) fail(err error) {
+	w.mu.Lock()
+	w.err = errors.Join(w.err, err)
+	w.mu.Unlock()
+}
+
+func (w *pending) wait() error {
+	w.wg.Wait()
+	return w.err
+}
+
+// count notes an attempt of job made (or refused) at now.
+func (p *Processor) count(job *delivery.Job, now time.Time, out delivery.Outcome) {
+	if job.Attempts == 0 {
+		job.FirstAttempt = now
 	}
 	if !out.NotAttempted {
 		job.Attempts++
@@ -201,56 +285,65 @@ func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job
 	if out.Latency > 0 && out.Reason != "circuit_open" {
 		p.Metrics.AttemptDuration.WithLabelValues(out.Class.String()).Observe(out.Latency.Seconds())
 	}
-	next, err := p.settle(ctx, sub, job, out)
-	if err == nil && p.History != nil && !out.NotAttempted {
-		a := history.Attempt{Time: now, WebhookID: job.WebhookID, Number: job.Attempts, Rung: rung,
-			Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
-			LatencyMS: float64(out.Latency.Microseconds()) / 1000, Next: next}
-		if out.Err != nil {
-			a.Error = job.LastError // settle has formatted it
-		}
-		p.History.Record(sub.ID, a)
-	}
-	return err
 }
 
-// settle gives a finished attempt its durable outcome and says where the
-// delivery went: "" when delivered, "retry:<rung>" or "dlq".
-func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome) (string, error) {
+// settlement is where a finished attempt goes: the record that gives it
+// its durable outcome (nil when delivered), and where history shows it
+// went next: "", "retry:<rung>" or "dlq".
+type settlement struct {
+	rec       *kgo.Record
+	next      string
+	rung      int    // the rung's index, for a retry
+	dlqReason string // for the DLQ
+}
+
+// plan decides where a finished attempt goes.
+func (p *Processor) plan(sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome) settlement {
 	if out.Class == delivery.Delivered {
-		// The common path: no child logger, no allocation unless debugging.
-		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
-			Int("status", out.Status).Dur("latency", out.Latency).Msg("delivered")
-		return "", nil
+		return settlement{}
 	}
 	job.LastStatus, job.LastReason = out.Status, out.Reason
 	if out.Err != nil {
 		job.LastError = out.Err.Error()
 	}
+	reason := "permanent:" + out.Reason
 	if out.Class == delivery.Retryable {
 		step := p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
 		if step.Rung >= 0 {
-			if err := p.produce(ctx, job.Record(step.Topic, step.NotBefore, "")); err != nil {
-				return "", err
-			}
-			p.Metrics.Retries.WithLabelValues(p.rungNames[step.Rung]).Inc()
-			p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
-				Str("reason", out.Reason).Str("topic", step.Topic).Time("not_before", step.NotBefore).Msg("retry scheduled")
-			return p.retryNext[step.Rung], nil
+			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung}
 		}
-		return "dlq", p.deadLetter(ctx, sub, job, out, "exhausted")
+		reason = "exhausted"
 	}
-	return "dlq", p.deadLetter(ctx, sub, job, out, "permanent:"+out.Reason)
+	return settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), next: "dlq", dlqReason: reason}
 }
 
-func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome, reason string) error {
-	if err := p.produce(ctx, job.Record(p.Ladder.DLQ, time.Time{}, reason)); err != nil {
-		return err
+// settled counts and logs an attempt whose outcome is durable, and adds it
+// to the delivery history.
+func (p *Processor) settled(sub *subscription.Compiled, job *delivery.Job, rung string, now time.Time, out delivery.Outcome, s settlement) {
+	switch {
+	case s.rec == nil:
+		// The common path: no child logger, no allocation unless debugging.
+		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
+			Int("status", out.Status).Dur("latency", out.Latency).Msg("delivered")
+	case s.next == "dlq":
+		p.Metrics.DLQWrites.WithLabelValues(dlqLabel(s.dlqReason)).Inc()
+		p.Logger.Warn().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
+			Str("reason", out.Reason).Str("dlq_reason", s.dlqReason).Str("error", job.LastError).Msg("delivery dead-lettered")
+	default:
+		p.Metrics.Retries.WithLabelValues(p.rungNames[s.rung]).Inc()
+		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
+			Str("reason", out.Reason).Str("topic", s.rec.Topic).Msg("retry scheduled")
 	}
-	p.Metrics.DLQWrites.WithLabelValues(dlqLabel(reason)).Inc()
-	p.Logger.Warn().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
-		Str("reason", out.Reason).Str("dlq_reason", reason).Str("error", job.LastError).Msg("delivery dead-lettered")
-	return nil
+	if p.History == nil || out.NotAttempted {
+		return
+	}
+	a := history.Attempt{Time: now, WebhookID: job.WebhookID, Number: job.Attempts, Rung: rung,
+		Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
+		LatencyMS: float64(out.Latency.Microseconds()) / 1000, Next: s.next}
+	if out.Err != nil {
+		a.Error = job.LastError // plan has formatted it
+	}
+	p.History.Record(sub.ID, a)
 }
 
 func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail string) error {
@@ -268,10 +361,14 @@ func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail 
 // be retried; an error here means the record has no durable outcome.
 func (p *Processor) produce(ctx context.Context, rec *kgo.Record) error {
 	if err := p.Producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		p.Metrics.ProduceErrors.WithLabelValues(rec.Topic).Inc()
-		return fmt.Errorf("write to %s: %w", rec.Topic, err)
+		return p.produceError(rec, err)
 	}
 	return nil
+}
+
+func (p *Processor) produceError(rec *kgo.Record, err error) error {
+	p.Metrics.ProduceErrors.WithLabelValues(rec.Topic).Inc()
+	return fmt.Errorf("write to %s: %w", rec.Topic, err)
 }
 
 // dlqLabel keeps the DLQ metric's label set bounded: "permanent:http_4xx"
