@@ -8,18 +8,22 @@ import (
 // breakers keeps one circuit breaker per endpoint URL. After threshold
 // consecutive failures an endpoint's breaker opens: attempts fail at once
 // for cooldown, then one probe goes through; its success closes the
-// breaker and its failure opens it again.
+// breaker and its failure opens it again. Only failing endpoints have a
+// breaker; one whose last failure is idleEndpoint past its cooldown, with
+// no probe out, is forgotten.
 type breakers struct {
 	threshold int
 	cooldown  time.Duration
 
 	mu    sync.Mutex
 	state map[string]*breaker
+	swept time.Time
 }
 
 type breaker struct {
 	failures  int
 	openUntil time.Time
+	failed    time.Time // the last failure
 	probing   bool
 }
 
@@ -84,13 +88,29 @@ func (bs *breakers) record(endpoint string, ok bool, now time.Time) {
 		return
 	}
 	if b == nil {
+		bs.sweep(now)
 		b = &breaker{}
 		bs.state[endpoint] = b
 	}
 	b.failures++
+	b.failed = now
 	b.probing = false
 	if b.failures >= bs.threshold {
 		b.openUntil = now.Add(bs.cooldown)
+	}
+}
+
+// sweep forgets, at most once a minute, the breakers of endpoints that
+// have not failed for cooldown and idleEndpoint. bs.mu is held.
+func (bs *breakers) sweep(now time.Time) {
+	if now.Sub(bs.swept) < time.Minute {
+		return
+	}
+	bs.swept = now
+	for endpoint, b := range bs.state {
+		if !b.probing && now.Sub(b.failed) > bs.cooldown+idleEndpoint {
+			delete(bs.state, endpoint)
+		}
 	}
 }
 
@@ -105,6 +125,13 @@ func (bs *breakers) cancelProbe(endpoint string) {
 	if b := bs.state[endpoint]; b != nil {
 		b.probing = false
 	}
+}
+
+// known counts the endpoints with a breaker.
+func (bs *breakers) known() int {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return len(bs.state)
 }
 
 // open counts the endpoints whose breaker is open.

@@ -290,6 +290,33 @@ func TestSendRefusesBlockedDestination(t *testing.T) {
 	}
 }
 
+// TestBreakersForgetRecoveredEndpoints: a failing endpoint's breaker is
+// dropped once it has not failed for its cooldown and idleEndpoint, when
+// another endpoint starts failing.
+func TestBreakersForgetRecoveredEndpoints(t *testing.T) {
+	now := time.Unix(1000, 0)
+	bs := newBreakers(2, 10*time.Second)
+	for range 2 {
+		bs.record("http://a", false, now)
+	}
+	if ok, _ := bs.allow("http://a", now); ok {
+		t.Fatal("breaker of http://a did not open")
+	}
+	now = now.Add(10*time.Second + idleEndpoint)
+	bs.record("http://b", false, now)
+	if n := bs.known(); n != 2 {
+		t.Errorf("%d breakers kept just before http://a's time, want 2", n)
+	}
+	now = now.Add(2 * time.Minute)
+	bs.record("http://c", false, now)
+	if n := bs.known(); n != 2 {
+		t.Errorf("%d breakers kept after http://a's time, want 2 (b, c)", n)
+	}
+	if ok, _ := bs.allow("http://a", now); !ok {
+		t.Error("a forgotten endpoint is refused")
+	}
+}
+
 func TestBreaker(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,7 +54,6 @@ type Sender struct {
 	maxBody  int64
 	breakers *breakers
 	inFlight *endpointSlots
-	refused  sync.Map // endpoint → *refusal
 	now      func() time.Time
 }
 
@@ -109,23 +107,6 @@ func NewSender(opts SenderOptions) *Sender {
 	}
 }
 
-// refusal errors are made once per endpoint: while an endpoint is down,
-// every delivery to it is refused, and parsing its URL for each would
-// cost more than the refusal.
-type refusal struct{ open, saturated error }
-
-func (s *Sender) refusals(endpoint string) *refusal {
-	if r, ok := s.refused.Load(endpoint); ok {
-		return r.(*refusal)
-	}
-	u := RedactURL(endpoint)
-	r, _ := s.refused.LoadOrStore(endpoint, &refusal{
-		open:      fmt.Errorf("circuit breaker open for %s after repeated failures", u),
-		saturated: fmt.Errorf("%s already has its cap of attempts in flight", u),
-	})
-	return r.(*refusal)
-}
-
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
@@ -145,7 +126,7 @@ func (s *Sender) Refused(sub *subscription.Compiled) (Outcome, bool) {
 func (s *Sender) circuitOpen(endpoint string, wait time.Duration) Outcome {
 	// Retrying before the breaker lets a probe through cannot succeed:
 	// the wait is the endpoint's Retry-After.
-	return Outcome{Class: Retryable, Reason: "circuit_open", RetryAfter: wait, Err: s.refusals(endpoint).open}
+	return Outcome{Class: Retryable, Reason: "circuit_open", RetryAfter: wait, Err: s.inFlight.get(endpoint).open}
 }
 
 // Send makes one attempt to deliver body to sub under webhook id and
@@ -156,16 +137,17 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	if ok, wait := s.breakers.allow(sub.URL, start); !ok {
 		return s.circuitOpen(sub.URL, wait)
 	}
-	if !s.inFlight.acquire(ctx, sub.URL) {
+	ep := s.inFlight.get(sub.URL)
+	if !s.inFlight.acquire(ctx, ep) {
 		s.breakers.cancelProbe(sub.URL)
-		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true, Err: s.refusals(sub.URL).saturated}
+		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true, Err: ep.saturated}
 	}
 	// The attempt starts once it has its slot: the latency is the
 	// endpoint's, not the queue's.
 	start = s.now()
 	out := s.send(ctx, sub, id, body, start)
 	out.Latency = s.now().Sub(start)
-	s.inFlight.release(sub.URL, out.Latency)
+	s.inFlight.release(ep, out.Latency)
 	s.breakers.record(sub.URL, out.Class != Retryable, start)
 	return out
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,13 +25,22 @@ import (
 // So a healthy endpoint draining a backlog keeps its queue, while a slow
 // or hanging one holds little more than its cap of workers, and the
 // attempts it puts off wait on the retry ladder.
+//
+// It also keeps what else is made once per endpoint (its refusal errors).
+// Endpoints unused for idleEndpoint are forgotten, so that URLs that come
+// and go with subscriptions do not pile up over a long life.
 type endpointSlots struct {
 	max  int
 	wait time.Duration
+	now  func() time.Time
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
+	swept     time.Time
 }
+
+// idleEndpoint is how long an endpoint with nothing in flight is kept.
+const idleEndpoint = 10 * time.Minute
 
 // maxSlotWait bounds how long an attempt waits for a slot of a fast
 // endpoint, whose queue moves: every worker waiting on one is busy with
@@ -38,41 +48,71 @@ type endpointSlots struct {
 const maxSlotWait = time.Second
 
 type endpoint struct {
-	slots   chan struct{}
-	latency atomic.Int64 // moving average of attempt latency, ns; 0 before the first
-	moved   atomic.Int64 // unix ns when an attempt last started or finished
+	slots   chan struct{} // nil when attempts are not capped
+	latency atomic.Int64  // moving average of attempt latency, ns; 0 before the first
+	moved   atomic.Int64  // unix ns when an attempt last started or finished
+
+	// Refusal errors are made once: while an endpoint is down, every
+	// delivery to it is refused, and redacting its URL for each would
+	// cost more than the refusal.
+	open, saturated error
 }
 
 func newEndpointSlots(max int, wait time.Duration) *endpointSlots {
-	return &endpointSlots{max: max, wait: wait, endpoints: map[string]*endpoint{}}
+	return &endpointSlots{max: max, wait: wait, now: time.Now, endpoints: map[string]*endpoint{}}
 }
 
+// get returns url's endpoint. Hold on to it from acquire to release: an
+// endpoint forgotten meanwhile is made anew for later attempts.
 func (e *endpointSlots) get(url string) *endpoint {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ep, ok := e.endpoints[url]
-	if !ok {
-		ep = &endpoint{slots: make(chan struct{}, e.max)}
-		ep.moved.Store(time.Now().UnixNano())
-		e.endpoints[url] = ep
+	if ep, ok := e.endpoints[url]; ok {
+		return ep
 	}
+	now := e.now()
+	if now.Sub(e.swept) > time.Minute {
+		e.swept = now
+		for u, ep := range e.endpoints {
+			if len(ep.slots) == 0 && now.UnixNano()-ep.moved.Load() > int64(idleEndpoint) {
+				delete(e.endpoints, u)
+			}
+		}
+	}
+	u := RedactURL(url)
+	ep := &endpoint{
+		open:      fmt.Errorf("circuit breaker open for %s after repeated failures", u),
+		saturated: fmt.Errorf("%s already has its cap of attempts in flight", u),
+	}
+	if e.max > 0 {
+		ep.slots = make(chan struct{}, e.max)
+	}
+	ep.moved.Store(now.UnixNano())
+	e.endpoints[url] = ep
 	return ep
 }
 
-// acquire takes a slot of url, reporting false when the attempt should
-// not be made now.
-func (e *endpointSlots) acquire(ctx context.Context, url string) bool {
-	if e.max <= 0 {
+// known counts the endpoints kept.
+func (e *endpointSlots) known() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.endpoints)
+}
+
+// acquire takes a slot of ep, reporting false when the attempt should not
+// be made now.
+func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
+	if ep.slots == nil {
+		ep.moved.Store(e.now().UnixNano())
 		return true
 	}
-	ep := e.get(url)
 	select {
 	case ep.slots <- struct{}{}:
-		ep.moved.Store(time.Now().UnixNano())
+		ep.moved.Store(e.now().UnixNano())
 		return true
 	default:
 	}
-	start := time.Now()
+	start := e.now()
 	if e.stuckOrSlow(ep, start) {
 		return false
 	}
@@ -81,11 +121,12 @@ func (e *endpointSlots) acquire(ctx context.Context, url string) bool {
 	for {
 		select {
 		case ep.slots <- struct{}{}:
-			ep.moved.Store(time.Now().UnixNano())
+			ep.moved.Store(e.now().UnixNano())
 			return true
-		case now := <-t.C:
+		case <-t.C:
 			// An endpoint whose first answers arrived meanwhile, fast, is
 			// waited for like any fast one.
+			now := e.now()
 			if e.stuckOrSlow(ep, now) || ep.latency.Load() == 0 || now.Sub(start) >= maxSlotWait {
 				return false
 			}
@@ -102,12 +143,8 @@ func (e *endpointSlots) stuckOrSlow(ep *endpoint, now time.Time) bool {
 	return time.Duration(ep.latency.Load()) > 2*e.wait || now.UnixNano()-ep.moved.Load() > int64(2*e.wait)
 }
 
-// release frees a slot of url taken by an attempt that took latency.
-func (e *endpointSlots) release(url string, latency time.Duration) {
-	if e.max <= 0 {
-		return
-	}
-	ep := e.get(url)
+// release frees a slot of ep taken by an attempt that took latency.
+func (e *endpointSlots) release(ep *endpoint, latency time.Duration) {
 	// An exponentially weighted moving average, weight 1/8: a few slow
 	// answers move it, one does not.
 	for {
@@ -120,6 +157,8 @@ func (e *endpointSlots) release(url string, latency time.Duration) {
 			break
 		}
 	}
-	ep.moved.Store(time.Now().UnixNano())
-	<-ep.slots
+	ep.moved.Store(e.now().UnixNano())
+	if ep.slots != nil {
+		<-ep.slots
+	}
 }

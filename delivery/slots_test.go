@@ -14,22 +14,22 @@ func TestEndpointSlotsKeepAFastEndpointsQueue(t *testing.T) {
 	e := newEndpointSlots(4, 50*time.Millisecond)
 	ctx := context.Background()
 	// Learn the endpoint's latency.
-	if !e.acquire(ctx, "fast") {
+	if !e.acquire(ctx, e.get("fast")) {
 		t.Fatal("first acquire refused")
 	}
-	e.release("fast", time.Millisecond)
+	e.release(e.get("fast"), time.Millisecond)
 	var refused atomic.Int32
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !e.acquire(ctx, "fast") {
+			if !e.acquire(ctx, e.get("fast")) {
 				refused.Add(1)
 				return
 			}
 			time.Sleep(time.Millisecond)
-			e.release("fast", time.Millisecond)
+			e.release(e.get("fast"), time.Millisecond)
 		}()
 	}
 	wg.Wait()
@@ -52,17 +52,17 @@ func TestEndpointSlotsPutOffSlowAndHangingEndpoints(t *testing.T) {
 			e := newEndpointSlots(2, 50*time.Millisecond)
 			ctx := context.Background()
 			if tt.latency > 0 {
-				e.acquire(ctx, "x")
-				e.release("x", tt.latency)
+				e.acquire(ctx, e.get("x"))
+				e.release(e.get("x"), tt.latency)
 			}
 			// Fill the cap with attempts that do not finish.
 			for range 2 {
-				if !e.acquire(ctx, "x") {
+				if !e.acquire(ctx, e.get("x")) {
 					t.Fatal("acquire under the cap refused")
 				}
 			}
 			start := time.Now()
-			if e.acquire(ctx, "x") {
+			if e.acquire(ctx, e.get("x")) {
 				t.Fatal("acquire over the cap of a stuck endpoint succeeded")
 			}
 			took := time.Since(start)
@@ -73,7 +73,7 @@ func TestEndpointSlotsPutOffSlowAndHangingEndpoints(t *testing.T) {
 				t.Errorf("refused after %s, want within %s", took, tt.maxWait)
 			}
 			// Another endpoint is not held back.
-			if !e.acquire(ctx, "y") {
+			if !e.acquire(ctx, e.get("y")) {
 				t.Error("another endpoint was refused")
 			}
 		})
@@ -86,15 +86,15 @@ func TestEndpointSlotsPutOffSlowAndHangingEndpoints(t *testing.T) {
 func TestEndpointSlotsWaitForAnEndpointFoundFastMeanwhile(t *testing.T) {
 	e := newEndpointSlots(1, 50*time.Millisecond)
 	ctx := context.Background()
-	if !e.acquire(ctx, "x") {
+	if !e.acquire(ctx, e.get("x")) {
 		t.Fatal("first acquire refused")
 	}
 	got := make(chan bool, 1)
-	go func() { got <- e.acquire(ctx, "x") }()
+	go func() { got <- e.acquire(ctx, e.get("x")) }()
 	time.Sleep(10 * time.Millisecond)
 	e.get("x").latency.Store(int64(time.Millisecond)) // another worker's answer came back fast
 	time.Sleep(70 * time.Millisecond)                 // past the base wait
-	e.release("x", time.Millisecond)
+	e.release(e.get("x"), time.Millisecond)
 	select {
 	case ok := <-got:
 		if !ok {
@@ -128,22 +128,59 @@ func TestEndpointSlotsGiveUpOnAStuckEndpoint(t *testing.T) {
 			e := newEndpointSlots(2, 200*time.Millisecond)
 			ctx := context.Background()
 			if tt.latency > 0 {
-				e.acquire(ctx, "x")
-				e.release("x", tt.latency)
+				e.acquire(ctx, e.get("x"))
+				e.release(e.get("x"), tt.latency)
 			}
 			for range 2 {
-				if !e.acquire(ctx, "x") {
+				if !e.acquire(ctx, e.get("x")) {
 					t.Fatal("acquire under the cap refused")
 				}
 			}
 			time.Sleep(tt.idle)
 			start := time.Now()
-			if e.acquire(ctx, "x") {
+			if e.acquire(ctx, e.get("x")) {
 				t.Fatal("acquire over the cap of a stuck endpoint succeeded")
 			}
 			if took := time.Since(start); took < tt.minTook || took > tt.maxTook {
 				t.Errorf("refused after %s, want %s to %s (%s)", took, tt.minTook, tt.maxTook, tt.reasonText)
 			}
 		})
+	}
+}
+
+// TestEndpointSlotsForgetIdleEndpoints: endpoints with nothing in flight
+// for idleEndpoint are dropped when a new one comes; one with an attempt
+// out is kept, and an attempt holding a dropped endpoint still releases.
+func TestEndpointSlotsForgetIdleEndpoints(t *testing.T) {
+	for _, max := range []int{0, 2} {
+		now := time.Unix(1000, 0)
+		e := newEndpointSlots(max, 50*time.Millisecond)
+		e.now = func() time.Time { return now }
+		ctx := context.Background()
+		busy, idle := e.get("http://busy"), e.get("http://idle")
+		if !e.acquire(ctx, busy) || !e.acquire(ctx, idle) {
+			t.Fatal("acquire under the cap refused")
+		}
+		e.release(idle, time.Millisecond)
+		now = now.Add(idleEndpoint + time.Minute)
+		e.get("http://new")
+		// Uncapped endpoints do not count attempts out: any endpoint idle
+		// that long goes, and its attempt keeps what it holds.
+		want := 1
+		if max > 0 {
+			want = 2
+		}
+		if n := e.known(); n != want {
+			t.Errorf("max %d: %d endpoints kept after the idle one's time, want %d", max, n, want)
+		}
+		if e.get("http://busy") != busy && max > 0 {
+			t.Errorf("max %d: the endpoint with an attempt out was dropped", max)
+		}
+		e.release(busy, time.Millisecond)
+		now = now.Add(idleEndpoint + time.Minute)
+		e.get("http://another")
+		if n := e.known(); n != 1 {
+			t.Errorf("max %d: %d endpoints kept after all went idle, want 1", max, n)
+		}
 	}
 }
