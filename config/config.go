@@ -75,9 +75,15 @@ type Kafka struct {
 	CommitInterval time.Duration `yaml:"commit_interval" validate:"gt=0"`
 	// FetchMaxWait is the longest a fetch waits for data. Default 250ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait" validate:"gt=0"`
-	// ProduceLinger is how long produced retry and DLQ records wait to
-	// batch. Default 5ms.
+	// ProduceLinger is how long retry and DLQ records refused by an open
+	// circuit breaker wait to batch; other writes go out at once. Default
+	// 5ms.
 	ProduceLinger time.Duration `yaml:"produce_linger" validate:"gte=0"`
+	// Compression of the retry and DLQ records written: none, gzip,
+	// snappy, lz4 or zstd. Default none: this client's lz4 holds 4 MiB
+	// per batch being compressed or read, and compressing costs the
+	// workers CPU; the broker can compress on its own (compression.type).
+	Compression string `yaml:"compression" validate:"oneof=none gzip snappy lz4 zstd"`
 	// StartOffset is where a group without committed offsets starts:
 	// earliest or latest. Retry rungs always start at the earliest.
 	// Default earliest, so nothing published before the first start is
@@ -228,6 +234,7 @@ func Default() Config {
 			CommitInterval:         time.Second,
 			FetchMaxWait:           250 * time.Millisecond,
 			ProduceLinger:          5 * time.Millisecond,
+			Compression:            "none",
 			StartOffset:            "earliest",
 			SessionTimeout:         45 * time.Second,
 			MaxMessageBytes:        8 << 20,

@@ -115,6 +115,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"bad token entry", "admin:\n  tokens: [admin:nothex]\n", nil, []string{"admin.tokens[0]"}},
 		{"bad token scope", "admin:\n  tokens: [root:" + strings.Repeat("ab", 32) + "]\n", nil, []string{"admin.tokens[0]"}},
 		{"bad start offset", "kafka:\n  start_offset: middle\n", nil, []string{"kafka.start_offset"}},
+		{"unknown compression", "kafka:\n  compression: brotli\n", nil, []string{"kafka.compression"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,7 +144,7 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(cfg.Kafka.ProduceLinger),
 		kgo.ProducerBatchMaxBytes(batchMax),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.ProducerBatchCompression(compression(cfg.Kafka.Compression), kgo.NoCompression()),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka producer: %w", err)
@@ -363,4 +363,19 @@ func dueAt(r *kgo.Record, delay time.Duration) time.Time {
 		}
 	}
 	return r.Timestamp.Add(delay)
+}
+
+// compression is the codec named in kafka.compression.
+func compression(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }
