@@ -18,9 +18,11 @@ import (
 //   - until an endpoint has a latency (its first attempts are all still
 //     out, as with one that hangs), an attempt waits the base wait;
 //   - an endpoint at its cap that has neither started nor finished an
-//     attempt for twice the base wait is stuck, whatever its latency was:
+//     attempt for four base waits is stuck, whatever its latency was:
 //     every attempt in flight has been out that long, so waiting attempts
-//     give up and new ones are put off at once.
+//     give up and new ones are put off at once. (Four, not two: a burst
+//     to a fast endpoint that dials a connection per attempt on a
+//     starved CPU can go a hundred milliseconds without an answer.)
 //
 // So a healthy endpoint draining a backlog keeps its queue, while a slow
 // or hanging one holds little more than its cap of workers, and the
@@ -140,7 +142,7 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 // stuckOrSlow reports whether an endpoint at its cap frees slots too
 // slowly to wait for.
 func (e *endpointSlots) stuckOrSlow(ep *endpoint, now time.Time) bool {
-	return time.Duration(ep.latency.Load()) > 2*e.wait || now.UnixNano()-ep.moved.Load() > int64(2*e.wait)
+	return time.Duration(ep.latency.Load()) > 2*e.wait || now.UnixNano()-ep.moved.Load() > int64(4*e.wait)
 }
 
 // release frees a slot of ep taken by an attempt that took latency.

@@ -106,26 +106,29 @@ func TestEndpointSlotsWaitForAnEndpointFoundFastMeanwhile(t *testing.T) {
 }
 
 // TestEndpointSlotsGiveUpOnAStuckEndpoint: once an endpoint at its cap has
-// neither started nor finished an attempt for twice the base wait, every
+// neither started nor finished an attempt for four base waits, every
 // attempt in flight has been out that long, fast history or not.
 func TestEndpointSlotsGiveUpOnAStuckEndpoint(t *testing.T) {
 	tests := []struct {
-		name       string
-		latency    time.Duration // learned before the cap fills; 0: none yet
-		idle       time.Duration // how long the full endpoint sat still before the attempt
-		minTook    time.Duration
-		maxTook    time.Duration
-		reasonText string
+		name             string
+		wait             time.Duration // the base wait
+		latency          time.Duration // learned before the cap fills; 0: none yet
+		idle             time.Duration // how long the full endpoint sat still before the attempt
+		minTook, maxTook time.Duration
+		why              string
 	}{
-		// The base wait is 200ms: "at once" is well under it, and a
-		// waiting attempt gives up well before maxSlotWait (1s).
-		{"fast until now, stuck for 450ms: put off at once", time.Millisecond, 450 * time.Millisecond, 0, 150 * time.Millisecond, "a stuck endpoint is waited for"},
-		{"no latency yet, stuck for 450ms: put off at once", 0, 450 * time.Millisecond, 0, 150 * time.Millisecond, "a hanging endpoint is waited for"},
-		{"fast until now, stuck from the start of the wait: gives up after 2 base waits", time.Millisecond, 0, 350 * time.Millisecond, 900 * time.Millisecond, "a waiting attempt stays until maxSlotWait"},
+		// "At once" is well under the base wait, and a waiting attempt
+		// gives up well before maxSlotWait (1s).
+		{"fast until now, stuck for 900ms: put off at once", 200 * time.Millisecond, time.Millisecond, 900 * time.Millisecond,
+			0, 150 * time.Millisecond, "a stuck endpoint is waited for"},
+		{"no latency yet, stuck for 900ms: put off at once", 200 * time.Millisecond, 0, 900 * time.Millisecond,
+			0, 150 * time.Millisecond, "a hanging endpoint is waited for"},
+		{"fast until now, stuck from the start of the wait: gives up after 4 base waits", 100 * time.Millisecond, time.Millisecond, 0,
+			350 * time.Millisecond, 900 * time.Millisecond, "a waiting attempt stays until maxSlotWait"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEndpointSlots(2, 200*time.Millisecond)
+			e := newEndpointSlots(2, tt.wait)
 			ctx := context.Background()
 			if tt.latency > 0 {
 				e.acquire(ctx, e.get("x"))
@@ -142,7 +145,7 @@ func TestEndpointSlotsGiveUpOnAStuckEndpoint(t *testing.T) {
 				t.Fatal("acquire over the cap of a stuck endpoint succeeded")
 			}
 			if took := time.Since(start); took < tt.minTook || took > tt.maxTook {
-				t.Errorf("refused after %s, want %s to %s (%s)", took, tt.minTook, tt.maxTook, tt.reasonText)
+				t.Errorf("refused after %s, want %s to %s (%s)", took, tt.minTook, tt.maxTook, tt.why)
 			}
 		})
 	}

@@ -77,7 +77,7 @@ func TestHandleEventBesideAnOpenBreaker(t *testing.T) {
 	tests := []struct {
 		name   string
 		events int
-	}{{"one event", 1}, {"a burst", 200}}
+	}{{"one event", 1}, {"a burst under the healthy endpoint's cap of 128", 100}}
 	written := 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
