@@ -128,6 +128,9 @@ type setup struct {
 	dir    string
 	// breakerFailures sets delivery.breaker_failures (0: no breaker).
 	breakerFailures int
+
+	mu    sync.Mutex
+	procs []*proc // every process started, for diagnostics
 }
 
 func newSetup(t *testing.T, partitions int32) *setup {
@@ -214,12 +217,19 @@ shutdown_timeout: 10s
 	}
 	p := &proc{name: name, admin: admin, cmd: cmd, log: logf, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
 	s.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-p.done
+		err := <-p.done
+		p.done <- err
 		if s.t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			s.t.Logf("%s log (first 3 KiB):\n%s", name, b[:min(len(b), 3072)])
+			s.t.Logf("%s log (%d bytes; exit: %v), first 3 KiB:\n%s", name, len(b), err, b[:min(len(b), 3072)])
+			if len(b) > 3072 {
+				s.t.Logf("%s log, last 3 KiB:\n%s", name, b[max(3072, len(b)-3072):])
+			}
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -515,6 +525,39 @@ func lag(t *testing.T, brokers []string, group string) int64 {
 	return total
 }
 
+// logMetrics logs the pipeline's counters of every process still running,
+// to tell a delivery stuck on the ladder from one dropped.
+func (s *setup) logMetrics(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	procs := append([]*proc(nil), s.procs...)
+	s.mu.Unlock()
+	for _, p := range procs {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Logf("%s: exited (%v)", p.name, err)
+			continue
+		default:
+		}
+		resp, err := http.Get("http://" + p.admin + "/metrics")
+		if err != nil {
+			t.Logf("%s: metrics: %v", p.name, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var lines []string
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "hookstream_") && !strings.HasPrefix(line, "hookstream_kafka_") &&
+				!strings.Contains(line, "_bucket") && !strings.HasSuffix(line, " 0") {
+				lines = append(lines, line)
+			}
+		}
+		t.Logf("%s metrics:\n%s", p.name, strings.Join(lines, "\n"))
+	}
+}
+
 // result is one row of RELIABILITY.md.
 type result struct {
 	test, injected   string
@@ -555,6 +598,7 @@ func (s *setup) account(t *testing.T, rc *receiver, matched map[string]bool, tim
 		if time.Now().After(deadline) {
 			t.Errorf("after %s: %d of %d matched events neither delivered nor dead-lettered (group lag %d)",
 				timeout, lost, len(matched), lag(t, s.broker.brokers, s.group))
+			s.logMetrics(t)
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
