@@ -210,6 +210,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.Logger.Info().Str("subscription", sub.ID).Str("url", delivery.RedactURL(sub.URL)).Msg("subscription created")
+	a.applyLocally(r.Context())
 	w.Header().Set("Location", "/v1/subscriptions/"+url.PathEscape(sub.ID))
 	writeJSON(w, http.StatusCreated, sub)
 }
@@ -402,6 +403,7 @@ func (a *API) store(w http.ResponseWriter, r *http.Request, id string, change fu
 	var re *requestError
 	switch {
 	case err == nil:
+		a.applyLocally(r.Context())
 		return next, true
 	case errors.As(err, &re) && re.err != nil:
 		a.invalid(w, re.err)
@@ -415,6 +417,19 @@ func (a *API) store(w http.ResponseWriter, r *http.Request, id string, change fu
 		a.unavailable(w, err)
 	}
 	return next, false
+}
+
+// applyLocally reloads this instance's subscription cache after a write,
+// so that once the API has answered, this instance matches with the
+// change; other instances learn of it from Redis within moments. A failed
+// reload only delays that: the write itself is stored.
+func (a *API) applyLocally(ctx context.Context) {
+	if a.opts.Cache == nil {
+		return
+	}
+	if err := a.opts.Cache.Reload(ctx); err != nil {
+		a.opts.Logger.Warn().Err(err).Msg("subscription stored; this instance applies it at its next refresh")
+	}
 }
 
 func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) {
@@ -432,6 +447,7 @@ func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, err)
 	default:
 		a.opts.Logger.Info().Str("subscription", r.PathValue("id")).Msg("subscription deleted")
+		a.applyLocally(r.Context())
 		if a.opts.History != nil {
 			if err := a.opts.History.Forget(r.Context(), r.PathValue("id")); err != nil {
 				a.opts.Logger.Warn().Err(err).Msg("history of a deleted subscription kept")

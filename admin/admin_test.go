@@ -29,6 +29,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 type fixture struct {
 	srv   *httptest.Server
 	store *subscription.Store
+	cache *subscription.Cache // never started: it changes only when the API reloads it
 	topic string
 	logs  *bytes.Buffer
 }
@@ -44,15 +45,16 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(producer.Close)
 	store := subscription.NewStore(rdb, prefix)
+	cache := subscription.NewCache(store, subscription.CacheOptions{})
 	logs := &bytes.Buffer{}
 	api := New(Options{
-		Store: store, Producer: producer, EventsTopic: topic, Guard: &delivery.Guard{},
+		Store: store, Cache: cache, Producer: producer, EventsTopic: topic, Guard: &delivery.Guard{},
 		DefaultTimeout: 10 * time.Second, DefaultMaxAttempts: 5, MaxBodyBytes: 4096, RotationWindow: time.Hour,
 		Gatherer: prometheus.NewRegistry(), Logger: zerolog.New(logs),
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, topic: topic, logs: logs}
+	return &fixture{srv: srv, store: store, cache: cache, topic: topic, logs: logs}
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string, header ...string) (*http.Response, []byte) {
@@ -612,5 +614,37 @@ func TestOpenAPIMatchesTheRouter(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !bytes.Equal(b, openapi) {
 		t.Errorf("GET /v1/openapi.json: %d, %d bytes", resp.StatusCode, len(b))
+	}
+}
+
+// TestWritesApplyToThisInstanceAtOnce: once the API has answered a write,
+// the instance that served it matches with the change, without waiting
+// for Redis to announce it (the fixture's cache does not listen).
+func TestWritesApplyToThisInstanceAtOnce(t *testing.T) {
+	f := newFixture(t)
+	steps := []struct {
+		method, path, body string
+		status             int
+		check              func(sub *subscription.Compiled, ok bool) bool
+	}{
+		{"POST", "/v1/subscriptions", `{"id":"sub_now","name":"n","url":"https://example.com/hook"}`, 201,
+			func(s *subscription.Compiled, ok bool) bool { return ok && s.Enabled }},
+		{"PATCH", "/v1/subscriptions/sub_now", `{"enabled":false}`, 200,
+			func(s *subscription.Compiled, ok bool) bool { return ok && !s.Enabled }},
+		{"PUT", "/v1/subscriptions/sub_now", `{"name":"n","url":"https://example.com/other"}`, 200,
+			func(s *subscription.Compiled, ok bool) bool { return ok && s.URL == "https://example.com/other" }},
+		{"POST", "/v1/subscriptions/sub_now/rotate-secret", ``, 200,
+			func(s *subscription.Compiled, ok bool) bool { return ok && len(s.PreviousKeys) == 1 }},
+		{"DELETE", "/v1/subscriptions/sub_now", ``, 204,
+			func(_ *subscription.Compiled, ok bool) bool { return !ok }},
+	}
+	for _, st := range steps {
+		resp, body := f.do(t, st.method, st.path, st.body)
+		if resp.StatusCode != st.status {
+			t.Fatalf("%s %s: %d %s", st.method, st.path, resp.StatusCode, body)
+		}
+		if sub, ok := f.cache.Current().Get("sub_now"); !st.check(sub, ok) {
+			t.Errorf("%s %s: this instance's cache holds %+v (present %v) right after the answer", st.method, st.path, sub, ok)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
@@ -84,8 +85,20 @@ func (c *Cache) Start(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+	// Listen before the second load, so that no change falls between
+	// them: a change published before Redis confirms the subscription
+	// would otherwise wait for the next refresh.
+	ps := c.store.rdb.Subscribe(ctx, c.store.channel)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := ps.Receive(rctx)
+	cancel()
+	if err != nil {
+		c.log.Warn().Err(err).Msg("cannot listen for subscription changes yet; refreshing every interval meanwhile")
+	} else if err := c.reload(ctx); err != nil {
+		c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
+	}
 	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.listen(ctx) }()
+	go func() { defer c.wg.Done(); c.listen(ctx, ps) }()
 	go func() { defer c.wg.Done(); c.loop(ctx) }()
 	return nil
 }
@@ -97,8 +110,7 @@ func (c *Cache) Wait() { c.wg.Wait() }
 // Reload forces a reload now and returns its error.
 func (c *Cache) Reload(ctx context.Context) error { return c.reload(ctx) }
 
-func (c *Cache) listen(ctx context.Context) {
-	ps := c.store.rdb.Subscribe(ctx, c.store.channel)
+func (c *Cache) listen(ctx context.Context, ps *redis.PubSub) {
 	defer ps.Close()
 	ch := ps.Channel()
 	for {
