@@ -171,9 +171,10 @@ type Delivery struct {
 	// URL, so a slow endpoint cannot hold every worker. A delivery that
 	// finds its endpoint at the cap waits for a slot when the endpoint
 	// answers fast (recent latency under 100ms; up to 1s), is put off at
-	// once when it answers slowly, and waits 50ms for one whose first
-	// answers have not come back; a delivery put off waits on the first
-	// retry rung without spending an attempt. 0 means no cap. Default 128.
+	// once when it answers slowly or has not moved (no attempt started or
+	// finished) for 200ms, and waits 50ms for one whose first answers have
+	// not come back; a delivery put off waits on the first retry rung
+	// without spending an attempt. 0 means no cap. Default 128.
 	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" validate:"gte=0"`
 	// SecretRotationWindow is how long a rotated-out secret keeps signing
 	// deliveries beside the new one. Default 24h.
