@@ -51,16 +51,7 @@ func TestEndpointSlotsPutOffSlowAndHangingEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEndpointSlots(2, 50*time.Millisecond)
 			ctx := context.Background()
-			if tt.latency > 0 {
-				e.acquire(ctx, e.get("x"))
-				e.release(e.get("x"), tt.latency)
-			}
-			// Fill the cap with attempts that do not finish.
-			for range 2 {
-				if !e.acquire(ctx, e.get("x")) {
-					t.Fatal("acquire under the cap refused")
-				}
-			}
+			fill(t, e, "x", tt.latency)
 			start := time.Now()
 			if e.acquire(ctx, e.get("x")) {
 				t.Fatal("acquire over the cap of a stuck endpoint succeeded")
@@ -130,15 +121,7 @@ func TestEndpointSlotsGiveUpOnAStuckEndpoint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEndpointSlots(2, tt.wait)
 			ctx := context.Background()
-			if tt.latency > 0 {
-				e.acquire(ctx, e.get("x"))
-				e.release(e.get("x"), tt.latency)
-			}
-			for range 2 {
-				if !e.acquire(ctx, e.get("x")) {
-					t.Fatal("acquire under the cap refused")
-				}
-			}
+			fill(t, e, "x", tt.latency)
 			time.Sleep(tt.idle)
 			start := time.Now()
 			if e.acquire(ctx, e.get("x")) {
@@ -184,6 +167,23 @@ func TestEndpointSlotsForgetIdleEndpoints(t *testing.T) {
 		e.get("http://another")
 		if n := e.known(); n != 1 {
 			t.Errorf("max %d: %d endpoints kept after all went idle, want 1", max, n)
+		}
+	}
+}
+
+// fill teaches url's endpoint a latency (none when 0), then takes every
+// slot with attempts that do not finish.
+func fill(t *testing.T, e *endpointSlots, url string, latency time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	if latency > 0 {
+		ep := e.get(url)
+		e.acquire(ctx, ep)
+		e.release(ep, latency)
+	}
+	for range e.max {
+		if !e.acquire(ctx, e.get(url)) {
+			t.Fatal("acquire under the cap refused")
 		}
 	}
 }

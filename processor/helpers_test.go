@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -24,12 +23,7 @@ import (
 // refused, which opens its breaker in a test processor.
 func downURL(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	return "http://" + testenv.FreeAddr(t)
 }
 
 // testLadder is where a test processor writes: two rungs and a DLQ, on a
