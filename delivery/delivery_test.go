@@ -470,6 +470,19 @@ func TestJobRecordRoundTrip(t *testing.T) {
 	}
 }
 
+func TestJobRecordKeepsAnEventTimeBefore1970(t *testing.T) {
+	at := time.UnixMilli(-1500)
+	rec := (&Job{WebhookID: "msg_1", SubscriptionID: "sub_1", FirstAttempt: time.UnixMilli(1700000000000), EventTime: at,
+		Origin: Origin{Topic: "logs", Partition: 0, Offset: 1}, Event: []byte(`{}`)}).Record("t", time.Time{}, "")
+	back, err := JobFromRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.EventTime.Equal(at) {
+		t.Errorf("event time %s read back as %s", at, back.EventTime)
+	}
+}
+
 func TestJobRecordCapsTheError(t *testing.T) {
 	long := strings.Repeat("é", 600) // 1,200 bytes
 	rec := (&Job{WebhookID: "msg_1", SubscriptionID: "sub_1", LastReason: "http_5xx", LastError: "line one\r\n" + long,

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -180,7 +181,10 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 		return nil, fmt.Errorf("delivery job: %s %q is not unix milliseconds", HeaderFirstAttempt, first)
 	}
 	j.FirstAttempt = time.UnixMilli(ms)
-	if ms, ok := parseCount(eventTime); ok {
+	if ms, ok := parseCount(bytes.TrimPrefix(eventTime, []byte("-"))); ok {
+		if eventTime[0] == '-' {
+			ms = -ms // a record timestamp before 1970
+		}
 		j.EventTime = time.UnixMilli(ms)
 	}
 	if n, ok := parseCount(status); ok && n < 1000 {
