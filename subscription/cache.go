@@ -22,10 +22,14 @@ type Cache struct {
 	log      zerolog.Logger
 	onReload func(n int, err error)
 
-	set     atomic.Pointer[Set]
-	version atomic.Int64
-	kick    chan struct{}
-	wg      sync.WaitGroup
+	// reloading serializes reloads, which the refresh loop and the admin
+	// API both start: a slower load finishing last would otherwise put
+	// back an older snapshot.
+	reloading sync.Mutex
+	set       atomic.Pointer[Set]
+	version   atomic.Int64
+	kick      chan struct{}
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	lastErr error
@@ -162,6 +166,8 @@ func (c *Cache) loop(ctx context.Context) {
 }
 
 func (c *Cache) reload(ctx context.Context) error {
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
 	snap, err := c.store.Load(ctx)
 	if err != nil {
 		c.setHealth(err)
