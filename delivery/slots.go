@@ -36,7 +36,7 @@ type endpointSlots struct {
 	wait time.Duration
 	now  func() time.Time
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	endpoints map[string]*endpoint
 	swept     time.Time
 }
@@ -67,6 +67,14 @@ func newEndpointSlots(max int, wait time.Duration) *endpointSlots {
 // get returns url's endpoint. Hold on to it from acquire to release: an
 // endpoint forgotten meanwhile is made anew for later attempts.
 func (e *endpointSlots) get(url string) *endpoint {
+	// Every attempt, and every refusal, looks its endpoint up: readers
+	// share the lock.
+	e.mu.RLock()
+	ep, ok := e.endpoints[url]
+	e.mu.RUnlock()
+	if ok {
+		return ep
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ep, ok := e.endpoints[url]; ok {
@@ -82,7 +90,7 @@ func (e *endpointSlots) get(url string) *endpoint {
 		}
 	}
 	u := RedactURL(url)
-	ep := &endpoint{
+	ep = &endpoint{
 		open:      fmt.Errorf("circuit breaker open for %s after repeated failures", u),
 		saturated: fmt.Errorf("%s already has its cap of attempts in flight", u),
 	}
