@@ -75,9 +75,10 @@ type Kafka struct {
 	CommitInterval time.Duration `yaml:"commit_interval" validate:"gt=0"`
 	// FetchMaxWait is the longest a fetch waits for data. Default 250ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait" validate:"gt=0"`
-	// ProduceLinger is how long retry and DLQ records refused by an open
-	// circuit breaker wait to batch; other writes go out at once. Default
-	// 5ms.
+	// ProduceLinger is how long the retry record of a failed delivery
+	// waits for others of its subscription and rung, to be written with
+	// them as one bundle (a breaker that opens fails many at once); 0
+	// writes each on its own. Default 5ms.
 	ProduceLinger time.Duration `yaml:"produce_linger" validate:"gte=0"`
 	// Compression of the retry and DLQ records written: none, gzip,
 	// snappy, lz4 or zstd. Default none: this client's lz4 holds 4 MiB

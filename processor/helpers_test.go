@@ -41,8 +41,7 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 	rungs := []string{testenv.Topic("retry-1s"), testenv.Topic("retry-2s")}
 	dlq := testenv.Topic("dlq")
 	brokers := testenv.Kafka(t, 3, append(rungs, dlq)...)
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()))
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +77,8 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 		ladder.Rungs = append(ladder.Rungs, delivery.Rung{Topic: topic, Delay: time.Duration(i+1) * time.Second})
 	}
 	p := New(Options{Decoder: dec, Subscriptions: fixedSet{subscription.NewSet(subs)}, Sender: sender, Producer: producer,
-		Ladder: ladder, Metrics: metrics.New(prometheus.NewRegistry()), Logger: zerolog.Nop(), History: hist})
+		Ladder: ladder, Metrics: metrics.New(prometheus.NewRegistry()), Logger: zerolog.Nop(), History: hist,
+		Linger: 5 * time.Millisecond})
 	return p, testLadder{brokers: brokers, ladder: ladder}
 }
 
@@ -112,6 +112,30 @@ func (l testLadder) records(t testing.TB, topic string) []*kgo.Record {
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	return out
+}
+
+// jobs reads every job written to topic so far, bundled or not, and
+// the number of records that carried them.
+func (l testLadder) jobs(t testing.TB, topic string) ([]*delivery.Job, int) {
+	t.Helper()
+	recs := l.records(t, topic)
+	var out []*delivery.Job
+	for _, r := range recs {
+		if delivery.IsBundle(r) {
+			_, jobs, err := delivery.JobsFromBundle(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, jobs...)
+			continue
+		}
+		job, err := delivery.JobFromRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, job)
+	}
+	return out, len(recs)
 }
 
 // attempts is a History that keeps what it is told.

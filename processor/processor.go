@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -62,6 +63,12 @@ type Options struct {
 	History History
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Linger is how long a rung record waits for others of its
+	// subscription and rung, to be written with them as one bundle. Zero
+	// writes each on its own.
+	Linger time.Duration
+	// BundleMaxBytes caps the value of a bundle. Default 1 MiB.
+	BundleMaxBytes int
 }
 
 // Processor handles input and retry records. It is safe for concurrent
@@ -73,6 +80,7 @@ type Processor struct {
 	rungOf    map[string]string // retry topic → rung name
 	matchPool sync.Pool
 	workers   *workers.Pool
+	parcels   parcels
 }
 
 // New returns a Processor.
@@ -87,6 +95,11 @@ func New(opts Options) *Processor {
 		p.rungOf[r.Topic] = config.RungName(r.Delay)
 	}
 	p.matchPool.New = func() any { s := make([]*subscription.Compiled, 0, 8); return &s }
+	if opts.BundleMaxBytes <= 0 {
+		opts.BundleMaxBytes = 1 << 20
+	}
+	p.parcels = parcels{producer: opts.Producer, linger: opts.Linger, maxBytes: opts.BundleMaxBytes,
+		bundled: func(topic string) { p.Metrics.Bundles.WithLabelValues(p.rungOf[topic]).Inc() }}
 	return p
 }
 
@@ -119,8 +132,9 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	if evTime.IsZero() {
 		evTime = rec.Timestamp
 	}
-	job := func(sub *subscription.Compiled) *delivery.Job {
-		return &delivery.Job{
+	return p.attemptAll(ctx, len(matches), "", len(matches), func(i int) (*subscription.Compiled, *delivery.Job) {
+		sub := matches[i]
+		return sub, &delivery.Job{
 			WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
 			SubscriptionID: sub.ID,
 			Origin:         origin,
@@ -128,39 +142,51 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 			EventTime:      evTime,
 			Event:          rec.Value,
 		}
+	})
+}
+
+// attemptAll makes n attempts, the i-th of at(i), read from rung (empty
+// for the input), and returns once each is settled. Attempts an open
+// circuit breaker refuses are settled in the background while the others
+// are sent, up to fanOut at a time; the first runs on this goroutine.
+func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int,
+	at func(int) (*subscription.Compiled, *delivery.Job)) error {
+	if n == 1 {
+		sub, job := at(0)
+		return p.attempt(ctx, sub, job, rung)
 	}
-	// Deliveries that an open circuit breaker refuses go straight to the
-	// retry ladder: their records are written while the others are sent,
-	// and waited for at the end.
+	type attempt struct {
+		sub *subscription.Compiled
+		job *delivery.Job
+	}
 	var refused *pending
-	live := matches[:0]
-	for _, sub := range matches {
+	live := make([]attempt, 0, n)
+	for i := range n {
+		sub, job := at(i)
 		if out, ok := p.Sender.Refused(sub); ok {
 			if refused == nil {
 				refused = new(pending)
 			}
-			p.settleAsync(ctx, sub, job(sub), out, refused)
+			p.settleAsync(ctx, sub, job, rung, out, refused)
 			continue
 		}
-		live = append(live, sub)
+		live = append(live, attempt{sub, job})
 	}
-	switch len(live) {
-	case 0:
-	case 1:
-		err = p.deliver(ctx, live[0], job(live[0]), "")
-	default:
-		// Each subscription's delivery runs on its own, so a slow endpoint
-		// holds back only its own attempt; the first runs here.
+	var err error
+	if len(live) > 0 {
 		errs := make([]error, len(live))
-		var wg sync.WaitGroup
-		for i, sub := range live[1:] {
-			wg.Add(1)
-			p.workers.Go(func() {
-				defer wg.Done()
-				errs[i+1] = p.deliver(ctx, sub, job(sub), "")
-			})
+		var next atomic.Int32
+		run := func() {
+			for i := int(next.Add(1)) - 1; i < len(live); i = int(next.Add(1)) - 1 {
+				errs[i] = p.deliver(ctx, live[i].sub, live[i].job, rung)
+			}
 		}
-		errs[0] = p.deliver(ctx, live[0], job(live[0]), "")
+		var wg sync.WaitGroup
+		for range min(len(live), fanOut) - 1 {
+			wg.Add(1)
+			p.workers.Go(func() { defer wg.Done(); run() })
+		}
+		run()
 		wg.Wait()
 		err = errors.Join(errs...)
 	}
@@ -170,27 +196,56 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	return err
 }
 
-// HandleJob processes a delivery job from a retry rung. The attempt uses
-// the subscription as it is now; a job whose subscription was deleted or
-// disabled is dropped.
+// bundleFanOut is how many of a bundle's jobs are sent at once.
+const bundleFanOut = 16
+
+// HandleJob processes a delivery job, or a bundle of them, from a retry
+// rung. The attempt uses the subscription as it is now; a job whose
+// subscription was deleted or disabled is dropped.
 func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
+	rung := p.rungOf[rec.Topic]
+	if delivery.IsBundle(rec) {
+		subID, jobs, err := delivery.JobsFromBundle(rec)
+		if err != nil {
+			p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
+			return p.poison(ctx, rec, "invalid_job", err.Error())
+		}
+		sub := p.subscription(subID, len(jobs))
+		if sub == nil {
+			return nil
+		}
+		return p.attemptAll(ctx, len(jobs), rung, bundleFanOut, func(i int) (*subscription.Compiled, *delivery.Job) {
+			return sub, jobs[i]
+		})
+	}
 	job, err := delivery.JobFromRecord(rec)
 	if err != nil {
 		p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
 		return p.poison(ctx, rec, "invalid_job", err.Error())
 	}
-	sub, ok := p.Subscriptions.Current().Get(job.SubscriptionID)
-	switch {
-	case !ok:
-		p.Metrics.JobsDropped.WithLabelValues("subscription_deleted").Inc()
-		p.Logger.Info().Str("subscription", job.SubscriptionID).Str("webhook_id", job.WebhookID).Msg("retry dropped: subscription deleted")
-		return nil
-	case !sub.Enabled:
-		p.Metrics.JobsDropped.WithLabelValues("subscription_disabled").Inc()
-		p.Logger.Info().Str("subscription", job.SubscriptionID).Str("webhook_id", job.WebhookID).Msg("retry dropped: subscription disabled")
+	sub := p.subscription(job.SubscriptionID, 1)
+	if sub == nil {
 		return nil
 	}
-	return p.attempt(ctx, sub, job, p.rungOf[rec.Topic])
+	return p.attempt(ctx, sub, job, rung)
+}
+
+// subscription returns the subscription of jobs retried, or nil when it
+// was deleted or disabled and they are dropped.
+func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
+	sub, ok := p.Subscriptions.Current().Get(id)
+	reason := ""
+	switch {
+	case !ok:
+		reason = "subscription_deleted"
+	case !sub.Enabled:
+		reason = "subscription_disabled"
+	default:
+		return sub
+	}
+	p.Metrics.JobsDropped.WithLabelValues(reason).Add(float64(jobs))
+	p.Logger.Info().Str("subscription", id).Int("jobs", jobs).Str("reason", reason).Msg("retries dropped")
+	return nil
 }
 
 // attempt makes one attempt of job, read from rung (empty for the
@@ -226,8 +281,15 @@ func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job 
 	p.count(job, now, out)
 	s := p.plan(sub, job, out)
 	if s.rec != nil {
-		if err := p.produce(ctx, s.rec); err != nil {
-			return err
+		written := make(chan error, 1)
+		p.write(ctx, sub.ID, s, func(err error) { written <- err })
+		select {
+		case err := <-written:
+			if err != nil {
+				return p.produceError(s.rec, err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("write to %s: %w", s.rec.Topic, ctx.Err())
 		}
 	}
 	p.settled(sub, job, rung, now, out, s)
@@ -236,23 +298,34 @@ func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job 
 
 // settleAsync settles an attempt refused without being made, writing its
 // record in the background; wait on into learns the outcome.
-func (p *Processor) settleAsync(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome, into *pending) {
+func (p *Processor) settleAsync(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string, out delivery.Outcome, into *pending) {
 	now := p.Now()
 	p.count(job, now, out)
 	s := p.plan(sub, job, out)
 	if s.rec == nil {
-		p.settled(sub, job, "", now, out, s)
+		p.settled(sub, job, rung, now, out, s)
 		return
 	}
 	into.wg.Add(1)
-	p.Producer.Produce(ctx, s.rec, func(rec *kgo.Record, err error) {
+	p.write(ctx, sub.ID, s, func(err error) {
 		defer into.wg.Done()
 		if err != nil {
-			into.fail(p.produceError(rec, err))
+			into.fail(p.produceError(s.rec, err))
 			return
 		}
-		p.settled(sub, job, "", now, out, s)
+		p.settled(sub, job, rung, now, out, s)
 	})
+}
+
+// write makes s's record durable in the background and calls done with
+// the outcome: a rung record goes with its subscription's parcel, a DLQ
+// record on its own.
+func (p *Processor) write(ctx context.Context, sub string, s settlement, done func(error)) {
+	if s.next == "dlq" {
+		p.Producer.Produce(ctx, s.rec, func(_ *kgo.Record, err error) { done(err) })
+		return
+	}
+	p.parcels.add(sub, s.rec, s.notBefore, done)
 }
 
 // pending collects the outcomes of records written in the background.
@@ -293,8 +366,9 @@ func (p *Processor) count(job *delivery.Job, now time.Time, out delivery.Outcome
 type settlement struct {
 	rec       *kgo.Record
 	next      string
-	rung      int    // the rung's index, for a retry
-	dlqReason string // for the DLQ
+	rung      int       // the rung's index, for a retry
+	notBefore time.Time // when a retry is due
+	dlqReason string    // for the DLQ
 }
 
 // plan decides where a finished attempt goes.
@@ -310,7 +384,8 @@ func (p *Processor) plan(sub *subscription.Compiled, job *delivery.Job, out deli
 	if out.Class == delivery.Retryable {
 		step := p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
 		if step.Rung >= 0 {
-			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung}
+			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung,
+				notBefore: step.NotBefore}
 		}
 		reason = "exhausted"
 	}

@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/delivery"
@@ -103,15 +106,11 @@ func TestHandleEventBesideAnOpenBreaker(t *testing.T) {
 			if n := got.Load() - before; n != int64(tt.events) {
 				t.Errorf("healthy endpoint got %d requests, want %d", n, tt.events)
 			}
-			recs := l.records(t, l.ladder.Rungs[1].Topic)
-			if len(recs) != written {
-				t.Fatalf("last rung holds %d records, want %d", len(recs), written)
+			jobs, _ := l.jobs(t, l.ladder.Rungs[1].Topic)
+			if len(jobs) != written {
+				t.Fatalf("last rung holds %d jobs, want %d", len(jobs), written)
 			}
-			for _, r := range recs {
-				job, err := delivery.JobFromRecord(r)
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, job := range jobs {
 				if job.SubscriptionID != "sub_b" || job.Attempts != 1 || job.LastReason != "circuit_open" || job.EventType != "order.failed" {
 					t.Fatalf("retry job %+v, want sub_b after 1 attempt refused with circuit_open", job)
 				}
@@ -135,17 +134,212 @@ func TestHandleEventBesideAnOpenBreaker(t *testing.T) {
 }
 
 // A refused delivery whose retry record cannot be written fails the
-// event, so that its offset is not committed, and leaves no history.
+// event, so that its offset is not committed, and leaves no history:
+// alone (written while the event waits), beside a healthy delivery
+// (written in the background) and in a burst sharing one bundle.
 func TestHandleEventRefusedAndUnwritable(t *testing.T) {
-	hist := &attempts{}
-	p, _ := newTestProcessor(t, []string{downURL(t)}, hist)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := p.HandleEvent(ctx, &kgo.Record{Topic: "logs", Value: []byte(`{"type":"order.failed"}`), Timestamp: time.Now()})
-	if err == nil || !strings.Contains(err.Error(), "write to") {
-		t.Fatalf("HandleEvent = %v, want a write error", err)
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(healthy.Close)
+	tests := []struct {
+		name   string
+		events int
+		beside bool
+	}{{"alone", 1, false}, {"beside a healthy endpoint", 1, true}, {"a burst", 50, true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			urls, down := []string{downURL(t)}, "sub_a"
+			if tt.beside {
+				urls, down = []string{healthy.URL, downURL(t)}, "sub_b"
+			}
+			hist := &attempts{}
+			p, l := newTestProcessor(t, urls, hist)
+			closed, err := kgo.NewClient(kgo.SeedBrokers(l.brokers...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed.Close()
+			p.Producer, p.parcels.producer = closed, closed
+			errs := handleEvents(t, p, 0, tt.events)
+			for _, err := range errs {
+				if err == nil || !strings.Contains(err.Error(), "write to") {
+					t.Fatalf("HandleEvent = %v, want a write error", err)
+				}
+			}
+			if n := len(hist.of(down)); n != 0 {
+				t.Errorf("history holds %d attempts of unwritten deliveries", n)
+			}
+		})
 	}
-	if n := len(hist.of("sub_a")); n != 0 {
-		t.Errorf("history holds %d attempts of an unwritten delivery", n)
+}
+
+// handleEvents hands n events, at offsets from first on, to p at once and
+// returns what each HandleEvent returned.
+func handleEvents(t *testing.T, p *Processor, first, n int) []error {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.HandleEvent(context.Background(), &kgo.Record{Topic: "logs", Partition: 0, Offset: int64(first + i),
+				Value: []byte(`{"type":"order.failed","level":"error"}`), Timestamp: time.UnixMilli(1714557600000)})
+		}()
 	}
+	wg.Wait()
+	return errs
+}
+
+// Deliveries an open breaker refuses within a linger of each other go to
+// their rung as one bundle record, up to 256 jobs each, and each is
+// settled once its bundle is written.
+func TestRefusedDeliveriesTravelTogether(t *testing.T) {
+	tests := []struct {
+		name        string
+		linger      time.Duration
+		events      int
+		wantRecords func(int) bool
+	}{
+		{"no linger: a record each", 0, 40, func(n int) bool { return n == 40 }},
+		{"a burst: bundles", time.Second, 40, func(n int) bool { return n == 1 }},
+		{"more than a bundle holds", time.Second, 600, func(n int) bool { return n >= 3 && n < 600 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hist := &attempts{}
+			p, l := newTestProcessor(t, []string{downURL(t)}, hist)
+			p.parcels.linger = tt.linger
+			for i, err := range handleEvents(t, p, 0, tt.events) {
+				if err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+			}
+			topic := l.ladder.Rungs[1].Topic
+			jobs, records := l.jobs(t, topic)
+			if !tt.wantRecords(records) {
+				t.Errorf("%d deliveries went in %d records", tt.events, records)
+			}
+			seen := map[string]bool{}
+			for _, j := range jobs {
+				if seen[j.WebhookID] || j.SubscriptionID != "sub_a" || j.Attempts != 1 || j.LastReason != "circuit_open" {
+					t.Fatalf("job %+v: want each delivery once, of sub_a, refused with circuit_open", j)
+				}
+				seen[j.WebhookID] = true
+			}
+			if len(seen) != tt.events {
+				t.Errorf("rung holds %d deliveries, want %d", len(seen), tt.events)
+			}
+			bundles := 0
+			for _, r := range l.records(t, topic) {
+				if delivery.IsBundle(r) {
+					bundles++
+					if _, js, _ := delivery.JobsFromBundle(r); len(js) > maxBundleJobs {
+						t.Errorf("a bundle of %d jobs, over the cap of %d", len(js), maxBundleJobs)
+					}
+				}
+			}
+			if got := testutil.ToFloat64(p.Metrics.Bundles.WithLabelValues("2s")); got != float64(bundles) {
+				t.Errorf("retry_bundles_total = %v, %d bundles written", got, bundles)
+			}
+			if n := len(hist.of("sub_a")); n != tt.events {
+				t.Errorf("history holds %d attempts, want %d", n, tt.events)
+			}
+		})
+	}
+}
+
+// A bundle read back from a rung: each of its jobs is attempted with the
+// subscription as it is now.
+func TestHandleJobBundle(t *testing.T) {
+	var got sync.Map // webhook-id → requests
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := got.LoadOrStore(r.Header.Get("webhook-id"), new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(healthy.Close)
+	const n = 30
+	bundle := func(l testLadder, sub string, attempts int) *kgo.Record {
+		recs := make([]*kgo.Record, n)
+		for i := range recs {
+			recs[i] = (&delivery.Job{WebhookID: fmt.Sprintf("msg_%s_%d", sub, i), SubscriptionID: sub, Attempts: attempts,
+				FirstAttempt: time.Now(), Origin: delivery.Origin{Topic: "logs", Offset: int64(i)}, EventType: "order.failed",
+				Event: fmt.Appendf(nil, `{"n":%d}`, i)}).Record(l.ladder.Rungs[0].Topic, time.Now(), "")
+		}
+		rec := delivery.Bundle(l.ladder.Rungs[0].Topic, sub, time.Now(), recs)
+		rec.Topic = l.ladder.Rungs[0].Topic
+		return rec
+	}
+	tests := []struct {
+		name  string
+		sub   string // sub_a is healthy, sub_b down, sub_z unknown
+		tries int
+		check func(t *testing.T, p *Processor, l testLadder)
+	}{
+		{"endpoint up: each job delivered", "sub_a", 1, func(t *testing.T, p *Processor, l testLadder) {
+			for i := range n {
+				if c, ok := got.Load(fmt.Sprintf("msg_sub_a_%d", i)); !ok || c.(*atomic.Int64).Load() != 1 {
+					t.Errorf("job %d not delivered once", i)
+				}
+			}
+			if jobs, _ := l.jobs(t, l.ladder.Rungs[1].Topic); len(jobs) != 0 {
+				t.Errorf("%d jobs retried", len(jobs))
+			}
+		}},
+		{"breaker still open: one bundle to the next rung", "sub_b", 1, func(t *testing.T, p *Processor, l testLadder) {
+			jobs, records := l.jobs(t, l.ladder.Rungs[1].Topic)
+			if len(jobs) != n || records != 1 {
+				t.Fatalf("next rung holds %d jobs in %d records, want %d in one bundle", len(jobs), records, n)
+			}
+			for _, j := range jobs {
+				if j.Attempts != 2 || j.LastReason != "circuit_open" {
+					t.Fatalf("job %+v: want a second attempt refused with circuit_open", j)
+				}
+			}
+		}},
+		{"last attempt refused: a DLQ record each", "sub_b", 4, func(t *testing.T, p *Processor, l testLadder) {
+			recs := l.records(t, l.ladder.DLQ)
+			if len(recs) != n {
+				t.Fatalf("DLQ holds %d records, want one per delivery: %d", len(recs), n)
+			}
+			for _, r := range recs {
+				job, err := delivery.JobFromRecord(r)
+				if reason, _ := delivery.HeaderValue(r, delivery.HeaderReason); err != nil || reason != "exhausted" || job.Attempts != 5 {
+					t.Fatalf("DLQ record: %v, reason %q, job %+v", err, reason, job)
+				}
+			}
+		}},
+		{"subscription deleted: dropped", "sub_z", 1, func(t *testing.T, p *Processor, l testLadder) {
+			if got := testutil.ToFloat64(p.Metrics.JobsDropped.WithLabelValues("subscription_deleted")); got != n {
+				t.Errorf("jobs_dropped_total = %v, want %d", got, n)
+			}
+			if recs := l.records(t, l.ladder.Rungs[1].Topic); len(recs) != 0 {
+				t.Errorf("%d records retried", len(recs))
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, l := newTestProcessor(t, []string{healthy.URL, downURL(t)}, nil)
+			if err := p.HandleJob(context.Background(), bundle(l, tt.sub, tt.tries)); err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, p, l)
+		})
+	}
+	t.Run("undecodable: to the DLQ as it is", func(t *testing.T) {
+		p, l := newTestProcessor(t, []string{healthy.URL}, nil)
+		rec := bundle(l, "sub_a", 1)
+		rec.Value = rec.Value[:len(rec.Value)-1]
+		if err := p.HandleJob(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		recs := l.records(t, l.ladder.DLQ)
+		if len(recs) != 1 || !bytes.Equal(recs[0].Value, rec.Value) {
+			t.Fatalf("DLQ holds %d records, want the bundle as it was", len(recs))
+		}
+		if reason, _ := delivery.HeaderValue(recs[0], delivery.HeaderReason); reason != "poison:invalid_job" {
+			t.Errorf("DLQ reason %q", reason)
+		}
+	})
 }

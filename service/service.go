@@ -142,7 +142,9 @@ func (s *Service) Run(ctx context.Context) error {
 	batchMax := int32(min(cfg.Kafka.MaxMessageBytes, 1<<30))
 	producer, err := kgo.NewClient(kafkaOpts("producer",
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(cfg.Kafka.ProduceLinger),
+		// Rung records linger in the processor, to travel as bundles;
+		// the client sends what it is given at once.
+		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(batchMax),
 		kgo.ProducerBatchCompression(compression(cfg.Kafka.Compression), kgo.NoCompression()),
 	)...)
@@ -191,6 +193,7 @@ func (s *Service) Run(ctx context.Context) error {
 	procOpts := processor.Options{
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
+		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(1<<20, cfg.Kafka.MaxMessageBytes/2),
 	}
 	var recorder *history.Recorder
 	if cfg.History.Attempts > 0 {

@@ -1,0 +1,155 @@
+package delivery
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// bundleJobs returns n jobs of subscription sub, each with its own event.
+func bundleJobs(t testing.TB, sub string, n int) []*Job {
+	t.Helper()
+	jobs := make([]*Job, n)
+	for i := range jobs {
+		jobs[i] = &Job{WebhookID: fmt.Sprintf("msg_%d", i), SubscriptionID: sub, Attempts: 1 + i%3,
+			FirstAttempt: time.UnixMilli(1700000000000 + int64(i)), Origin: Origin{Topic: "logs", Partition: int32(i % 4), Offset: int64(i)},
+			EventType: "order.failed", EventTime: time.UnixMilli(1690000000000), LastReason: "circuit_open",
+			LastError: "breaker open", Event: fmt.Appendf(nil, `{"n":%d,"pad":%q}`, i, strings.Repeat("x", i))}
+	}
+	return jobs
+}
+
+func bundleOf(topic string, notBefore time.Time, jobs []*Job) *kgo.Record {
+	recs := make([]*kgo.Record, len(jobs))
+	for i, j := range jobs {
+		recs[i] = j.Record(topic, notBefore, "")
+	}
+	return Bundle(topic, jobs[0].SubscriptionID, notBefore, recs)
+}
+
+func TestBundleRoundTrip(t *testing.T) {
+	due := time.UnixMilli(1700000030000)
+	for _, n := range []int{1, 2, 256} {
+		t.Run(fmt.Sprint(n, " jobs"), func(t *testing.T) {
+			jobs := bundleJobs(t, "sub_1", n)
+			rec := bundleOf("hookstream.retry.8s", due, jobs)
+			size := 0
+			for _, j := range jobs {
+				size += BundledSize(j.Record("t", due, ""))
+			}
+			if len(rec.Value) != size {
+				t.Errorf("value is %d bytes, BundledSize sums to %d", len(rec.Value), size)
+			}
+			if !IsBundle(rec) || string(rec.Key) != "sub_1" || rec.Topic != "hookstream.retry.8s" {
+				t.Errorf("bundle record: kind bundle %v, key %q, topic %q", IsBundle(rec), rec.Key, rec.Topic)
+			}
+			if v, _ := HeaderValue(rec, HeaderNotBefore); v != "1700000030000" {
+				t.Errorf("not-before = %q, want the due time for the rung consumer", v)
+			}
+			sub, back, err := JobsFromBundle(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sub != "sub_1" || len(back) != n {
+				t.Fatalf("read back %d jobs of %q, want %d of sub_1", len(back), sub, n)
+			}
+			for i, got := range back {
+				want := jobs[i]
+				if got.WebhookID != want.WebhookID || got.Attempts != want.Attempts || got.Origin != want.Origin ||
+					!got.FirstAttempt.Equal(want.FirstAttempt) || !got.EventTime.Equal(want.EventTime) ||
+					got.LastReason != want.LastReason || got.LastError != want.LastError || !bytes.Equal(got.Event, want.Event) {
+					t.Fatalf("job %d read back as %+v, want %+v", i, got, want)
+				}
+			}
+		})
+	}
+	if _, err := JobFromRecord(bundleOf("t", due, bundleJobs(t, "sub_1", 2))); err == nil {
+		t.Error("a bundle read as a single job")
+	}
+}
+
+func TestJobsFromBundleRejects(t *testing.T) {
+	due := time.UnixMilli(1700000030000)
+	good := func() *kgo.Record { return bundleOf("t", due, bundleJobs(t, "sub_1", 3)) }
+	frame := func(j *Job) []byte {
+		// A bundle of one job frame, to splice into a value.
+		return Bundle("t", j.SubscriptionID, due, []*kgo.Record{j.Record("t", due, "")}).Value
+	}
+	tests := []struct {
+		name string
+		mod  func(*kgo.Record)
+		want string
+	}{
+		{"a single job", func(r *kgo.Record) { *r = *bundleJobs(t, "sub_1", 1)[0].Record("t", due, "") }, "not \"bundle\""},
+		{"no subscription", func(r *kgo.Record) { setHeader(r, HeaderSubscription, "") }, "count are required"},
+		{"count not a number", func(r *kgo.Record) { setHeader(r, HeaderJobs, "three") }, "count are required"},
+		{"count zero", func(r *kgo.Record) { setHeader(r, HeaderJobs, "0") }, "count are required"},
+		{"count past the value", func(r *kgo.Record) { setHeader(r, HeaderJobs, "999999999") }, "count are required"},
+		{"fewer jobs than counted", func(r *kgo.Record) { setHeader(r, HeaderJobs, "4") }, "job 4 of 4"},
+		{"more jobs than counted", func(r *kgo.Record) { setHeader(r, HeaderJobs, "2") }, "bytes after its 2 jobs"},
+		{"cut short", func(r *kgo.Record) { r.Value = r.Value[:len(r.Value)-5] }, "job 3 of 3: event: truncated"},
+		{"empty value", func(r *kgo.Record) { r.Value = nil; setHeader(r, HeaderJobs, "1") }, "count are required"},
+		{"a header count past the limit", func(r *kgo.Record) {
+			r.Value = append(binary.AppendUvarint(nil, maxBundleHeaders+1), r.Value...)
+		}, "job 1 of 3: header count"},
+		{"a job of another subscription", func(r *kgo.Record) {
+			r.Value = append(frame(bundleJobs(t, "sub_2", 1)[0]), r.Value...)
+			setHeader(r, HeaderJobs, "4")
+		}, "of subscription \"sub_2\""},
+		{"a job without a webhook id", func(r *kgo.Record) {
+			j := bundleJobs(t, "sub_1", 1)[0]
+			j.WebhookID = ""
+			r.Value = append(frame(j), r.Value...)
+			setHeader(r, HeaderJobs, "4")
+		}, "job 1 of 4: delivery job"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good()
+			tt.mod(r)
+			_, jobs, err := JobsFromBundle(r)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("JobsFromBundle = %d jobs, %v; want an error with %q", len(jobs), err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzBundle: any value read as a bundle gives jobs or an error, never a
+// panic; what it gives encodes back to the same jobs.
+func FuzzBundle(f *testing.F) {
+	due := time.UnixMilli(1700000030000)
+	for _, n := range []int{1, 2, 5} {
+		rec := bundleOf("t", due, bundleJobs(f, "sub_1", n))
+		f.Add(rec.Value, n)
+		f.Add(rec.Value[:len(rec.Value)/2], n)
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 1)
+	f.Add([]byte{}, 1)
+	f.Fuzz(func(t *testing.T, value []byte, n int) {
+		rec := &kgo.Record{Value: value, Headers: []kgo.RecordHeader{
+			header(HeaderKind, KindBundle), header(HeaderSubscription, "sub_1"), header(HeaderJobs, fmt.Sprint(n)),
+		}}
+		sub, jobs, err := JobsFromBundle(rec)
+		if err != nil {
+			return
+		}
+		if sub != "sub_1" || len(jobs) != n {
+			t.Fatalf("%d jobs of %q from a bundle of %d of sub_1", len(jobs), sub, n)
+		}
+		_, again, err := JobsFromBundle(bundleOf("t", due, jobs))
+		if err != nil {
+			t.Fatalf("re-encoded bundle: %v", err)
+		}
+		for i := range jobs {
+			if again[i].WebhookID != jobs[i].WebhookID || !bytes.Equal(again[i].Event, jobs[i].Event) || again[i].Attempts != jobs[i].Attempts {
+				t.Fatalf("job %d changed on re-encoding: %+v → %+v", i, jobs[i], again[i])
+			}
+		}
+	})
+}
