@@ -243,8 +243,9 @@ func (b *bench) isolation(n int) row {
 		return float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds(), cpu, rss, rc.count.Load()
 	}
 	// Solo and mixed runs alternate, and the ratio is the median of the
-	// pairs': on a shared machine one pair alone swings by a third.
-	const pairs = 3
+	// pairs': on a shared machine one pair alone swings by a third, and
+	// the median of three still by a tenth.
+	const pairs = 5
 	var ratios []float64
 	var pairText []string
 	var cpu float64
