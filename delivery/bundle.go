@@ -34,8 +34,8 @@ func BundledSize(rec *kgo.Record) int {
 }
 
 // Bundle encodes recs, rung records of jobs of subscription sub made by
-// Job.Record, as one record for topic, due at notBefore. Its value is each
-// job's headers and event in turn:
+// Job.Record, as one record for topic, due at notBefore, keyed like the
+// first of them. Its value is each job's headers and event in turn:
 //
 //	uvarint(headers) { uvarint(len) key uvarint(len) value }… uvarint(len) event
 //
@@ -57,7 +57,7 @@ func Bundle(topic, sub string, notBefore time.Time, recs []*kgo.Record) *kgo.Rec
 		value = binary.AppendUvarint(value, uint64(len(r.Value)))
 		value = append(value, r.Value...)
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(sub), Value: value, Headers: []kgo.RecordHeader{
+	return &kgo.Record{Topic: topic, Key: recs[0].Key, Value: value, Headers: []kgo.RecordHeader{
 		header(HeaderKind, KindBundle),
 		header(HeaderSubscription, sub),
 		header(HeaderJobs, strconv.Itoa(len(recs))),

@@ -45,7 +45,7 @@ func TestBundleRoundTrip(t *testing.T) {
 			if len(rec.Value) != size {
 				t.Errorf("value is %d bytes, BundledSize sums to %d", len(rec.Value), size)
 			}
-			if !IsBundle(rec) || string(rec.Key) != "sub_1" || rec.Topic != "hookstream.retry.8s" {
+			if !IsBundle(rec) || string(rec.Key) != "msg_0" || rec.Topic != "hookstream.retry.8s" {
 				t.Errorf("bundle record: kind bundle %v, key %q, topic %q", IsBundle(rec), rec.Key, rec.Topic)
 			}
 			if v, _ := HeaderValue(rec, HeaderNotBefore); v != "1700000030000" {

@@ -11,8 +11,9 @@ import (
 )
 
 // maxBundleJobs caps the jobs of one bundle, and so the deliveries one
-// rung record starts when it comes due.
-const maxBundleJobs = 256
+// rung record starts when it comes due: the records in flight are
+// bounded by count (delivery.max_in_flight), so a bundle must stay small.
+const maxBundleJobs = 64
 
 // parcels gathers the rung records of each subscription and rung made
 // within a linger of each other and writes them as one bundle. A failing

@@ -67,7 +67,7 @@ type Options struct {
 	// subscription and rung, to be written with them as one bundle. Zero
 	// writes each on its own.
 	Linger time.Duration
-	// BundleMaxBytes caps the value of a bundle. Default 1 MiB.
+	// BundleMaxBytes caps the value of a bundle. Default 64 KiB.
 	BundleMaxBytes int
 }
 
@@ -96,7 +96,7 @@ func New(opts Options) *Processor {
 	}
 	p.matchPool.New = func() any { s := make([]*subscription.Compiled, 0, 8); return &s }
 	if opts.BundleMaxBytes <= 0 {
-		opts.BundleMaxBytes = 1 << 20
+		opts.BundleMaxBytes = 64 << 10
 	}
 	p.parcels = parcels{producer: opts.Producer, linger: opts.Linger, maxBytes: opts.BundleMaxBytes,
 		bundled: func(topic string) { p.Metrics.Bundles.WithLabelValues(p.rungOf[topic]).Inc() }}

@@ -191,7 +191,7 @@ func handleEvents(t *testing.T, p *Processor, first, n int) []error {
 }
 
 // Deliveries an open breaker refuses within a linger of each other go to
-// their rung as one bundle record, up to 256 jobs each, and each is
+// their rung as one bundle record, up to 64 jobs each, and each is
 // settled once its bundle is written.
 func TestRefusedDeliveriesTravelTogether(t *testing.T) {
 	tests := []struct {

@@ -154,7 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer producer.Close()
 	adm := kadm.NewClient(producer)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = ensureTopics(tctx, adm, cfg, cfg.Kafka.MaxMessageBytes)
+	err = ensureTopics(tctx, producer, cfg, cfg.Kafka.MaxMessageBytes)
 	cancel()
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func (s *Service) Run(ctx context.Context) error {
 	procOpts := processor.Options{
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
-		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(1<<20, cfg.Kafka.MaxMessageBytes/2),
+		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),
 	}
 	var recorder *history.Recorder
 	if cfg.History.Attempts > 0 {

@@ -9,14 +9,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/config"
+	kafkatopics "github.com/hookstream/hookstream/internal/topics"
 )
 
 // ensureTopics creates the retry and dead-letter topics that are missing,
 // with the partition count of the input topic unless configured.
-func ensureTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, maxMessageBytes int) error {
+func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMessageBytes int) error {
+	adm := kadm.NewClient(cl)
 	partitions := cfg.Kafka.Partitions
 	if partitions == 0 {
 		n, err := inputPartitions(ctx, adm, cfg)
@@ -53,7 +56,9 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, max
 			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
 		}
 	}
-	return nil
+	// Until the broker has leaders for them, the first retries after a
+	// fresh start would stall (a second on a single-node Kafka).
+	return kafkatopics.WaitForLeaders(ctx, cl, missing)
 }
 
 // inputPartitions returns the partition count of the first input topic,

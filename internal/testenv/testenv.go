@@ -28,6 +28,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	kafkatopics "github.com/hookstream/hookstream/internal/topics"
 )
 
 // Redis returns a client to a real Redis and a key prefix unique to the
@@ -165,7 +167,9 @@ func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 					t.Fatalf("create topic %s: %v", r.Topic, r.Err)
 				}
 			}
-			waitTopics(t, ctx, kadm.NewClient(cl), topics)
+			if err := kafkatopics.WaitForLeaders(ctx, cl, topics); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return brokers
 	}
@@ -179,39 +183,6 @@ func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 	}
 	t.Cleanup(c.Close)
 	return c.ListenAddrs()
-}
-
-// waitTopics waits until metadata shows every topic with a leader for each
-// partition: a real broker answers CreateTopics before its metadata cache
-// has the topic, and a client started at once would find it missing.
-func waitTopics(t testing.TB, ctx context.Context, adm *kadm.Client, topics []string) {
-	t.Helper()
-	for {
-		details, err := adm.ListTopics(ctx, topics...)
-		if err == nil && topicsReady(details, topics) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topics %v not in metadata: %v", topics, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func topicsReady(details kadm.TopicDetails, topics []string) bool {
-	for _, topic := range topics {
-		d, ok := details[topic]
-		if !ok || d.Err != nil || len(d.Partitions) == 0 {
-			return false
-		}
-		for _, p := range d.Partitions {
-			if p.Err != nil || p.Leader < 0 {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Unique returns a short random string for names.
