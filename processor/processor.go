@@ -155,12 +155,12 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		sub, job := at(0)
 		return p.attempt(ctx, sub, job, rung)
 	}
-	type attempt struct {
+	type sendable struct {
 		sub *subscription.Compiled
 		job *delivery.Job
 	}
 	var refused *pending
-	live := make([]attempt, 0, n)
+	live := make([]sendable, 0, n)
 	for i := range n {
 		sub, job := at(i)
 		if out, ok := p.Sender.Refused(sub); ok {
@@ -170,7 +170,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 			p.settleAsync(ctx, sub, job, rung, out, refused)
 			continue
 		}
-		live = append(live, attempt{sub, job})
+		live = append(live, sendable{sub, job})
 	}
 	var err error
 	if len(live) > 0 {
