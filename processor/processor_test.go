@@ -267,7 +267,6 @@ func TestHandleJobBundle(t *testing.T) {
 				Event: fmt.Appendf(nil, `{"n":%d}`, i)}).Record(l.ladder.Rungs[0].Topic, time.Now(), "")
 		}
 		rec := delivery.Bundle(l.ladder.Rungs[0].Topic, sub, time.Now(), recs)
-		rec.Topic = l.ladder.Rungs[0].Topic
 		return rec
 	}
 	tests := []struct {
