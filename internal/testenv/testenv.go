@@ -55,6 +55,10 @@ var (
 	serverOnce sync.Once
 	serverURL  string
 	serverErr  error
+
+	miniOnce sync.Once
+	miniAddr string
+	miniErr  error
 )
 
 func redisURL(t testing.TB) string {
@@ -69,15 +73,21 @@ func redisURL(t testing.TB) string {
 	if os.Getenv("HOOKSTREAM_TEST_REQUIRE_REDIS") == "1" {
 		t.Fatalf("HOOKSTREAM_TEST_REQUIRE_REDIS=1 but no Redis: set REDIS_URL or install redis-server (%v)", serverErr)
 	}
-	m := miniredis.NewMiniRedis()
-	if err := m.Start(); err != nil {
-		t.Fatalf("miniredis: %v", err)
+	// One miniredis serves the whole test binary, as one redis-server
+	// would: two clients of one test must see the same data.
+	miniOnce.Do(func() {
+		m := miniredis.NewMiniRedis()
+		if miniErr = m.Start(); miniErr == nil {
+			miniAddr = m.Addr()
+		}
+	})
+	if miniErr != nil {
+		t.Fatalf("miniredis: %v", miniErr)
 	}
-	t.Cleanup(m.Close)
 	msg := fmt.Sprintf("WARNING: no REDIS_URL and no redis-server (%v): %s runs against in-process miniredis, not a real Redis", serverErr, t.Name())
 	fmt.Fprintln(os.Stderr, msg)
 	t.Log(msg)
-	return "redis://" + m.Addr() + "/0"
+	return "redis://" + miniAddr + "/0"
 }
 
 // startRedisServer starts one redis-server for the test binary. It is
