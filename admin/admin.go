@@ -511,7 +511,7 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(ev, &typ)
 	env := delivery.Envelope{ID: "msg_test_" + subscription.NewID()[4:], Type: typ.Type, Timestamp: now, SubscriptionID: id, Data: ev}
 	out := a.opts.Sender.Send(r.Context(), sub, env.ID, env.AppendJSON(nil))
-	res := TestResult{WebhookID: env.ID, Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
+	res := TestResult{WebhookID: env.ID, Outcome: out.Class.String(), Reason: string(out.Reason), Status: out.Status,
 		LatencyMS: float64(out.Latency.Microseconds()) / 1000, ResponseBody: string(out.Body)}
 	if out.Err != nil {
 		res.Error = out.Err.Error()

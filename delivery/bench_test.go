@@ -25,27 +25,3 @@ func BenchmarkRenderAndSign(b *testing.B) {
 		sig = AppendSignature(sig[:0], key, env.ID, 1714557600, buf)
 	}
 }
-
-// BenchmarkJobRecord encodes a retry record and reads it back, as every
-// attempt that fails and every retry does.
-func BenchmarkJobRecord(b *testing.B) {
-	job := &Job{WebhookID: "msg_2wk4mlfkwd4tk5fwcz6zdjhx3e", SubscriptionID: "sub_zkxkbjasa3obay4dycna", Attempts: 2,
-		FirstAttempt: time.Now(), Origin: Origin{Topic: "logs", Partition: 3, Offset: 1234567},
-		EventType: "payment.failed", EventTime: time.Now(), LastStatus: 503, LastReason: "http_5xx",
-		LastError: "endpoint answered 503: upstream unavailable", Event: []byte(`{"type":"payment.failed"}`)}
-	b.Run("encode", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			job.Record("hookstream.retry.2s", time.Now(), "")
-		}
-	})
-	b.Run("decode", func(b *testing.B) {
-		rec := job.Record("hookstream.retry.2s", time.Now(), "")
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := JobFromRecord(rec); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}

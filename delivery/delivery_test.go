@@ -13,10 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/subscription"
@@ -84,7 +82,7 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		status int
 		class  Class
-		reason string
+		reason Reason
 	}{
 		{200, Delivered, "ok"}, {201, Delivered, "ok"}, {202, Delivered, "ok"}, {204, Delivered, "ok"}, {299, Delivered, "ok"},
 		{100, Permanent, "http_other"},
@@ -155,7 +153,7 @@ func TestSendOutcomes(t *testing.T) {
 		name       string
 		handler    http.HandlerFunc
 		class      Class
-		reason     string
+		reason     Reason
 		status     int
 		retryAfter time.Duration
 	}{
@@ -357,150 +355,6 @@ func TestBreaker(t *testing.T) {
 	}
 	if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != "circuit_open" {
 		t.Fatalf("after a failed probe: %+v", out)
-	}
-}
-
-func TestLadderNext(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := Ladder{DLQ: "dlq", MaxRetryAfter: time.Hour, Rungs: []Rung{
-		{"r1", time.Second}, {"r2", 2 * time.Second}, {"r4", 4 * time.Second}, {"r8", 8 * time.Second},
-	}}
-	tests := []struct {
-		name       string
-		attempts   int
-		max        int
-		retryAfter time.Duration
-		topic      string
-		wait       time.Duration
-	}{
-		{"not attempted yet (endpoint saturated)", 0, 5, 0, "r1", time.Second},
-		{"first failure", 1, 5, 0, "r1", time.Second},
-		{"second", 2, 5, 0, "r2", 2 * time.Second},
-		{"fourth", 4, 5, 0, "r8", 8 * time.Second},
-		{"exhausted", 5, 5, 0, "dlq", 0},
-		{"fewer attempts than rungs", 2, 2, 0, "dlq", 0},
-		{"more attempts than rungs repeat the last", 6, 10, 0, "r8", 8 * time.Second},
-		{"retry-after skips to a longer rung", 1, 5, 3 * time.Second, "r4", 4 * time.Second},
-		{"retry-after shorter than rung", 2, 5, time.Second, "r2", 2 * time.Second},
-		{"retry-after past the ladder", 1, 5, time.Minute, "r8", time.Minute},
-		{"retry-after capped", 1, 5, 48 * time.Hour, "r8", time.Hour},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			step := l.Next(tt.attempts, tt.max, tt.retryAfter, now)
-			if step.Topic != tt.topic {
-				t.Fatalf("topic = %s, want %s", step.Topic, tt.topic)
-			}
-			if tt.topic == "dlq" {
-				if step.Rung != -1 || !step.NotBefore.IsZero() {
-					t.Errorf("DLQ step = %+v", step)
-				}
-				return
-			}
-			if got := step.NotBefore.Sub(now); got != tt.wait {
-				t.Errorf("wait = %s, want %s", got, tt.wait)
-			}
-		})
-	}
-}
-
-func TestJobRecordRoundTrip(t *testing.T) {
-	job := &Job{
-		WebhookID: "msg_1", SubscriptionID: "sub_1", Attempts: 2, FirstAttempt: time.UnixMilli(1700000000123),
-		Origin: Origin{Topic: "app.logs-eu", Partition: 3, Offset: 42}, EventType: "t", EventTime: time.UnixMilli(1700000000000),
-		LastStatus: 503, LastReason: "http_5xx", LastError: "endpoint answered 503:\nbusy", Event: []byte(`{"a":1}`),
-	}
-	rec := job.Record("hookstream.retry.2s", time.UnixMilli(1700000002123), "")
-	if string(rec.Value) != `{"a":1}` || string(rec.Key) != "msg_1" {
-		t.Errorf("value %s key %s: the value must be the original event", rec.Value, rec.Key)
-	}
-	want := map[string]string{
-		HeaderKind: "delivery", HeaderAttempt: "2", HeaderNotBefore: "1700000002123", HeaderSubscription: "sub_1",
-		HeaderWebhookID: "msg_1", HeaderOrigin: "app.logs-eu/3/42", HeaderFirstAttempt: "1700000000123", HeaderStatus: "503",
-		HeaderError: "http_5xx: endpoint answered 503: busy", HeaderEventType: "t", HeaderEventTime: "1700000000000",
-	}
-	for k, v := range want {
-		if got, _ := HeaderValue(rec, k); got != v {
-			t.Errorf("header %s = %q, want %q", k, got, v)
-		}
-	}
-	if _, ok := HeaderValue(rec, HeaderReason); ok {
-		t.Error("a rung record carries a DLQ reason")
-	}
-	// The key and the header values share one buffer: none may reach into
-	// the next, or a consumer appending to one would change another.
-	_ = append(rec.Key, 'x')
-	for _, h := range rec.Headers {
-		_ = append(h.Value, 'x')
-	}
-	for k, v := range want {
-		if got, _ := HeaderValue(rec, k); got != v {
-			t.Errorf("after appends, header %s = %q, want %q", k, got, v)
-		}
-	}
-	back, err := JobFromRecord(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.WebhookID != job.WebhookID || back.Attempts != 2 || back.Origin != job.Origin || string(back.Event) != `{"a":1}` ||
-		!back.FirstAttempt.Equal(job.FirstAttempt) || !back.EventTime.Equal(job.EventTime) || back.EventType != "t" ||
-		back.LastStatus != 503 || back.LastReason != "http_5xx" {
-		t.Errorf("round trip: %+v", back)
-	}
-	if dlq := job.Record("hookstream.dlq", time.Time{}, "exhausted"); func() bool { _, ok := HeaderValue(dlq, HeaderNotBefore); return ok }() {
-		t.Error("a DLQ record carries a not-before")
-	}
-	broken := []struct {
-		name string
-		mod  func(*kgo.Record)
-	}{
-		{"no headers", func(r *kgo.Record) { r.Headers = nil }},
-		{"poison kind", func(r *kgo.Record) { setHeader(r, HeaderKind, "poison") }},
-		{"bad attempt", func(r *kgo.Record) { setHeader(r, HeaderAttempt, "-1") }},
-		{"bad origin", func(r *kgo.Record) { setHeader(r, HeaderOrigin, "logs/x/1") }},
-		{"bad first attempt", func(r *kgo.Record) { setHeader(r, HeaderFirstAttempt, "yesterday") }},
-		{"no value", func(r *kgo.Record) { r.Value = nil }},
-	}
-	for _, b := range broken {
-		r := job.Record("t", time.Time{}, "")
-		b.mod(r)
-		if _, err := JobFromRecord(r); err == nil {
-			t.Errorf("%s: JobFromRecord succeeded", b.name)
-		}
-	}
-}
-
-func TestJobRecordKeepsAnEventTimeBefore1970(t *testing.T) {
-	at := time.UnixMilli(-1500)
-	rec := (&Job{WebhookID: "msg_1", SubscriptionID: "sub_1", FirstAttempt: time.UnixMilli(1700000000000), EventTime: at,
-		Origin: Origin{Topic: "logs", Partition: 0, Offset: 1}, Event: []byte(`{}`)}).Record("t", time.Time{}, "")
-	back, err := JobFromRecord(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !back.EventTime.Equal(at) {
-		t.Errorf("event time %s read back as %s", at, back.EventTime)
-	}
-}
-
-func TestJobRecordCapsTheError(t *testing.T) {
-	long := strings.Repeat("é", 600) // 1,200 bytes
-	rec := (&Job{WebhookID: "msg_1", SubscriptionID: "sub_1", LastReason: "http_5xx", LastError: "line one\r\n" + long,
-		Event: []byte(`{}`)}).Record("t", time.Time{}, "exhausted")
-	got, _ := HeaderValue(rec, HeaderError)
-	if len(got) > 1024 || len(got) < 1020 || !utf8.ValidString(got) || !strings.HasPrefix(got, "http_5xx: line one  é") || !strings.HasSuffix(got, "...") {
-		t.Errorf("error header is %d bytes: %.40q…%q", len(got), got, got[len(got)-8:])
-	}
-	if reason, _ := HeaderValue(rec, HeaderReason); reason != "exhausted" {
-		t.Errorf("reason = %q after a long error", reason)
-	}
-}
-
-func setHeader(r *kgo.Record, key, value string) {
-	for i := range r.Headers {
-		if r.Headers[i].Key == key {
-			r.Headers[i].Value = []byte(value)
-		}
 	}
 }
 

@@ -33,12 +33,39 @@ func (c Class) String() string {
 	}
 }
 
+// Reason says why an attempt ended as it did: a short, bounded label used
+// alike as the metric label, the history's reason and the prefix of a
+// retry or DLQ record's error header.
+type Reason string
+
+// The reasons of outcomes.
+const (
+	ReasonOK                 Reason = "ok"       // 2xx
+	ReasonHTTP408            Reason = "http_408" // request timeout
+	ReasonHTTP425            Reason = "http_425" // too early
+	ReasonHTTP429            Reason = "http_429" // too many requests
+	ReasonHTTP5xx            Reason = "http_5xx"
+	ReasonHTTP4xx            Reason = "http_4xx" // other 4xx
+	ReasonHTTP3xx            Reason = "http_3xx" // redirects are not followed
+	ReasonHTTPOther          Reason = "http_other"
+	ReasonTimeout            Reason = "timeout"
+	ReasonConnection         Reason = "connection"
+	ReasonDestinationBlocked Reason = "destination_blocked" // the guard refused the address
+	ReasonBadRequest         Reason = "bad_request"         // no request could be built
+	ReasonCanceled           Reason = "canceled"            // shutting down; the attempt does not count
+	// ReasonCircuitOpen: the endpoint's breaker is open, so no request was
+	// made; the attempt counts as failed.
+	ReasonCircuitOpen Reason = "circuit_open"
+	// ReasonSaturated: the endpoint has its cap of attempts in flight, so
+	// no request was made; the attempt does not count.
+	ReasonSaturated Reason = "endpoint_saturated"
+)
+
 // Outcome is the classified result of one attempt.
 type Outcome struct {
 	Class Class
-	// Reason is a short, bounded label: ok, http_5xx, http_429, http_4xx,
-	// timeout, connection, destination_blocked, circuit_open …
-	Reason string
+	// Reason says why.
+	Reason Reason
 	// Status is the HTTP status, 0 when there was no response.
 	Status int
 	// Err describes a failure, with a capped excerpt of the response body.
@@ -63,41 +90,41 @@ type Outcome struct {
 //	2xx                       delivered
 //	408, 425, 429, 5xx        retryable
 //	other 1xx, 3xx, 4xx, ≥600 permanent
-func Classify(status int) (Class, string) {
+func Classify(status int) (Class, Reason) {
 	switch {
 	case status >= 200 && status < 300:
-		return Delivered, "ok"
+		return Delivered, ReasonOK
 	case status == http.StatusRequestTimeout:
-		return Retryable, "http_408"
+		return Retryable, ReasonHTTP408
 	case status == http.StatusTooEarly:
-		return Retryable, "http_425"
+		return Retryable, ReasonHTTP425
 	case status == http.StatusTooManyRequests:
-		return Retryable, "http_429"
+		return Retryable, ReasonHTTP429
 	case status >= 500 && status < 600:
-		return Retryable, "http_5xx"
+		return Retryable, ReasonHTTP5xx
 	case status >= 400 && status < 500:
-		return Permanent, "http_4xx"
+		return Permanent, ReasonHTTP4xx
 	case status >= 300 && status < 400:
-		return Permanent, "http_3xx"
+		return Permanent, ReasonHTTP3xx
 	default:
-		return Permanent, "http_other"
+		return Permanent, ReasonHTTPOther
 	}
 }
 
 // ClassifyError maps a transport error to its class and reason label.
 // parent is the context the attempt ran under, before its own timeout.
-func ClassifyError(parent context.Context, err error) (Class, string) {
+func ClassifyError(parent context.Context, err error) (Class, Reason) {
 	var blocked *BlockedError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &blocked):
-		return Permanent, "destination_blocked"
+		return Permanent, ReasonDestinationBlocked
 	case parent.Err() != nil:
-		return Retryable, "canceled"
+		return Retryable, ReasonCanceled
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return Retryable, "timeout"
+		return Retryable, ReasonTimeout
 	default:
-		return Retryable, "connection"
+		return Retryable, ReasonConnection
 	}
 }
 

@@ -126,7 +126,7 @@ func (s *Sender) Refused(sub *subscription.Compiled) (Outcome, bool) {
 func (s *Sender) circuitOpen(endpoint string, wait time.Duration) Outcome {
 	// Retrying before the breaker lets a probe through cannot succeed:
 	// the wait is the endpoint's Retry-After.
-	return Outcome{Class: Retryable, Reason: "circuit_open", RetryAfter: wait, Err: s.inFlight.get(endpoint).open}
+	return Outcome{Class: Retryable, Reason: ReasonCircuitOpen, RetryAfter: wait, Err: s.inFlight.get(endpoint).open}
 }
 
 // Send makes one attempt to deliver body to sub under webhook id and
@@ -140,7 +140,7 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	ep := s.inFlight.get(sub.URL)
 	if !s.inFlight.acquire(ctx, ep) {
 		s.breakers.cancelProbe(sub.URL)
-		return Outcome{Class: Retryable, Reason: "endpoint_saturated", NotAttempted: true, Err: ep.saturated}
+		return Outcome{Class: Retryable, Reason: ReasonSaturated, NotAttempted: true, Err: ep.saturated}
 	}
 	// The attempt starts once it has its slot: the latency is the
 	// endpoint's, not the queue's.
@@ -157,7 +157,7 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, id str
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, bytes.NewReader(body))
 	if err != nil {
-		return Outcome{Class: Permanent, Reason: "bad_request", Err: fmt.Errorf("build request: %w", err)}
+		return Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
 	}
 	ts := start.Unix()
 	h := req.Header

@@ -1,8 +1,8 @@
 // Package delivery sends webhooks: it renders the payload, signs it per
 // the Standard Webhooks specification, posts it through one pooled
 // transport behind a network guard and a per-endpoint circuit breaker, and
-// classifies the outcome. It also defines the delivery job, the record
-// that carries a failed delivery along the retry ladder to the DLQ.
+// classifies the outcome. Where a failed delivery goes next is package
+// retry's.
 package delivery
 
 import (

@@ -24,7 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/retry"
 )
 
 // HeaderReplayedFrom marks a retry record written by a replay with the DLQ
@@ -158,7 +158,7 @@ func (r *Reader) Replay(ctx context.Context, f Filter, cursor string, dryRun boo
 	now := r.now()
 	res.Next, err = r.scan(ctx, spans, f, func(rec *kgo.Record) bool {
 		res.Matched++
-		job, err := delivery.JobFromRecord(rec)
+		job, err := retry.JobFromRecord(rec)
 		if err != nil {
 			res.SkippedPoison++
 			return true
@@ -357,7 +357,7 @@ func matches(rec *kgo.Record, f Filter, ids map[string]bool) bool {
 		return false
 	}
 	if f.Subscription != "" {
-		sub, _ := delivery.HeaderValue(rec, delivery.HeaderSubscription)
+		sub, _ := retry.HeaderValue(rec, retry.HeaderSubscription)
 		return sub == f.Subscription
 	}
 	return true
@@ -376,19 +376,19 @@ func describe(rec *kgo.Record) Record {
 		v := string(h.Value)
 		d.Headers[h.Key] = v
 		switch h.Key {
-		case delivery.HeaderKind:
+		case retry.HeaderKind:
 			d.Kind = v
-		case delivery.HeaderSubscription:
+		case retry.HeaderSubscription:
 			d.Subscription = v
-		case delivery.HeaderWebhookID:
+		case retry.HeaderWebhookID:
 			d.WebhookID = v
-		case delivery.HeaderReason:
+		case retry.HeaderReason:
 			d.Reason = v
-		case delivery.HeaderError:
+		case retry.HeaderError:
 			d.Error = v
-		case delivery.HeaderOrigin:
+		case retry.HeaderOrigin:
 			d.Origin = v
-		case delivery.HeaderAttempt:
+		case retry.HeaderAttempt:
 			d.Attempts, _ = strconv.Atoi(v)
 		}
 	}

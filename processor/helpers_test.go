@@ -16,6 +16,7 @@ import (
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/metrics"
+	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -30,7 +31,7 @@ func downURL(t testing.TB) string {
 // broker of its own.
 type testLadder struct {
 	brokers []string
-	ladder  delivery.Ladder
+	ladder  retry.Ladder
 }
 
 // newTestProcessor returns a processor whose subscriptions sub_a, sub_b, …
@@ -72,9 +73,9 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 	if err != nil {
 		t.Fatal(err)
 	}
-	ladder := delivery.Ladder{DLQ: dlq}
+	ladder := retry.Ladder{DLQ: dlq}
 	for i, topic := range rungs {
-		ladder.Rungs = append(ladder.Rungs, delivery.Rung{Topic: topic, Delay: time.Duration(i+1) * time.Second})
+		ladder.Rungs = append(ladder.Rungs, retry.Rung{Topic: topic, Delay: time.Duration(i+1) * time.Second})
 	}
 	p := New(Options{Decoder: dec, Subscriptions: fixedSet{subscription.NewSet(subs)}, Sender: sender, Producer: producer,
 		Ladder: ladder, Metrics: metrics.New(prometheus.NewRegistry()), Logger: zerolog.Nop(), History: hist,
@@ -116,20 +117,20 @@ func (l testLadder) records(t testing.TB, topic string) []*kgo.Record {
 
 // jobs reads every job written to topic so far, bundled or not, and
 // the number of records that carried them.
-func (l testLadder) jobs(t testing.TB, topic string) ([]*delivery.Job, int) {
+func (l testLadder) jobs(t testing.TB, topic string) ([]*retry.Job, int) {
 	t.Helper()
 	recs := l.records(t, topic)
-	var out []*delivery.Job
+	var out []*retry.Job
 	for _, r := range recs {
-		if delivery.IsBundle(r) {
-			_, jobs, err := delivery.JobsFromBundle(r)
+		if retry.IsBundle(r) {
+			_, jobs, err := retry.JobsFromBundle(r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, jobs...)
 			continue
 		}
-		job, err := delivery.JobFromRecord(r)
+		job, err := retry.JobFromRecord(r)
 		if err != nil {
 			t.Fatal(err)
 		}

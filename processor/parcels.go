@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/retry"
 )
 
 // maxBundleJobs caps the jobs of one bundle, and so the deliveries one
@@ -47,7 +47,7 @@ type parcel struct {
 // notBefore, with the others of its parcel, and calls done once the write
 // is durable or failed.
 func (ps *parcels) add(sub string, rec *kgo.Record, notBefore time.Time, done func(error)) {
-	size := delivery.BundledSize(rec)
+	size := retry.BundledSize(rec)
 	if ps.linger <= 0 || size >= ps.maxBytes {
 		ps.write(&parcel{recs: []*kgo.Record{rec}, done: []func(error){done}})
 		return
@@ -107,7 +107,7 @@ func (ps *parcels) expire(pc *parcel) {
 func (ps *parcels) write(pc *parcel) {
 	rec := pc.recs[0]
 	if len(pc.recs) > 1 {
-		rec = delivery.Bundle(pc.key.topic, pc.key.sub, pc.notBefore, pc.recs)
+		rec = retry.Bundle(pc.key.topic, pc.key.sub, pc.notBefore, pc.recs)
 		ps.bundled(pc.key.topic)
 	}
 	ps.producer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {

@@ -15,7 +15,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/internal/workers"
 	"github.com/hookstream/hookstream/metrics"
+	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -56,7 +56,7 @@ type Options struct {
 	Subscriptions Subscriptions
 	Sender        *delivery.Sender
 	Producer      Producer
-	Ladder        delivery.Ladder
+	Ladder        retry.Ladder
 	Metrics       *metrics.Metrics
 	Logger        zerolog.Logger
 	// History, when set, is told of every attempt made.
@@ -127,14 +127,14 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	p.Metrics.EventsMatched.Inc()
 	p.Metrics.Matches.Add(float64(len(matches)))
 
-	origin := delivery.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	evTime := ev.Time
 	if evTime.IsZero() {
 		evTime = rec.Timestamp
 	}
-	return p.attemptAll(ctx, len(matches), "", len(matches), func(i int) (*subscription.Compiled, *delivery.Job) {
+	return p.attemptAll(ctx, len(matches), "", len(matches), func(i int) (*subscription.Compiled, *retry.Job) {
 		sub := matches[i]
-		return sub, &delivery.Job{
+		return sub, &retry.Job{
 			WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
 			SubscriptionID: sub.ID,
 			Origin:         origin,
@@ -150,14 +150,14 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 // circuit breaker refuses are settled in the background while the others
 // are sent, up to fanOut at a time; the first runs on this goroutine.
 func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int,
-	at func(int) (*subscription.Compiled, *delivery.Job)) error {
+	at func(int) (*subscription.Compiled, *retry.Job)) error {
 	if n == 1 {
 		sub, job := at(0)
 		return p.attempt(ctx, sub, job, rung)
 	}
 	type sendable struct {
 		sub *subscription.Compiled
-		job *delivery.Job
+		job *retry.Job
 	}
 	var refused *pending
 	live := make([]sendable, 0, n)
@@ -204,8 +204,8 @@ const bundleFanOut = 16
 // subscription was deleted or disabled is dropped.
 func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 	rung := p.rungOf[rec.Topic]
-	if delivery.IsBundle(rec) {
-		subID, jobs, err := delivery.JobsFromBundle(rec)
+	if retry.IsBundle(rec) {
+		subID, jobs, err := retry.JobsFromBundle(rec)
 		if err != nil {
 			p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
 			return p.poison(ctx, rec, "invalid_job", err.Error())
@@ -214,11 +214,11 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 		if sub == nil {
 			return nil
 		}
-		return p.attemptAll(ctx, len(jobs), rung, bundleFanOut, func(i int) (*subscription.Compiled, *delivery.Job) {
+		return p.attemptAll(ctx, len(jobs), rung, bundleFanOut, func(i int) (*subscription.Compiled, *retry.Job) {
 			return sub, jobs[i]
 		})
 	}
-	job, err := delivery.JobFromRecord(rec)
+	job, err := retry.JobFromRecord(rec)
 	if err != nil {
 		p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
 		return p.poison(ctx, rec, "invalid_job", err.Error())
@@ -250,7 +250,7 @@ func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
 
 // attempt makes one attempt of job, read from rung (empty for the
 // input), and settles it.
-func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string) error {
+func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string) error {
 	if out, ok := p.Sender.Refused(sub); ok {
 		return p.finish(ctx, sub, job, rung, p.Now(), out)
 	}
@@ -258,7 +258,7 @@ func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job
 }
 
 // deliver renders, signs and sends one attempt of job, then settles it.
-func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string) error {
+func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string) error {
 	now := p.Now()
 	env := delivery.Envelope{
 		ID:             job.WebhookID,
@@ -272,8 +272,8 @@ func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job
 }
 
 // finish counts an attempt made at now, settles it and records it.
-func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string, now time.Time, out delivery.Outcome) error {
-	if out.Reason == "canceled" {
+func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome) error {
+	if out.Reason == delivery.ReasonCanceled {
 		// Shutting down: this attempt does not count and the record stays
 		// uncommitted, to be redelivered.
 		return fmt.Errorf("attempt canceled: %w", ctx.Err())
@@ -298,7 +298,7 @@ func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job 
 
 // settleAsync settles an attempt refused without being made, writing its
 // record in the background; wait on into learns the outcome.
-func (p *Processor) settleAsync(ctx context.Context, sub *subscription.Compiled, job *delivery.Job, rung string, out delivery.Outcome, into *pending) {
+func (p *Processor) settleAsync(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, out delivery.Outcome, into *pending) {
 	now := p.Now()
 	p.count(job, now, out)
 	s := p.plan(sub, job, out)
@@ -347,15 +347,15 @@ func (w *pending) wait() error {
 }
 
 // count notes an attempt of job made (or refused) at now.
-func (p *Processor) count(job *delivery.Job, now time.Time, out delivery.Outcome) {
+func (p *Processor) count(job *retry.Job, now time.Time, out delivery.Outcome) {
 	if job.Attempts == 0 {
 		job.FirstAttempt = now
 	}
 	if !out.NotAttempted {
 		job.Attempts++
 	}
-	p.Metrics.Deliveries.WithLabelValues(out.Class.String(), out.Reason).Inc()
-	if out.Latency > 0 && out.Reason != "circuit_open" {
+	p.Metrics.Deliveries.WithLabelValues(out.Class.String(), string(out.Reason)).Inc()
+	if out.Latency > 0 && out.Reason != delivery.ReasonCircuitOpen {
 		p.Metrics.AttemptDuration.WithLabelValues(out.Class.String()).Observe(out.Latency.Seconds())
 	}
 }
@@ -366,54 +366,54 @@ func (p *Processor) count(job *delivery.Job, now time.Time, out delivery.Outcome
 type settlement struct {
 	rec       *kgo.Record
 	next      string
-	rung      int       // the rung's index, for a retry
-	notBefore time.Time // when a retry is due
-	dlqReason string    // for the DLQ
+	rung      int             // the rung's index, for a retry
+	notBefore time.Time       // when a retry is due
+	dlqReason retry.DLQReason // for the DLQ
 }
 
 // plan decides where a finished attempt goes.
-func (p *Processor) plan(sub *subscription.Compiled, job *delivery.Job, out delivery.Outcome) settlement {
+func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out delivery.Outcome) settlement {
 	if out.Class == delivery.Delivered {
 		return settlement{}
 	}
-	job.LastStatus, job.LastReason = out.Status, out.Reason
+	job.LastStatus, job.LastReason = out.Status, string(out.Reason)
 	if out.Err != nil {
 		job.LastError = out.Err.Error()
 	}
-	reason := "permanent:" + out.Reason
+	reason := retry.Permanent(string(out.Reason))
 	if out.Class == delivery.Retryable {
 		step := p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
 		if step.Rung >= 0 {
 			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung,
 				notBefore: step.NotBefore}
 		}
-		reason = "exhausted"
+		reason = retry.DLQExhausted
 	}
 	return settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), next: "dlq", dlqReason: reason}
 }
 
 // settled counts and logs an attempt whose outcome is durable, and adds it
 // to the delivery history.
-func (p *Processor) settled(sub *subscription.Compiled, job *delivery.Job, rung string, now time.Time, out delivery.Outcome, s settlement) {
+func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome, s settlement) {
 	switch {
 	case s.rec == nil:
 		// The common path: no child logger, no allocation unless debugging.
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
 			Int("status", out.Status).Dur("latency", out.Latency).Msg("delivered")
 	case s.next == "dlq":
-		p.Metrics.DLQWrites.WithLabelValues(dlqLabel(s.dlqReason)).Inc()
+		p.Metrics.DLQWrites.WithLabelValues(s.dlqReason.Label()).Inc()
 		p.Logger.Warn().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
-			Str("reason", out.Reason).Str("dlq_reason", s.dlqReason).Str("error", job.LastError).Msg("delivery dead-lettered")
+			Str("reason", string(out.Reason)).Str("dlq_reason", string(s.dlqReason)).Str("error", job.LastError).Msg("delivery dead-lettered")
 	default:
 		p.Metrics.Retries.WithLabelValues(p.rungNames[s.rung]).Inc()
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
-			Str("reason", out.Reason).Str("topic", s.rec.Topic).Msg("retry scheduled")
+			Str("reason", string(out.Reason)).Str("topic", s.rec.Topic).Msg("retry scheduled")
 	}
 	if p.History == nil || out.NotAttempted {
 		return
 	}
 	a := history.Attempt{Time: now, WebhookID: job.WebhookID, Number: job.Attempts, Rung: rung,
-		Outcome: out.Class.String(), Reason: out.Reason, Status: out.Status,
+		Outcome: out.Class.String(), Reason: string(out.Reason), Status: out.Status,
 		LatencyMS: float64(out.Latency.Microseconds()) / 1000, Next: s.next}
 	if out.Err != nil {
 		a.Error = job.LastError // plan has formatted it
@@ -423,10 +423,10 @@ func (p *Processor) settled(sub *subscription.Compiled, job *delivery.Job, rung 
 
 func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail string) error {
 	p.Metrics.Poison.WithLabelValues(reason).Inc()
-	if err := p.produce(ctx, delivery.PoisonRecord(p.Ladder.DLQ, rec, reason, detail)); err != nil {
+	if err := p.produce(ctx, retry.PoisonRecord(p.Ladder.DLQ, rec, reason, detail)); err != nil {
 		return err
 	}
-	p.Metrics.DLQWrites.WithLabelValues("poison").Inc()
+	p.Metrics.DLQWrites.WithLabelValues(retry.Poison(reason).Label()).Inc()
 	p.Logger.Warn().Str("topic", rec.Topic).Int32("partition", rec.Partition).Int64("offset", rec.Offset).
 		Str("reason", reason).Str("detail", detail).Msg("poison record dead-lettered")
 	return nil
@@ -446,22 +446,12 @@ func (p *Processor) produceError(rec *kgo.Record, err error) error {
 	return fmt.Errorf("write to %s: %w", rec.Topic, err)
 }
 
-// dlqLabel keeps the DLQ metric's label set bounded: "permanent:http_4xx"
-// stays, anything else is its first word.
-func dlqLabel(reason string) string {
-	if strings.HasPrefix(reason, "permanent:") || reason == "exhausted" {
-		return reason
-	}
-	kind, _, _ := strings.Cut(reason, ":")
-	return kind
-}
-
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // WebhookID derives a delivery's webhook-id from the log event's place in
 // Kafka and the subscription, so every retry and every redelivery after a
 // crash or rebalance carries the same id and receivers can deduplicate.
-func WebhookID(origin delivery.Origin, recordTime time.Time, subscriptionID string) string {
+func WebhookID(origin retry.Origin, recordTime time.Time, subscriptionID string) string {
 	h := sha256.New()
 	var buf [20]byte
 	h.Write([]byte(origin.Topic))

@@ -16,48 +16,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/retry"
 )
 
 func TestWebhookID(t *testing.T) {
 	at := time.UnixMilli(1714557600123)
-	base := WebhookID(delivery.Origin{Topic: "logs", Partition: 1, Offset: 42}, at, "sub_1")
+	base := WebhookID(retry.Origin{Topic: "logs", Partition: 1, Offset: 42}, at, "sub_1")
 	if !regexp.MustCompile(`^msg_[a-z2-7]{26}$`).MatchString(base) {
 		t.Fatalf("WebhookID = %q, want msg_ and 26 base32 characters", base)
 	}
-	if again := WebhookID(delivery.Origin{Topic: "logs", Partition: 1, Offset: 42}, at, "sub_1"); again != base {
+	if again := WebhookID(retry.Origin{Topic: "logs", Partition: 1, Offset: 42}, at, "sub_1"); again != base {
 		t.Errorf("not stable: %s then %s", base, again)
 	}
 	others := []struct {
 		name   string
-		origin delivery.Origin
+		origin retry.Origin
 		at     time.Time
 		sub    string
 	}{
-		{"other subscription", delivery.Origin{Topic: "logs", Partition: 1, Offset: 42}, at, "sub_2"},
-		{"other offset", delivery.Origin{Topic: "logs", Partition: 1, Offset: 43}, at, "sub_1"},
-		{"other partition", delivery.Origin{Topic: "logs", Partition: 2, Offset: 42}, at, "sub_1"},
-		{"other topic", delivery.Origin{Topic: "logs2", Partition: 1, Offset: 42}, at, "sub_1"},
-		{"recreated topic", delivery.Origin{Topic: "logs", Partition: 1, Offset: 42}, at.Add(time.Hour), "sub_1"},
-		{"topic and subscription run together", delivery.Origin{Topic: "log", Partition: 1, Offset: 42}, at, "ssub_1"},
+		{"other subscription", retry.Origin{Topic: "logs", Partition: 1, Offset: 42}, at, "sub_2"},
+		{"other offset", retry.Origin{Topic: "logs", Partition: 1, Offset: 43}, at, "sub_1"},
+		{"other partition", retry.Origin{Topic: "logs", Partition: 2, Offset: 42}, at, "sub_1"},
+		{"other topic", retry.Origin{Topic: "logs2", Partition: 1, Offset: 42}, at, "sub_1"},
+		{"recreated topic", retry.Origin{Topic: "logs", Partition: 1, Offset: 42}, at.Add(time.Hour), "sub_1"},
+		{"topic and subscription run together", retry.Origin{Topic: "log", Partition: 1, Offset: 42}, at, "ssub_1"},
 	}
 	for _, o := range others {
 		if id := WebhookID(o.origin, o.at, o.sub); id == base {
 			t.Errorf("%s: same id %s", o.name, id)
-		}
-	}
-}
-
-func TestDLQLabelIsBounded(t *testing.T) {
-	tests := map[string]string{
-		"exhausted":                     "exhausted",
-		"permanent:http_4xx":            "permanent:http_4xx",
-		"permanent:destination_blocked": "permanent:destination_blocked",
-		"poison:invalid_json":           "poison",
-	}
-	for in, want := range tests {
-		if got := dlqLabel(in); got != want {
-			t.Errorf("dlqLabel(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -231,9 +217,9 @@ func TestRefusedDeliveriesTravelTogether(t *testing.T) {
 			}
 			bundles := 0
 			for _, r := range l.records(t, topic) {
-				if delivery.IsBundle(r) {
+				if retry.IsBundle(r) {
 					bundles++
-					if _, js, _ := delivery.JobsFromBundle(r); len(js) > maxBundleJobs {
+					if _, js, _ := retry.JobsFromBundle(r); len(js) > maxBundleJobs {
 						t.Errorf("a bundle of %d jobs, over the cap of %d", len(js), maxBundleJobs)
 					}
 				}
@@ -262,11 +248,11 @@ func TestHandleJobBundle(t *testing.T) {
 	bundle := func(l testLadder, sub string, attempts int) *kgo.Record {
 		recs := make([]*kgo.Record, n)
 		for i := range recs {
-			recs[i] = (&delivery.Job{WebhookID: fmt.Sprintf("msg_%s_%d", sub, i), SubscriptionID: sub, Attempts: attempts,
-				FirstAttempt: time.Now(), Origin: delivery.Origin{Topic: "logs", Offset: int64(i)}, EventType: "order.failed",
+			recs[i] = (&retry.Job{WebhookID: fmt.Sprintf("msg_%s_%d", sub, i), SubscriptionID: sub, Attempts: attempts,
+				FirstAttempt: time.Now(), Origin: retry.Origin{Topic: "logs", Offset: int64(i)}, EventType: "order.failed",
 				Event: fmt.Appendf(nil, `{"n":%d}`, i)}).Record(l.ladder.Rungs[0].Topic, time.Now(), "")
 		}
-		rec := delivery.Bundle(l.ladder.Rungs[0].Topic, sub, time.Now(), recs)
+		rec := retry.Bundle(l.ladder.Rungs[0].Topic, sub, time.Now(), recs)
 		return rec
 	}
 	tests := []struct {
@@ -302,8 +288,8 @@ func TestHandleJobBundle(t *testing.T) {
 				t.Fatalf("DLQ holds %d records, want one per delivery: %d", len(recs), n)
 			}
 			for _, r := range recs {
-				job, err := delivery.JobFromRecord(r)
-				if reason, _ := delivery.HeaderValue(r, delivery.HeaderReason); err != nil || reason != "exhausted" || job.Attempts != 5 {
+				job, err := retry.JobFromRecord(r)
+				if reason, _ := retry.HeaderValue(r, retry.HeaderReason); err != nil || reason != "exhausted" || job.Attempts != 5 {
 					t.Fatalf("DLQ record: %v, reason %q, job %+v", err, reason, job)
 				}
 			}
@@ -337,7 +323,7 @@ func TestHandleJobBundle(t *testing.T) {
 		if len(recs) != 1 || !bytes.Equal(recs[0].Value, rec.Value) {
 			t.Fatalf("DLQ holds %d records, want the bundle as it was", len(recs))
 		}
-		if reason, _ := delivery.HeaderValue(recs[0], delivery.HeaderReason); reason != "poison:invalid_job" {
+		if reason, _ := retry.HeaderValue(recs[0], retry.HeaderReason); reason != "poison:invalid_job" {
 			t.Errorf("DLQ reason %q", reason)
 		}
 	})

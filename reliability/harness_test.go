@@ -28,8 +28,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/retry"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -466,8 +466,8 @@ func dlqEvents(t *testing.T, brokers []string, topic string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, r := range dlqRecords(t, brokers, topic) {
-		reason, _ := delivery.HeaderValue(r, delivery.HeaderReason)
-		job, err := delivery.JobFromRecord(r)
+		reason, _ := retry.HeaderValue(r, retry.HeaderReason)
+		job, err := retry.JobFromRecord(r)
 		if err != nil {
 			out["poison:"+string(r.Value)] = reason
 			continue

@@ -10,8 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/retry"
 )
 
 // TestHostileInput sends poison records between good events on one
@@ -62,8 +62,8 @@ func TestHostileInput(t *testing.T) {
 	dlq := dlqRecords(t, s.broker.brokers, s.group+".dlq")
 	got := map[string]string{}
 	for _, r := range dlq {
-		c, _ := delivery.HeaderValue(r, "case")
-		reason, _ := delivery.HeaderValue(r, delivery.HeaderReason)
+		c, _ := retry.HeaderValue(r, "case")
+		reason, _ := retry.HeaderValue(r, retry.HeaderReason)
 		got[c] = reason
 	}
 	for _, h := range hostile {

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -184,16 +184,16 @@ func TestSlowAndDeadEndpoints(t *testing.T) {
 		"DLQ holds %d of the %d failed deliveries", len(dlq), 2*want)
 	bySub := map[string]int{}
 	for _, r := range dlq {
-		sub, _ := delivery.HeaderValue(r, delivery.HeaderSubscription)
+		sub, _ := retry.HeaderValue(r, retry.HeaderSubscription)
 		bySub[sub]++
-		if reason, _ := delivery.HeaderValue(r, delivery.HeaderReason); reason != "exhausted" {
+		if reason, _ := retry.HeaderValue(r, retry.HeaderReason); reason != "exhausted" {
 			t.Errorf("DLQ reason %q, want exhausted", reason)
 		}
-		if a, _ := delivery.HeaderValue(r, delivery.HeaderAttempt); a != "5" {
+		if a, _ := retry.HeaderValue(r, retry.HeaderAttempt); a != "5" {
 			t.Errorf("attempts %q, want 5", a)
 		}
-		for _, h := range []string{delivery.HeaderWebhookID, delivery.HeaderOrigin, delivery.HeaderFirstAttempt, delivery.HeaderError} {
-			if v, _ := delivery.HeaderValue(r, h); v == "" {
+		for _, h := range []string{retry.HeaderWebhookID, retry.HeaderOrigin, retry.HeaderFirstAttempt, retry.HeaderError} {
+			if v, _ := retry.HeaderValue(r, h); v == "" {
 				t.Errorf("DLQ record lacks %s", h)
 			}
 		}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/retry"
 )
 
 // getJSON GETs path from the admin API and decodes a 200 answer into v.
@@ -146,7 +146,7 @@ func TestDLQListAndReplay(t *testing.T) {
 	}
 	webhookIDs := map[string]bool{}
 	for _, r := range page.Data {
-		if r.Kind != "delivery" || r.Reason != "permanent:http_4xx" || r.Attempts != 1 || r.Headers[delivery.HeaderSubscription] != id {
+		if r.Kind != "delivery" || r.Reason != "permanent:http_4xx" || r.Attempts != 1 || r.Headers[retry.HeaderSubscription] != id {
 			t.Errorf("record %+v", r)
 		}
 		webhookIDs[r.WebhookID] = true

@@ -32,6 +32,7 @@ import (
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/processor"
+	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -186,9 +187,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer sender.Close()
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "open_circuit_breakers",
 		Help: "Endpoints whose circuit breaker is open."}, func() float64 { return float64(sender.OpenBreakers()) }))
-	ladder := delivery.Ladder{DLQ: cfg.DLQTopic(), MaxRetryAfter: cfg.Retry.MaxRetryAfter}
+	ladder := retry.Ladder{DLQ: cfg.DLQTopic(), MaxRetryAfter: cfg.Retry.MaxRetryAfter}
 	for i, t := range cfg.RetryTopics() {
-		ladder.Rungs = append(ladder.Rungs, delivery.Rung{Topic: t, Delay: cfg.Retry.Rungs[i]})
+		ladder.Rungs = append(ladder.Rungs, retry.Rung{Topic: t, Delay: cfg.Retry.Rungs[i]})
 	}
 	procOpts := processor.Options{
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
@@ -360,7 +361,7 @@ func (s *Service) Run(ctx context.Context) error {
 // dueAt is when a retry record is due: its not-before header, or its
 // write time plus the rung's delay when the header is missing.
 func dueAt(r *kgo.Record, delay time.Duration) time.Time {
-	if v, ok := delivery.HeaderValue(r, delivery.HeaderNotBefore); ok {
+	if v, ok := retry.HeaderValue(r, retry.HeaderNotBefore); ok {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 			return time.UnixMilli(ms)
 		}

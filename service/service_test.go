@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/retry"
 )
 
 func TestDeliversEveryMatchedEvent(t *testing.T) {
@@ -110,13 +110,13 @@ func TestPermanentFailureGoesStraightToTheDLQ(t *testing.T) {
 	e.publish(logEvent(7, `"type":"order.created"`))
 	testenv.Eventually(t, 10*time.Second, func() bool { return len(e.readTopic(e.cfg.DLQTopic())) == 1 }, "no DLQ record")
 	dlq := e.readTopic(e.cfg.DLQTopic())[0]
-	if got := header(dlq, delivery.HeaderReason); got != "permanent:http_4xx" {
+	if got := header(dlq, retry.HeaderReason); got != "permanent:http_4xx" {
 		t.Errorf("reason = %q", got)
 	}
-	if got := header(dlq, delivery.HeaderAttempt); got != "1" {
+	if got := header(dlq, retry.HeaderAttempt); got != "1" {
 		t.Errorf("attempt = %q, want 1", got)
 	}
-	if got := header(dlq, delivery.HeaderStatus); got != "400" {
+	if got := header(dlq, retry.HeaderStatus); got != "400" {
 		t.Errorf("status = %q", got)
 	}
 	attempts, _, _, _ := rc.snapshot()
@@ -142,7 +142,7 @@ func TestExhaustedRetriesGoToTheDLQWithHeaders(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() bool { return len(e.readTopic(e.cfg.DLQTopic())) == 1 }, "no DLQ record")
 	elapsed := time.Since(start)
 	dlq := e.readTopic(e.cfg.DLQTopic())[0]
-	job, err := delivery.JobFromRecord(dlq)
+	job, err := retry.JobFromRecord(dlq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,23 +154,23 @@ func TestExhaustedRetriesGoToTheDLQWithHeaders(t *testing.T) {
 		t.Errorf("attempts = %v, want 5 for %s", attempts, job.WebhookID)
 	}
 	want := map[string]string{
-		delivery.HeaderKind:         "delivery",
-		delivery.HeaderAttempt:      "5",
-		delivery.HeaderSubscription: sub["id"].(string),
-		delivery.HeaderWebhookID:    job.WebhookID,
-		delivery.HeaderOrigin:       e.input + "/" + strconv.Itoa(int(job.Origin.Partition)) + "/0",
-		delivery.HeaderStatus:       "503",
-		delivery.HeaderReason:       "exhausted",
+		retry.HeaderKind:         "delivery",
+		retry.HeaderAttempt:      "5",
+		retry.HeaderSubscription: sub["id"].(string),
+		retry.HeaderWebhookID:    job.WebhookID,
+		retry.HeaderOrigin:       e.input + "/" + strconv.Itoa(int(job.Origin.Partition)) + "/0",
+		retry.HeaderStatus:       "503",
+		retry.HeaderReason:       "exhausted",
 	}
 	for k, v := range want {
 		if got := header(dlq, k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	if !strings.HasPrefix(header(dlq, delivery.HeaderError), "http_5xx: endpoint answered 503") {
-		t.Errorf("error header = %q", header(dlq, delivery.HeaderError))
+	if !strings.HasPrefix(header(dlq, retry.HeaderError), "http_5xx: endpoint answered 503") {
+		t.Errorf("error header = %q", header(dlq, retry.HeaderError))
 	}
-	if fa, _ := strconv.ParseInt(header(dlq, delivery.HeaderFirstAttempt), 10, 64); fa < start.UnixMilli() {
+	if fa, _ := strconv.ParseInt(header(dlq, retry.HeaderFirstAttempt), 10, 64); fa < start.UnixMilli() {
 		t.Errorf("first-attempt %d before the event was published", fa)
 	}
 	// Four rungs of 100, 200, 300 and 400ms lie between the five attempts.
@@ -212,10 +212,10 @@ func TestPoisonRecordsGoToTheDLQAndDoNotStopThePartition(t *testing.T) {
 			t.Errorf("DLQ value %q is not an original poison value", r.Value)
 			continue
 		}
-		if got := header(r, delivery.HeaderReason); got != "poison:"+want {
+		if got := header(r, retry.HeaderReason); got != "poison:"+want {
 			t.Errorf("%q: reason %q, want poison:%s", r.Value, got, want)
 		}
-		if header(r, delivery.HeaderKind) != "poison" || !strings.HasPrefix(header(r, delivery.HeaderOrigin), e.input+"/") {
+		if header(r, retry.HeaderKind) != "poison" || !strings.HasPrefix(header(r, retry.HeaderOrigin), e.input+"/") {
 			t.Errorf("%q: headers %v", r.Value, r.Headers)
 		}
 	}

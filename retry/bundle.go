@@ -1,4 +1,4 @@
-package delivery
+package retry
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package delivery
+package retry
 
 import (
 	"bytes"
@@ -73,7 +73,7 @@ type Job struct {
 // with the reason it is in the DLQ (empty on a rung). The key and every
 // header value share one buffer: a delivery to a down endpoint writes a
 // record per attempt, and this is most of what such an attempt costs.
-func (j *Job) Record(topic string, notBefore time.Time, dlqReason string) *kgo.Record {
+func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kgo.Record {
 	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 12)}
 	size := 2*len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
 		len(KindDelivery) + len(dlqReason) + 7*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
@@ -239,7 +239,7 @@ func PoisonRecord(topic string, src *kgo.Record, reason, detail string) *kgo.Rec
 	r.Headers = append(r.Headers,
 		header(HeaderKind, KindPoison),
 		header(HeaderOrigin, origin.String()),
-		header(HeaderReason, "poison:"+reason),
+		header(HeaderReason, string(Poison(reason))),
 		header(HeaderError, headerText(reason+": "+detail)),
 	)
 	// Keep the source's own headers after ours, as Kafka Connect does.

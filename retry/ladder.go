@@ -1,4 +1,9 @@
-package delivery
+// Package retry is the schedule of failed deliveries and its Kafka record
+// format: the ladder of retry topics that says when a delivery is tried
+// again, the delivery job that carries it from rung to rung and on to the
+// DLQ, and the bundle that carries several jobs of one subscription as one
+// record.
+package retry
 
 import "time"
 
