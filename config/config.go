@@ -139,7 +139,7 @@ type Retry struct {
 	Rungs []time.Duration `yaml:"rungs" validate:"min=1,max=32,dive,gt=0"`
 	// MaxRetryAfter caps how far an endpoint's Retry-After may push the
 	// next attempt. Default 1h.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after" validate:"gte=0"`
+	MaxRetryAfter time.Duration `yaml:"max_retry_after" validate:"gt=0"`
 }
 
 // Delivery configures the HTTP side.
@@ -165,9 +165,13 @@ type Delivery struct {
 	// BreakerFailures is how many consecutive failures of one endpoint
 	// open its circuit breaker; 0 disables the breaker. Default 5.
 	BreakerFailures int `yaml:"breaker_failures" validate:"gte=0"`
-	// BreakerCooldown is how long an open breaker fails attempts at once
-	// before one probe is let through. Default 30s.
-	BreakerCooldown time.Duration `yaml:"breaker_cooldown" validate:"gt=0"`
+	// BreakerCooldown caps how long an open breaker refuses attempts
+	// before it lets one probe through. The cooldown follows the retry
+	// ladder: the first rung's delay when the breaker opens, doubling
+	// after each failed probe up to the last rung's delay, so a refused
+	// delivery (a failed attempt, reason circuit_open) finds a probe
+	// allowed when its next rung comes due. 0 = no cap. Default 0.
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown" validate:"gte=0"`
 	// MaxInFlightPerEndpoint caps the attempts in flight to one endpoint
 	// URL, so a slow endpoint cannot hold every worker. A delivery that
 	// finds its endpoint at the cap waits for a slot when the endpoint
@@ -265,7 +269,6 @@ func Default() Config {
 			MaxResponseBytes:       4096,
 			MaxIdleConnsPerHost:    128,
 			BreakerFailures:        5,
-			BreakerCooldown:        30 * time.Second,
 			MaxInFlightPerEndpoint: 128,
 			SecretRotationWindow:   24 * time.Hour,
 		},
@@ -346,6 +349,9 @@ func (c *Config) Validate() error {
 			problems = append(problems, fmt.Sprintf("retry.rungs[%d]: %s has sub-millisecond precision", i, d))
 		}
 	}
+	if c.Retry.MaxRetryAfter > 0 && c.Delivery.BreakerCooldown > c.Retry.MaxRetryAfter {
+		problems = append(problems, fmt.Sprintf("delivery.breaker_cooldown: %s is longer than retry.max_retry_after (%s)", c.Delivery.BreakerCooldown, c.Retry.MaxRetryAfter))
+	}
 	if len(c.Admin.Tokens) == 0 && !loopbackAddr(c.Admin.Addr) {
 		problems = append(problems, fmt.Sprintf("admin.tokens: admin.addr %q listens beyond loopback, so the API needs at least one token (make one with: hookstream token)", c.Admin.Addr))
 	}
@@ -375,6 +381,17 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return "invalid config:\n  " + strings.Join(dedupe(e.Problems), "\n  ")
+}
+
+// BreakerCooldowns returns an open breaker's first and longest cooldown:
+// the first and last rungs' delays, each capped by
+// delivery.breaker_cooldown when it is set.
+func (c *Config) BreakerCooldowns() (first, longest time.Duration) {
+	first, longest = c.Retry.Rungs[0], c.Retry.Rungs[len(c.Retry.Rungs)-1]
+	if limit := c.Delivery.BreakerCooldown; limit > 0 {
+		first, longest = min(first, limit), min(longest, limit)
+	}
+	return first, max(first, longest)
 }
 
 // RetryTopics returns the retry topic names, one a rung, in order.

@@ -116,6 +116,10 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"bad token scope", "admin:\n  tokens: [root:" + strings.Repeat("ab", 32) + "]\n", nil, []string{"admin.tokens[0]"}},
 		{"bad start offset", "kafka:\n  start_offset: middle\n", nil, []string{"kafka.start_offset"}},
 		{"unknown compression", "kafka:\n  compression: brotli\n", nil, []string{"kafka.compression"}},
+		{"no retry-after cap", "retry:\n  max_retry_after: 0s\n", nil, []string{"retry.max_retry_after", "greater than 0"}},
+		{"negative cooldown", "delivery:\n  breaker_cooldown: -1s\n", nil, []string{"delivery.breaker_cooldown"}},
+		{"cooldown past the retry-after cap", "retry:\n  max_retry_after: 1m\ndelivery:\n  breaker_cooldown: 2m\n", nil,
+			[]string{"delivery.breaker_cooldown", "2m0s", "retry.max_retry_after (1m0s)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,5 +166,28 @@ func TestTokensAllowListeningBeyondLoopback(t *testing.T) {
 		if _, err := Load("", []string{"HOOKSTREAM_ADMIN_ADDR=" + addr}); err != nil {
 			t.Errorf("loopback %s without tokens: %v", addr, err)
 		}
+	}
+}
+
+func TestBreakerCooldownsFollowTheLadder(t *testing.T) {
+	tests := []struct {
+		name           string
+		rungs          []time.Duration
+		limit          time.Duration
+		first, longest time.Duration
+	}{
+		{"default ladder", []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, 0, time.Second, 8 * time.Second},
+		{"capped", []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, 3 * time.Second, time.Second, 3 * time.Second},
+		{"capped below the first rung", []time.Duration{5 * time.Second, 5 * time.Minute}, time.Second, time.Second, time.Second},
+		{"one rung", []time.Duration{30 * time.Second}, 0, 30 * time.Second, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Retry.Rungs, cfg.Delivery.BreakerCooldown = tt.rungs, tt.limit
+			if first, longest := cfg.BreakerCooldowns(); first != tt.first || longest != tt.longest {
+				t.Errorf("BreakerCooldowns() = %s, %s; want %s, %s", first, longest, tt.first, tt.longest)
+			}
+		})
 	}
 }

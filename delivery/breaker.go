@@ -6,14 +6,24 @@ import (
 )
 
 // breakers keeps one circuit breaker per endpoint URL. After threshold
-// consecutive failures an endpoint's breaker opens: attempts fail at once
-// for cooldown, then one probe goes through; its success closes the
-// breaker and its failure opens it again. Only failing endpoints have a
-// breaker; one whose last failure is idleEndpoint past its cooldown, with
-// no probe out, is forgotten.
+// consecutive failures an endpoint's breaker opens: attempts are refused
+// at once for its cooldown, then one probe goes through. The probe's
+// success closes the breaker; its failure opens it again for twice the
+// cooldown, up to maxCooldown. The cooldowns follow the retry ladder (the
+// first rung's delay, doubling up to the last rung's), so that the
+// breaker saves requests to a dead endpoint without delaying any
+// delivery past its rung.
+//
+// While the probe is out, attempts may wait for its answer instead of
+// being refused, at most maxWaiters of them at once.
+//
+// Only failing endpoints have a breaker; one whose last failure is
+// idleEndpoint past its cooldown, with no probe out, is forgotten.
 type breakers struct {
-	threshold int
-	cooldown  time.Duration
+	threshold   int
+	cooldown    time.Duration // the first cooldown
+	maxCooldown time.Duration
+	maxWaiters  int
 
 	mu    sync.Mutex
 	state map[string]*breaker
@@ -22,59 +32,80 @@ type breakers struct {
 
 type breaker struct {
 	failures  int
+	cooldown  time.Duration // the cooldown of the latest opening
 	openUntil time.Time
-	failed    time.Time // the last failure
-	probing   bool
+	failed    time.Time     // the last failure
+	probe     chan struct{} // non-nil while a probe is out; closed when it ends
+	waiters   int
 }
 
-func newBreakers(threshold int, cooldown time.Duration) *breakers {
-	return &breakers{threshold: threshold, cooldown: cooldown, state: map[string]*breaker{}}
+func newBreakers(threshold int, cooldown, maxCooldown time.Duration, maxWaiters int) *breakers {
+	return &breakers{threshold: threshold, cooldown: cooldown, maxCooldown: max(cooldown, maxCooldown),
+		maxWaiters: maxWaiters, state: map[string]*breaker{}}
 }
 
-// allow reports whether an attempt to endpoint may go out now and, when
-// not, how long until the breaker lets a probe through.
-func (bs *breakers) allow(endpoint string, now time.Time) (bool, time.Duration) {
+// verdict is what a breaker says of an attempt.
+type verdict uint8
+
+const (
+	pass   verdict = iota // make it
+	probe                 // make it: it is the probe of an open breaker
+	refuse                // do not make it
+	wait                  // wait for the probe out, then ask again
+)
+
+// allow says whether an attempt to endpoint may go out now. With wait, it
+// returns the channel closed when the probe out ends; a caller that stops
+// waiting before it is closed calls unwait.
+func (bs *breakers) allow(endpoint string, now time.Time) (verdict, <-chan struct{}) {
 	if bs.threshold <= 0 {
-		return true, 0
-	}
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	b := bs.state[endpoint]
-	if b == nil || b.failures < bs.threshold {
-		return true, 0
-	}
-	if now.Before(b.openUntil) {
-		return false, b.openUntil.Sub(now)
-	}
-	if b.probing {
-		return false, bs.cooldown
-	}
-	b.probing = true
-	return true, 0
-}
-
-// blocked reports, changing nothing, whether allow would refuse an
-// attempt to endpoint now, and the wait it would give.
-func (bs *breakers) blocked(endpoint string, now time.Time) (bool, time.Duration) {
-	if bs.threshold <= 0 {
-		return false, 0
+		return pass, nil
 	}
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	b := bs.state[endpoint]
 	switch {
 	case b == nil || b.failures < bs.threshold:
-		return false, 0
+		return pass, nil
 	case now.Before(b.openUntil):
-		return true, b.openUntil.Sub(now)
-	case b.probing:
-		return true, bs.cooldown
+		return refuse, nil
+	case b.probe != nil:
+		if b.waiters >= bs.maxWaiters {
+			return refuse, nil
+		}
+		b.waiters++
+		return wait, b.probe
 	}
-	return false, 0
+	b.probe = make(chan struct{})
+	return probe, nil
 }
 
-// record notes the result of an attempt that allow let through.
-func (bs *breakers) record(endpoint string, ok bool, now time.Time) {
+// unwait gives up a wait for probeDone that allow asked for, before the
+// probe ended.
+func (bs *breakers) unwait(endpoint string, probeDone <-chan struct{}) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if b := bs.state[endpoint]; b != nil && b.probe != nil && (<-chan struct{})(b.probe) == probeDone {
+		b.waiters--
+	}
+}
+
+// blocked reports, changing nothing, whether allow would refuse an
+// attempt to endpoint now because its breaker is open. An attempt that
+// would wait for a probe is not blocked.
+func (bs *breakers) blocked(endpoint string, now time.Time) bool {
+	if bs.threshold <= 0 {
+		return false
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.state[endpoint]
+	return b != nil && b.failures >= bs.threshold && now.Before(b.openUntil)
+}
+
+// record notes the result of an attempt that allow let through (v is what
+// it said) and that started at start.
+func (bs *breakers) record(endpoint string, v verdict, ok bool, start time.Time) {
 	if bs.threshold <= 0 {
 		return
 	}
@@ -83,39 +114,33 @@ func (bs *breakers) record(endpoint string, ok bool, now time.Time) {
 	b := bs.state[endpoint]
 	if ok {
 		if b != nil {
+			b.endProbe()
 			delete(bs.state, endpoint)
 		}
 		return
 	}
 	if b == nil {
-		bs.sweep(now)
+		bs.sweep(start)
 		b = &breaker{}
 		bs.state[endpoint] = b
 	}
 	b.failures++
-	b.failed = now
-	b.probing = false
-	if b.failures >= bs.threshold {
-		b.openUntil = now.Add(bs.cooldown)
+	b.failed = start
+	switch {
+	case v == probe:
+		b.endProbe()
+		b.cooldown = min(2*b.cooldown, bs.maxCooldown)
+		b.openUntil = start.Add(b.cooldown)
+	case b.failures == bs.threshold:
+		b.cooldown = bs.cooldown
+		b.openUntil = start.Add(b.cooldown)
 	}
-}
-
-// sweep forgets, at most once a minute, the breakers of endpoints that
-// have not failed for cooldown and idleEndpoint. bs.mu is held.
-func (bs *breakers) sweep(now time.Time) {
-	if now.Sub(bs.swept) < time.Minute {
-		return
-	}
-	bs.swept = now
-	for endpoint, b := range bs.state {
-		if !b.probing && now.Sub(b.failed) > bs.cooldown+idleEndpoint {
-			delete(bs.state, endpoint)
-		}
-	}
+	// Failures of attempts made before the breaker opened change nothing:
+	// they say what the opening already said.
 }
 
 // cancelProbe gives back a probe that allow granted but that was not
-// made.
+// made, or that ended without an answer.
 func (bs *breakers) cancelProbe(endpoint string) {
 	if bs.threshold <= 0 {
 		return
@@ -123,7 +148,29 @@ func (bs *breakers) cancelProbe(endpoint string) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	if b := bs.state[endpoint]; b != nil {
-		b.probing = false
+		b.endProbe()
+	}
+}
+
+// endProbe lets the attempts waiting for the probe out ask again.
+func (b *breaker) endProbe() {
+	if b.probe != nil {
+		close(b.probe)
+		b.probe, b.waiters = nil, 0
+	}
+}
+
+// sweep forgets, at most once a minute, the breakers of endpoints that
+// have not failed for their cooldown and idleEndpoint. bs.mu is held.
+func (bs *breakers) sweep(now time.Time) {
+	if now.Sub(bs.swept) < time.Minute {
+		return
+	}
+	bs.swept = now
+	for endpoint, b := range bs.state {
+		if b.probe == nil && now.Sub(b.failed) > b.cooldown+idleEndpoint {
+			delete(bs.state, endpoint)
+		}
 	}
 }
 
@@ -140,7 +187,7 @@ func (bs *breakers) open(now time.Time) int {
 	defer bs.mu.Unlock()
 	n := 0
 	for _, b := range bs.state {
-		if b.failures >= bs.threshold && (now.Before(b.openUntil) || b.probing) {
+		if b.failures >= bs.threshold && (now.Before(b.openUntil) || b.probe != nil) {
 			n++
 		}
 	}

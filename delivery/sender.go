@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,9 +31,12 @@ type SenderOptions struct {
 	// BreakerFailures consecutive failures open an endpoint's breaker; 0
 	// disables breakers.
 	BreakerFailures int
-	// BreakerCooldown is how long an open breaker refuses attempts.
-	// Default 30s.
-	BreakerCooldown time.Duration
+	// BreakerCooldown is how long a breaker that opens refuses attempts
+	// before it lets one probe through; each failed probe doubles it, up
+	// to BreakerMaxCooldown. A hookstream sets them to its first and last
+	// rung's delays. Defaults 1s and 8s.
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
 	// MaxPerEndpoint caps the attempts in flight to one endpoint URL, so a
 	// slow endpoint cannot hold every worker; 0 means no cap.
 	MaxPerEndpoint int
@@ -72,7 +76,10 @@ func NewSender(opts SenderOptions) *Sender {
 		opts.MaxIdleConnsPerHost = 64
 	}
 	if opts.BreakerCooldown <= 0 {
-		opts.BreakerCooldown = 30 * time.Second
+		opts.BreakerCooldown = time.Second
+	}
+	if opts.BreakerMaxCooldown <= 0 {
+		opts.BreakerMaxCooldown = 8 * time.Second
 	}
 	if opts.EndpointWait <= 0 {
 		opts.EndpointWait = 50 * time.Millisecond
@@ -99,9 +106,12 @@ func NewSender(opts SenderOptions) *Sender {
 			// failure, and following one could lead past the guard's intent.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		ua:       opts.UserAgent,
-		maxBody:  opts.MaxResponseBytes,
-		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown),
+		ua:      opts.UserAgent,
+		maxBody: opts.MaxResponseBytes,
+		// As many attempts may wait for a probe as may be in flight to
+		// one endpoint.
+		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown, opts.BreakerMaxCooldown,
+			cmp.Or(opts.MaxPerEndpoint, defaultProbeWaiters)),
 		inFlight: newEndpointSlots(opts.MaxPerEndpoint, opts.EndpointWait),
 		now:      opts.Now,
 	}
@@ -113,29 +123,35 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 // OpenBreakers counts endpoints whose breaker is open now.
 func (s *Sender) OpenBreakers() int { return s.breakers.open(s.now()) }
 
+// defaultProbeWaiters is how many attempts may wait for an open
+// breaker's probe when attempts per endpoint are not capped.
+const defaultProbeWaiters = 128
+
 // Refused returns the outcome Send would give at once because sub's
 // endpoint has its circuit breaker open, so that a caller can skip
 // rendering a body that would not be sent. It changes nothing.
 func (s *Sender) Refused(sub *subscription.Compiled) (Outcome, bool) {
-	if open, wait := s.breakers.blocked(sub.URL, s.now()); open {
-		return s.circuitOpen(sub.URL, wait), true
+	if s.breakers.blocked(sub.URL, s.now()) {
+		return s.circuitOpen(sub.URL), true
 	}
 	return Outcome{}, false
 }
 
-func (s *Sender) circuitOpen(endpoint string, wait time.Duration) Outcome {
-	// Retrying before the breaker lets a probe through cannot succeed:
-	// the wait is the endpoint's Retry-After.
-	return Outcome{Class: Retryable, Reason: ReasonCircuitOpen, RetryAfter: wait, Err: s.inFlight.get(endpoint).open}
+// circuitOpen is the outcome of an attempt refused by an open breaker: a
+// failed attempt, retried on the ladder's schedule like any other. The
+// breaker's cooldown follows the ladder, so the next rung finds it ready
+// to let a probe through.
+func (s *Sender) circuitOpen(endpoint string) Outcome {
+	return Outcome{Class: Retryable, Reason: ReasonCircuitOpen, Err: s.inFlight.get(endpoint).open}
 }
 
 // Send makes one attempt to deliver body to sub under webhook id and
 // classifies it. It never returns a nil-class outcome: every error is
 // folded into the Outcome.
 func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string, body []byte) Outcome {
-	start := s.now()
-	if ok, wait := s.breakers.allow(sub.URL, start); !ok {
-		return s.circuitOpen(sub.URL, wait)
+	v, out, refused := s.admit(ctx, sub)
+	if refused {
+		return out
 	}
 	ep := s.inFlight.get(sub.URL)
 	if !s.inFlight.acquire(ctx, ep) {
@@ -144,12 +160,55 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	}
 	// The attempt starts once it has its slot: the latency is the
 	// endpoint's, not the queue's.
-	start = s.now()
-	out := s.send(ctx, sub, id, body, start)
+	start := s.now()
+	out = s.send(ctx, sub, id, body, start)
 	out.Latency = s.now().Sub(start)
 	s.inFlight.release(ep, out.Latency)
-	s.breakers.record(sub.URL, out.Class != Retryable, start)
+	if out.Reason == ReasonCanceled {
+		// Shutting down: the endpoint said nothing.
+		s.breakers.cancelProbe(sub.URL)
+	} else {
+		s.breakers.record(sub.URL, v, out.Class != Retryable, start)
+	}
 	return out
+}
+
+// admit asks sub's endpoint's breaker whether an attempt may go out,
+// waiting for the answer of a probe that is out, at most for the
+// subscription's timeout. When the attempt may not go out it returns the
+// outcome to give.
+func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict, Outcome, bool) {
+	var timer *time.Timer
+	for {
+		v, probeDone := s.breakers.allow(sub.URL, s.now())
+		switch v {
+		case pass, probe:
+			if timer != nil {
+				timer.Stop()
+			}
+			return v, Outcome{}, false
+		case refuse:
+			if timer != nil {
+				timer.Stop()
+			}
+			return v, s.circuitOpen(sub.URL), true
+		}
+		if timer == nil {
+			timer = time.NewTimer(sub.Timeout())
+		}
+		var out Outcome
+		select {
+		case <-probeDone:
+			continue
+		case <-timer.C:
+			out = s.circuitOpen(sub.URL)
+		case <-ctx.Done():
+			timer.Stop()
+			out = Outcome{Class: Retryable, Reason: ReasonCanceled, NotAttempted: true, Err: ctx.Err()}
+		}
+		s.breakers.unwait(sub.URL, probeDone)
+		return refuse, out, true
+	}
 }
 
 func (s *Sender) send(parent context.Context, sub *subscription.Compiled, id string, body []byte, start time.Time) Outcome {

@@ -16,6 +16,7 @@ type Metrics struct {
 	Deliveries      *prometheus.CounterVec // outcome, reason
 	AttemptDuration *prometheus.HistogramVec
 	Retries         *prometheus.CounterVec // rung
+	RetriesHeld     prometheus.Counter
 	Bundles         *prometheus.CounterVec // rung
 	DLQWrites       *prometheus.CounterVec // reason
 	JobsDropped     *prometheus.CounterVec // reason
@@ -49,6 +50,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"outcome"}),
 		Retries: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_scheduled_total",
 			Help: "Delivery jobs written to a retry rung."}, []string{"rung"}),
+		RetriesHeld: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "retries_held_total",
+			Help: "Delivery jobs read before their endpoint's Retry-After was over and written round the last rung again, without an attempt."}),
 		Bundles: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retry_bundles_total",
 			Help: "Rung records carrying more than one delivery job of a subscription; their jobs count in retries_scheduled_total."}, []string{"rung"}),
 		DLQWrites: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dlq_writes_total",

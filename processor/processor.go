@@ -167,7 +167,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 			if refused == nil {
 				refused = new(pending)
 			}
-			p.settleAsync(ctx, sub, job, rung, out, refused)
+			p.settle(ctx, sub, job, rung, p.Now(), out, refused)
 			continue
 		}
 		live = append(live, sendable{sub, job})
@@ -191,7 +191,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		err = errors.Join(errs...)
 	}
 	if refused != nil {
-		err = errors.Join(err, refused.wait())
+		err = errors.Join(err, refused.wait(ctx))
 	}
 	return err
 }
@@ -201,33 +201,53 @@ const bundleFanOut = 16
 
 // HandleJob processes a delivery job, or a bundle of them, from a retry
 // rung. The attempt uses the subscription as it is now; a job whose
-// subscription was deleted or disabled is dropped.
+// subscription was deleted or disabled is dropped. A job whose endpoint
+// asked for a later attempt than its rung's delay goes round the last
+// rung again without an attempt.
 func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
-	rung := p.rungOf[rec.Topic]
-	if retry.IsBundle(rec) {
-		subID, jobs, err := retry.JobsFromBundle(rec)
-		if err != nil {
-			p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
-			return p.poison(ctx, rec, "invalid_job", err.Error())
-		}
-		sub := p.subscription(subID, len(jobs))
-		if sub == nil {
-			return nil
-		}
-		return p.attemptAll(ctx, len(jobs), rung, bundleFanOut, func(i int) (*subscription.Compiled, *retry.Job) {
-			return sub, jobs[i]
-		})
-	}
-	job, err := retry.JobFromRecord(rec)
+	subID, jobs, err := readJobs(rec)
 	if err != nil {
 		p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
 		return p.poison(ctx, rec, "invalid_job", err.Error())
 	}
-	sub := p.subscription(job.SubscriptionID, 1)
+	sub := p.subscription(subID, len(jobs))
 	if sub == nil {
 		return nil
 	}
-	return p.attempt(ctx, sub, job, rung)
+	now := p.Now()
+	var held *pending
+	due := jobs[:0:0]
+	for _, job := range jobs {
+		if at := p.Ladder.Due(job, now); at.After(now) {
+			if held == nil {
+				held = new(pending)
+			}
+			p.hold(ctx, sub, job, at, held)
+			continue
+		}
+		due = append(due, job)
+	}
+	if len(due) > 0 {
+		err = p.attemptAll(ctx, len(due), p.rungOf[rec.Topic], bundleFanOut, func(i int) (*subscription.Compiled, *retry.Job) {
+			return sub, due[i]
+		})
+	}
+	if held != nil {
+		err = errors.Join(err, held.wait(ctx))
+	}
+	return err
+}
+
+// readJobs reads the job or the bundle of jobs of a rung record.
+func readJobs(rec *kgo.Record) (string, []*retry.Job, error) {
+	if retry.IsBundle(rec) {
+		return retry.JobsFromBundle(rec)
+	}
+	job, err := retry.JobFromRecord(rec)
+	if err != nil {
+		return "", nil, err
+	}
+	return job.SubscriptionID, []*retry.Job{job}, nil
 }
 
 // subscription returns the subscription of jobs retried, or nil when it
@@ -246,6 +266,22 @@ func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
 	p.Metrics.JobsDropped.WithLabelValues(reason).Add(float64(jobs))
 	p.Logger.Info().Str("subscription", id).Int("jobs", jobs).Str("reason", reason).Msg("retries dropped")
 	return nil
+}
+
+// hold writes job, not due before at, round the last rung again without
+// an attempt; wait on into learns the outcome.
+func (p *Processor) hold(ctx context.Context, sub *subscription.Compiled, job *retry.Job, at time.Time, into *pending) {
+	step := p.Ladder.Hold(at)
+	s := settlement{rec: job.Record(step.Topic, step.NotBefore, ""), rung: step.Rung, notBefore: step.NotBefore}
+	into.add()
+	p.write(ctx, sub.ID, s, func(err error) {
+		defer into.done()
+		if err != nil {
+			into.fail(p.produceError(s.rec, err))
+			return
+		}
+		p.Metrics.RetriesHeld.Inc()
+	})
 }
 
 // attempt makes one attempt of job, read from rung (empty for the
@@ -271,44 +307,32 @@ func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job
 	return p.finish(ctx, sub, job, rung, now, p.Sender.Send(ctx, sub, job.WebhookID, body))
 }
 
-// finish counts an attempt made at now, settles it and records it.
+// finish settles an attempt made at now and waits until its outcome is
+// durable.
 func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome) error {
 	if out.Reason == delivery.ReasonCanceled {
 		// Shutting down: this attempt does not count and the record stays
 		// uncommitted, to be redelivered.
 		return fmt.Errorf("attempt canceled: %w", ctx.Err())
 	}
-	p.count(job, now, out)
-	s := p.plan(sub, job, out)
-	if s.rec != nil {
-		written := make(chan error, 1)
-		p.write(ctx, sub.ID, s, func(err error) { written <- err })
-		select {
-		case err := <-written:
-			if err != nil {
-				return p.produceError(s.rec, err)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("write to %s: %w", s.rec.Topic, ctx.Err())
-		}
-	}
-	p.settled(sub, job, rung, now, out, s)
-	return nil
+	var w pending
+	p.settle(ctx, sub, job, rung, now, out, &w)
+	return w.wait(ctx)
 }
 
-// settleAsync settles an attempt refused without being made, writing its
-// record in the background; wait on into learns the outcome.
-func (p *Processor) settleAsync(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, out delivery.Outcome, into *pending) {
-	now := p.Now()
-	p.count(job, now, out)
+// settle counts an attempt made (or refused) at now, decides where it
+// goes and makes that durable in the background; wait on into learns the
+// outcome. It is the one place an attempt is settled.
+func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome, into *pending) {
+	out = p.count(job, now, out)
 	s := p.plan(sub, job, out)
 	if s.rec == nil {
 		p.settled(sub, job, rung, now, out, s)
 		return
 	}
-	into.wg.Add(1)
+	into.add()
 	p.write(ctx, sub.ID, s, func(err error) {
-		defer into.wg.Done()
+		defer into.done()
 		if err != nil {
 			into.fail(p.produceError(s.rec, err))
 			return
@@ -330,9 +354,24 @@ func (p *Processor) write(ctx context.Context, sub string, s settlement, done fu
 
 // pending collects the outcomes of records written in the background.
 type pending struct {
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	n    int           // writes not done
+	idle chan struct{} // closed when n drops to 0 while someone waits
+	err  error
+}
+
+func (w *pending) add() {
+	w.mu.Lock()
+	w.n++
+	w.mu.Unlock()
+}
+
+func (w *pending) done() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n--; w.n == 0 && w.idle != nil {
+		close(w.idle)
+	}
 }
 
 func (w *pending) fail(err error) {
@@ -341,23 +380,46 @@ func (w *pending) fail(err error) {
 	w.mu.Unlock()
 }
 
-func (w *pending) wait() error {
-	w.wg.Wait()
-	return w.err
+// wait returns once every write is done, with their errors, or when ctx
+// ends: a write the broker does not acknowledge must not hold a shutdown.
+func (w *pending) wait(ctx context.Context) error {
+	w.mu.Lock()
+	if w.n == 0 {
+		defer w.mu.Unlock()
+		return w.err
+	}
+	w.idle = make(chan struct{})
+	idle := w.idle
+	w.mu.Unlock()
+	select {
+	case <-idle:
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for retry and DLQ writes: %w", ctx.Err())
+	}
 }
 
-// count notes an attempt of job made (or refused) at now.
-func (p *Processor) count(job *retry.Job, now time.Time, out delivery.Outcome) {
+// count notes an attempt of job made (or refused, or put off) at now and
+// returns its outcome. A delivery put off more than retry.MaxPutOffs
+// times in a row counts as a failed attempt.
+func (p *Processor) count(job *retry.Job, now time.Time, out delivery.Outcome) delivery.Outcome {
 	if job.Attempts == 0 {
 		job.FirstAttempt = now
 	}
-	if !out.NotAttempted {
+	if out.NotAttempted && job.PutOffs < retry.MaxPutOffs {
+		job.PutOffs++
+	} else {
+		out.NotAttempted = false
 		job.Attempts++
+		job.PutOffs = 0
 	}
 	p.Metrics.Deliveries.WithLabelValues(out.Class.String(), string(out.Reason)).Inc()
 	if out.Latency > 0 && out.Reason != delivery.ReasonCircuitOpen {
 		p.Metrics.AttemptDuration.WithLabelValues(out.Class.String()).Observe(out.Latency.Seconds())
 	}
+	return out
 }
 
 // settlement is where a finished attempt goes: the record that gives it
@@ -382,7 +444,12 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 	}
 	reason := retry.Permanent(string(out.Reason))
 	if out.Class == delivery.Retryable {
-		step := p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
+		var step retry.Step
+		if out.NotAttempted {
+			step = p.Ladder.PutOff(p.Now())
+		} else {
+			step = p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
+		}
 		if step.Rung >= 0 {
 			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung,
 				notBefore: step.NotBefore}

@@ -49,9 +49,9 @@ func TestWebhookID(t *testing.T) {
 }
 
 // An event matching a healthy endpoint and one whose breaker is open is
-// delivered to the first and, for the second, written to the rung that
-// waits out the breaker's cooldown (an hour: the last one), with the
-// refusal counted and in the history.
+// delivered to the first and, for the second, written to the first rung
+// as a failed attempt (the breaker's cooldown does not move it along the
+// ladder), with the refusal counted and in the history.
 func TestHandleEventBesideAnOpenBreaker(t *testing.T) {
 	var got atomic.Int64
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,9 +92,9 @@ func TestHandleEventBesideAnOpenBreaker(t *testing.T) {
 			if n := got.Load() - before; n != int64(tt.events) {
 				t.Errorf("healthy endpoint got %d requests, want %d", n, tt.events)
 			}
-			jobs, _ := l.jobs(t, l.ladder.Rungs[1].Topic)
+			jobs, _ := l.jobs(t, l.ladder.Rungs[0].Topic)
 			if len(jobs) != written {
-				t.Fatalf("last rung holds %d jobs, want %d", len(jobs), written)
+				t.Fatalf("first rung holds %d jobs, want %d", len(jobs), written)
 			}
 			for _, job := range jobs {
 				if job.SubscriptionID != "sub_b" || job.Attempts != 1 || job.LastReason != "circuit_open" || job.EventType != "order.failed" {
@@ -107,8 +107,8 @@ func TestHandleEventBesideAnOpenBreaker(t *testing.T) {
 		t.Errorf("history of sub_b holds %d attempts, want %d", n, written)
 	}
 	for _, a := range hist.of("sub_b") {
-		if a.Reason != "circuit_open" || a.Next != "retry:2s" || a.Rung != "" {
-			t.Fatalf("history attempt %+v, want circuit_open then retry:2s", a)
+		if a.Reason != "circuit_open" || a.Next != "retry:1s" || a.Rung != "" {
+			t.Fatalf("history attempt %+v, want circuit_open then retry:1s", a)
 		}
 	}
 	if n := len(hist.of("sub_a")); n != written {
@@ -200,7 +200,7 @@ func TestRefusedDeliveriesTravelTogether(t *testing.T) {
 					t.Fatalf("event %d: %v", i, err)
 				}
 			}
-			topic := l.ladder.Rungs[1].Topic
+			topic := l.ladder.Rungs[0].Topic
 			jobs, records := l.jobs(t, topic)
 			if !tt.wantRecords(records) {
 				t.Errorf("%d deliveries went in %d records", tt.events, records)
@@ -224,7 +224,7 @@ func TestRefusedDeliveriesTravelTogether(t *testing.T) {
 					}
 				}
 			}
-			if got := testutil.ToFloat64(p.Metrics.Bundles.WithLabelValues("2s")); got != float64(bundles) {
+			if got := testutil.ToFloat64(p.Metrics.Bundles.WithLabelValues("1s")); got != float64(bundles) {
 				t.Errorf("retry_bundles_total = %v, %d bundles written", got, bundles)
 			}
 			if n := len(hist.of("sub_a")); n != tt.events {

@@ -192,7 +192,6 @@ delivery:
   allow_networks: [127.0.0.0/8]
   timeout: 2s
   breaker_failures: %d
-  breaker_cooldown: 2s
 redis:
   url: %s
   key_prefix: %s

@@ -26,7 +26,14 @@ const (
 	HeaderReason       = "hookstream-reason"        // why a DLQ record is there
 	HeaderEventType    = "hookstream-event-type"    // the log event's type
 	HeaderEventTime    = "hookstream-event-time"    // unix ms of the log event
+	HeaderPutOffs      = "hookstream-put-offs"      // times put off since the last attempt, when any
 )
+
+// MaxPutOffs is how many times in a row a delivery may be put off without
+// an attempt (its endpoint had its cap of attempts in flight) before the
+// next put-off counts as a failed attempt: a delivery to an endpoint that
+// stays saturated reaches the DLQ like one to an endpoint that fails.
+const MaxPutOffs = 3
 
 // Kinds of retry and DLQ records.
 const (
@@ -59,14 +66,20 @@ type Job struct {
 	WebhookID      string
 	SubscriptionID string
 	Attempts       int
-	FirstAttempt   time.Time
-	Origin         Origin
-	EventType      string
-	EventTime      time.Time
-	LastStatus     int
-	LastReason     string
-	LastError      string
-	Event          []byte
+	// PutOffs counts the times the delivery was put off since its last
+	// attempt.
+	PutOffs      int
+	FirstAttempt time.Time
+	// NotBefore is when the next attempt is due, as read back from a
+	// retry record; zero for a new delivery.
+	NotBefore  time.Time
+	Origin     Origin
+	EventType  string
+	EventTime  time.Time
+	LastStatus int
+	LastReason string
+	LastError  string
+	Event      []byte
 }
 
 // Record encodes the job for topic, due at notBefore (zero for the DLQ),
@@ -74,9 +87,9 @@ type Job struct {
 // header value share one buffer: a delivery to a down endpoint writes a
 // record per attempt, and this is most of what such an attempt costs.
 func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 12)}
+	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 13)}
 	size := 2*len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
-		len(KindDelivery) + len(dlqReason) + 7*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
+		len(KindDelivery) + len(dlqReason) + 8*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
 	buf := make([]byte, 0, size)
 	// add appends a header whose value is what was appended to buf since
 	// start. The buffer is sized for every value; were it to grow, the
@@ -115,6 +128,11 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 		buf = strconv.AppendInt(buf, notBefore.UnixMilli(), 10)
 		add(HeaderNotBefore, n)
 	}
+	if j.PutOffs > 0 {
+		n = len(buf)
+		buf = strconv.AppendInt(buf, int64(j.PutOffs), 10)
+		add(HeaderPutOffs, n)
+	}
 	if j.LastStatus != 0 {
 		n = len(buf)
 		buf = strconv.AppendInt(buf, int64(j.LastStatus), 10)
@@ -136,7 +154,7 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 // JobFromRecord reads a job back from a retry or DLQ record.
 func JobFromRecord(r *kgo.Record) (*Job, error) {
 	j := &Job{Event: r.Value}
-	var kind, attempts, origin, first, eventTime, status []byte
+	var kind, attempts, origin, first, eventTime, status, notBefore, putOffs []byte
 	for _, h := range r.Headers {
 		switch h.Key {
 		case HeaderKind:
@@ -157,6 +175,10 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 			eventTime = h.Value
 		case HeaderStatus:
 			status = h.Value
+		case HeaderNotBefore:
+			notBefore = h.Value
+		case HeaderPutOffs:
+			putOffs = h.Value
 		case HeaderError:
 			j.LastReason, j.LastError, _ = strings.Cut(string(h.Value), ": ")
 		}
@@ -189,6 +211,12 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 	}
 	if n, ok := parseCount(status); ok && n < 1000 {
 		j.LastStatus = int(n)
+	}
+	if ms, ok := parseCount(notBefore); ok {
+		j.NotBefore = time.UnixMilli(ms)
+	}
+	if n, ok := parseCount(putOffs); ok && n <= MaxPutOffs {
+		j.PutOffs = int(n)
 	}
 	return j, nil
 }

@@ -39,8 +39,6 @@ func (l *Ladder) Next(attempts, maxAttempts int, retryAfter time.Duration, now t
 	if attempts >= maxAttempts || len(l.Rungs) == 0 {
 		return Step{Topic: l.DLQ, Rung: -1}
 	}
-	// A delivery not yet attempted (its endpoint was saturated) waits on
-	// the first rung.
 	i := min(max(attempts-1, 0), len(l.Rungs)-1)
 	if l.MaxRetryAfter > 0 {
 		retryAfter = min(retryAfter, l.MaxRetryAfter)
@@ -50,4 +48,29 @@ func (l *Ladder) Next(attempts, maxAttempts int, retryAfter time.Duration, now t
 	}
 	wait := max(l.Rungs[i].Delay, retryAfter)
 	return Step{Topic: l.Rungs[i].Topic, NotBefore: now.Add(wait), Rung: i}
+}
+
+// PutOff is where a delivery put off without an attempt goes: the first
+// rung, whatever its attempts.
+func (l *Ladder) PutOff(now time.Time) Step {
+	return Step{Topic: l.Rungs[0].Topic, NotBefore: now.Add(l.Rungs[0].Delay), Rung: 0}
+}
+
+// Hold is where a job read from a rung before it is due goes: round the
+// last rung again without an attempt, still due at notBefore. A rung
+// consumer waits for no record longer than its rung's delay, so a job
+// that an endpoint's Retry-After holds longer than that must not sit at
+// the head of a partition, where every job behind it would wait too.
+func (l *Ladder) Hold(notBefore time.Time) Step {
+	last := len(l.Rungs) - 1
+	return Step{Topic: l.Rungs[last].Topic, NotBefore: notBefore, Rung: last}
+}
+
+// Due is when a job read back from a rung is due: its not-before, but no
+// later than the longest an endpoint may push an attempt from now.
+func (l *Ladder) Due(job *Job, now time.Time) time.Time {
+	if limit := now.Add(l.MaxRetryAfter); l.MaxRetryAfter > 0 && job.NotBefore.After(limit) {
+		return limit
+	}
+	return job.NotBefore
 }

@@ -173,6 +173,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delivery.allow_networks: %w", err)
 	}
+	firstCooldown, longestCooldown := cfg.BreakerCooldowns()
 	sender := delivery.NewSender(delivery.SenderOptions{
 		UserAgent:        "hookstream/" + s.opts.Version,
 		Guard:            guard,
@@ -181,7 +182,8 @@ func (s *Service) Run(ctx context.Context) error {
 		// every burst closes and redials the difference.
 		MaxIdleConnsPerHost: max(cfg.Delivery.MaxIdleConnsPerHost, cfg.Delivery.MaxInFlightPerEndpoint),
 		BreakerFailures:     cfg.Delivery.BreakerFailures,
-		BreakerCooldown:     cfg.Delivery.BreakerCooldown,
+		BreakerCooldown:     firstCooldown,
+		BreakerMaxCooldown:  longestCooldown,
 		MaxPerEndpoint:      cfg.Delivery.MaxInFlightPerEndpoint,
 	})
 	defer sender.Close()
@@ -358,15 +360,20 @@ func (s *Service) Run(ctx context.Context) error {
 	return runErr
 }
 
-// dueAt is when a retry record is due: its not-before header, or its
-// write time plus the rung's delay when the header is missing.
+// dueAt is when a retry record is due: its not-before header, but never
+// later than its write time plus the rung's delay. Due times then never
+// decrease along a partition by more than producers' clocks differ, so a
+// record at the head of a paused partition holds those behind it for at
+// most the rung's delay; a job whose endpoint asked to wait longer is
+// written round the last rung again when it is read (processor.HandleJob).
 func dueAt(r *kgo.Record, delay time.Duration) time.Time {
+	due := r.Timestamp.Add(delay)
 	if v, ok := retry.HeaderValue(r, retry.HeaderNotBefore); ok {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && time.UnixMilli(ms).Before(due) {
 			return time.UnixMilli(ms)
 		}
 	}
-	return r.Timestamp.Add(delay)
+	return due
 }
 
 // compression is the codec named in kafka.compression.
