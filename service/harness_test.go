@@ -255,13 +255,14 @@ type receiver struct {
 	attempts  map[string]int                       // webhook-id → requests
 	delivered map[string]int                       // webhook-id → 2xx answers
 	events    map[string]string                    // webhook-id → data.seq
+	arrivals  map[string][]time.Time               // webhook-id → when each request came
 	bad       []string
 }
 
 func newReceiver(t testing.TB) *receiver {
 	t.Helper()
 	rc := &receiver{t: t, secrets: map[string]*standardwebhooks.Webhook{}, attempts: map[string]int{},
-		delivered: map[string]int{}, events: map[string]string{}}
+		delivered: map[string]int{}, events: map[string]string{}, arrivals: map[string][]time.Time{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -317,6 +318,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		rc.bad = append(rc.bad, fmt.Sprintf("envelope id %s differs from webhook-id %s", env.ID, id))
 	}
 	rc.attempts[id]++
+	rc.arrivals[id] = append(rc.arrivals[id], time.Now())
 	status := 200
 	if rc.respond != nil {
 		status = rc.respond(id, rc.attempts[id])
@@ -332,6 +334,17 @@ func (rc *receiver) snapshot() (attempts, delivered map[string]int, events map[s
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return clone(rc.attempts), clone(rc.delivered), clone(rc.events), append([]string(nil), rc.bad...)
+}
+
+// requests returns when each request of each webhook-id came.
+func (rc *receiver) requests() map[string][]time.Time {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := make(map[string][]time.Time, len(rc.arrivals))
+	for id, at := range rc.arrivals {
+		out[id] = append([]time.Time(nil), at...)
+	}
+	return out
 }
 
 func (rc *receiver) deliveredCount() int {

@@ -1,0 +1,262 @@
+package service
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/retry"
+)
+
+// The tests of this file hold hookstream to its retry contract with the
+// default ladder (1s, 2s, 4s, 8s), five attempts and the default breaker
+// (five failures): attempt k+1 of a delivery is made rung k's delay after
+// attempt k, never earlier, and nothing hookstream decides on its own (an
+// open breaker, a slot cap) makes it later.
+
+// ladderSlack is how late past its rung an attempt may be made: the
+// consumer's timer, a fetch and the history clock's milliseconds.
+const ladderSlack = 600 * time.Millisecond
+
+func newLadderEnv(t *testing.T) *env {
+	t.Helper()
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.Retry.Rungs = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	e.cfg.Delivery.MaxAttempts = 5
+	e.cfg.Delivery.BreakerFailures = 5
+	e.cfg.History.Attempts = 1000
+	return e
+}
+
+// attemptsOf returns the recorded attempts of subscription id, grouped by
+// webhook-id and in the order they were made.
+func (in *instance) attemptsOf(t *testing.T, id string) map[string][]history.Attempt {
+	t.Helper()
+	var got struct{ Data []history.Attempt }
+	in.getJSON(t, "/v1/subscriptions/"+id+"/attempts?limit=1000", &got)
+	out := map[string][]history.Attempt{}
+	for _, a := range got.Data {
+		out[a.WebhookID] = append(out[a.WebhookID], a)
+	}
+	for _, as := range out {
+		slices.SortFunc(as, func(a, b history.Attempt) int { return a.Number - b.Number })
+	}
+	return out
+}
+
+// checkOnTheLadder fails the test unless every delivery's attempts are
+// numbered 1, 2, … and each was made its rung's delay after the one
+// before: not earlier, and not later than ladderSlack past it.
+func checkOnTheLadder(t *testing.T, rungs []time.Duration, byDelivery map[string][]history.Attempt) {
+	t.Helper()
+	for id, as := range byDelivery {
+		for k, a := range as {
+			if a.Number != k+1 {
+				t.Errorf("%s: attempts %v are not numbered from 1", id, numbers(as))
+				break
+			}
+			if k == 0 {
+				continue
+			}
+			want := rungs[min(k-1, len(rungs)-1)]
+			// History keeps milliseconds: allow one either way.
+			if gap := a.Time.Sub(as[k-1].Time); gap < want-time.Millisecond || gap > want+ladderSlack {
+				t.Errorf("%s: attempt %d came %s after attempt %d (%s), want %s (rung %s)", id, a.Number, gap, k, as[k-1].Reason, want, a.Rung)
+			}
+		}
+	}
+}
+
+func numbers(as []history.Attempt) []int {
+	out := make([]int, len(as))
+	for i, a := range as {
+		out[i] = a.Number
+	}
+	return out
+}
+
+// downFor answers 503 to every request until d after the first one, then
+// 200, and reports when it recovered.
+type downFor struct {
+	d     time.Duration
+	mu    sync.Mutex
+	first time.Time
+}
+
+func (o *downFor) respond(string, int) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.first.IsZero() {
+		o.first = time.Now()
+	}
+	if time.Since(o.first) < o.d {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusOK
+}
+
+func (o *downFor) recovered() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.first.Add(o.d)
+}
+
+// TestLadderRidesOutAShortOutage: an endpoint that answers 503 for 2.5s
+// and then recovers, with 20 deliveries due to it. Its breaker opens at
+// once; every delivery still arrives on the ladder's schedule, the last
+// within 16s of its first attempt (not after the breaker's old 30s
+// cooldown).
+func TestLadderRidesOutAShortOutage(t *testing.T) {
+	e := newLadderEnv(t)
+	in := e.start()
+	rc := newReceiver(t)
+	outage := &downFor{d: 2500 * time.Millisecond}
+	rc.respond = outage.respond
+	sub := in.subscribe(t, rc, map[string]any{"name": "outage"})
+
+	events := make([][]byte, 20)
+	for i := range events {
+		events[i] = logEvent(i, `"level":"error"`)
+	}
+	e.publish(events...)
+	testenv.Eventually(t, 30*time.Second, func() bool { return rc.deliveredCount() == 20 }, "not every delivery arrived")
+
+	requests := rc.requests()
+	for id, at := range requests {
+		if took := at[len(at)-1].Sub(at[0]); took > 16*time.Second {
+			t.Errorf("%s delivered %s after its first attempt, want within 16s", id, took)
+		}
+	}
+	var byDelivery map[string][]history.Attempt
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		byDelivery = in.attemptsOf(t, sub["id"].(string))
+		for _, as := range byDelivery {
+			if as[len(as)-1].Outcome != "delivered" {
+				return false
+			}
+		}
+		return len(byDelivery) == 20
+	}, "history lacks the deliveries")
+	checkOnTheLadder(t, e.cfg.Retry.Rungs, byDelivery)
+	refused := 0
+	for _, as := range byDelivery {
+		for _, a := range as {
+			if a.Reason == "circuit_open" {
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		t.Error("no attempt was refused by the breaker: the test did not open it")
+	}
+	t.Logf("20 deliveries: %d attempts refused by the open breaker, %d requests", refused, total(requests))
+}
+
+// TestLadderDeadLettersADeadEndpointOnSchedule: an endpoint that always
+// answers 503, with 5 deliveries: all in the DLQ within 20s of the first
+// attempt, each after 5 attempts, with at most 25 requests made.
+func TestLadderDeadLettersADeadEndpointOnSchedule(t *testing.T) {
+	e := newLadderEnv(t)
+	in := e.start()
+	rc := newReceiver(t)
+	rc.respond = func(string, int) int { return http.StatusServiceUnavailable }
+	sub := in.subscribe(t, rc, map[string]any{"name": "dead"})
+
+	for i := range 5 {
+		e.publish(logEvent(i, `"level":"error"`))
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return len(e.readTopic(e.cfg.DLQTopic())) == 5 }, "deliveries not dead-lettered")
+	var first time.Time
+	for _, at := range rc.requests() {
+		if first.IsZero() || at[0].Before(first) {
+			first = at[0]
+		}
+	}
+	if took := time.Since(first); took > 20*time.Second {
+		t.Errorf("the DLQ held every delivery %s after the first attempt, want within 20s", took)
+	}
+	for _, r := range e.readTopic(e.cfg.DLQTopic()) {
+		if got := header(r, retry.HeaderAttempt); got != "5" {
+			t.Errorf("DLQ record after %s attempts, want 5", got)
+		}
+		if got := header(r, retry.HeaderReason); got != "exhausted" {
+			t.Errorf("DLQ reason %q", got)
+		}
+	}
+	if n := total(rc.requests()); n > 25 {
+		t.Errorf("a dead endpoint got %d requests, want at most 25", n)
+	}
+	byDelivery := in.attemptsOf(t, sub["id"].(string))
+	checkOnTheLadder(t, e.cfg.Retry.Rungs, byDelivery)
+	t.Logf("5 deliveries dead-lettered after %d requests", total(rc.requests()))
+}
+
+// TestLadderRetriesAtOneAndThreeSeconds: an endpoint that fails twice and
+// then succeeds is tried again 1s after the first attempt and 2s after the
+// second.
+func TestLadderRetriesAtOneAndThreeSeconds(t *testing.T) {
+	e := newLadderEnv(t)
+	in := e.start()
+	rc := newReceiver(t)
+	rc.respond = failFirst(2)
+	in.subscribe(t, rc, map[string]any{"name": "flaky"})
+
+	e.publish(logEvent(1, `"level":"error"`))
+	testenv.Eventually(t, 15*time.Second, func() bool { return rc.deliveredCount() == 1 }, "not delivered")
+	for id, at := range rc.requests() {
+		if len(at) != 3 {
+			t.Fatalf("%s: %d requests, want 3", id, len(at))
+		}
+		for i, want := range []time.Duration{time.Second, 3 * time.Second} {
+			if got := at[i+1].Sub(at[0]); got < want || got > want+ladderSlack {
+				t.Errorf("request %d came %s after the first, want %s", i+2, got, want)
+			}
+		}
+		t.Logf("requests at +%s and +%s", at[1].Sub(at[0]), at[2].Sub(at[0]))
+	}
+}
+
+// TestLadderDeliversWithinARungOfRecovering: an endpoint that recovers
+// while its breaker is open gets every pending delivery within one rung of
+// recovering: the breaker's probe comes due with the deliveries' rung.
+func TestLadderDeliversWithinARungOfRecovering(t *testing.T) {
+	e := newLadderEnv(t)
+	in := e.start()
+	rc := newReceiver(t)
+	// Down through the first three attempts (at 0, +1s and +3s), up
+	// before the fourth (+7s).
+	outage := &downFor{d: 4 * time.Second}
+	rc.respond = outage.respond
+	sub := in.subscribe(t, rc, map[string]any{"name": "recovering"})
+
+	events := make([][]byte, 10)
+	for i := range events {
+		events[i] = logEvent(i, `"level":"error"`)
+	}
+	e.publish(events...)
+	testenv.Eventually(t, 30*time.Second, func() bool { return rc.deliveredCount() == 10 }, "not every delivery arrived")
+	recovered := outage.recovered()
+	for id, at := range rc.requests() {
+		last := at[len(at)-1]
+		// The outage ends between the third and fourth rungs (4s): the
+		// fourth attempt is at most one rung after it.
+		if late := last.Sub(recovered); late > 4*time.Second+ladderSlack {
+			t.Errorf("%s delivered %s after the endpoint recovered, want within one rung (4s)", id, late)
+		}
+	}
+	checkOnTheLadder(t, e.cfg.Retry.Rungs, in.attemptsOf(t, sub["id"].(string)))
+	t.Logf("10 deliveries, %d requests", total(rc.requests()))
+}
+
+func total(requests map[string][]time.Time) int {
+	n := 0
+	for _, at := range requests {
+		n += len(at)
+	}
+	return n
+}
