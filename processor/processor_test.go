@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/retry"
+	"github.com/hookstream/hookstream/subscription"
 )
 
 func TestWebhookID(t *testing.T) {
@@ -327,4 +329,82 @@ func TestHandleJobBundle(t *testing.T) {
 			t.Errorf("DLQ reason %q", reason)
 		}
 	})
+}
+
+// A delivery put off without an attempt (its endpoint had its cap in
+// flight) waits on the first rung whatever its attempts, and the put-off
+// after retry.MaxPutOffs in a row counts as a failed attempt.
+func TestPutOffsGoToTheFirstRungAndAreBounded(t *testing.T) {
+	p, l := newTestProcessor(t, nil, nil)
+	sub, err := subscription.Compile(subscription.Subscription{ID: "sub_a", Name: "n", URL: "http://127.0.0.1:1", Enabled: true,
+		Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", MaxAttempts: 5, Timeout: subscription.Duration(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putOff := delivery.Outcome{Class: delivery.Retryable, Reason: delivery.ReasonSaturated, NotAttempted: true}
+	job := &retry.Job{WebhookID: "msg_1", SubscriptionID: "sub_a", Attempts: 2, Event: []byte(`{}`)}
+	for i := range retry.MaxPutOffs + 1 {
+		out := p.count(job, time.Now(), putOff)
+		s := p.plan(sub, job, out)
+		if i < retry.MaxPutOffs {
+			if !out.NotAttempted || job.Attempts != 2 || job.PutOffs != i+1 || s.rec.Topic != l.ladder.Rungs[0].Topic {
+				t.Fatalf("put-off %d: attempts %d, put-offs %d, to %s; want no attempt spent and the first rung", i+1, job.Attempts, job.PutOffs, s.rec.Topic)
+			}
+			continue
+		}
+		if out.NotAttempted || job.Attempts != 3 || job.PutOffs != 0 || s.rec.Topic != l.ladder.Rungs[1].Topic {
+			t.Fatalf("put-off %d: attempts %d, put-offs %d, to %s; want it counted as the third attempt, on the second rung",
+				i+1, job.Attempts, job.PutOffs, s.rec.Topic)
+		}
+	}
+	if out := p.count(job, time.Now(), delivery.Outcome{Class: delivery.Retryable, Reason: delivery.ReasonHTTP5xx}); out.NotAttempted || job.PutOffs != 0 {
+		t.Errorf("an attempt leaves put-offs at %d", job.PutOffs)
+	}
+}
+
+// A job read from a rung before its endpoint's Retry-After is over goes
+// round the last rung again without an attempt, still due when the
+// endpoint asked; one due a century ahead is held no longer than
+// retry.max_retry_after.
+func TestHandleJobHoldsJobsNotDue(t *testing.T) {
+	var got atomic.Int64
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(healthy.Close)
+	tests := []struct {
+		name      string
+		notBefore time.Duration // from now
+		want      time.Duration // the held job's not-before, from now
+	}{
+		{"retry-after of 20 minutes", 20 * time.Minute, 20 * time.Minute},
+		{"a century ahead", 100 * 365 * 24 * time.Hour, time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, l := newTestProcessor(t, []string{healthy.URL}, nil)
+			p.Ladder.MaxRetryAfter = time.Hour
+			before := got.Load()
+			now := time.Now()
+			job := &retry.Job{WebhookID: "msg_1", SubscriptionID: "sub_a", Attempts: 4, FirstAttempt: now,
+				Origin: retry.Origin{Topic: "logs"}, Event: []byte(`{}`)}
+			if err := p.HandleJob(context.Background(), job.Record(l.ladder.Rungs[0].Topic, now.Add(tt.notBefore), "")); err != nil {
+				t.Fatal(err)
+			}
+			if n := got.Load() - before; n != 0 {
+				t.Errorf("the endpoint got %d requests before the job was due", n)
+			}
+			jobs, _ := l.jobs(t, l.ladder.Rungs[1].Topic)
+			if len(jobs) != 1 || jobs[0].Attempts != 4 {
+				t.Fatalf("last rung holds %+v, want the job with its 4 attempts", jobs)
+			}
+			if d := jobs[0].NotBefore.Sub(now); d < tt.want-time.Second || d > tt.want+time.Second {
+				t.Errorf("held job due %s from now, want %s", d, tt.want)
+			}
+			if n := testutil.ToFloat64(p.Metrics.RetriesHeld); n != 1 {
+				t.Errorf("retries_held_total = %v", n)
+			}
+		})
+	}
 }

@@ -58,6 +58,7 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		WebhookID: "msg_1", SubscriptionID: "sub_1", Attempts: 2, FirstAttempt: time.UnixMilli(1700000000123),
 		Origin: Origin{Topic: "app.logs-eu", Partition: 3, Offset: 42}, EventType: "t", EventTime: time.UnixMilli(1700000000000),
 		LastStatus: 503, LastReason: "http_5xx", LastError: "endpoint answered 503:\nbusy", Event: []byte(`{"a":1}`),
+		PutOffs: 2,
 	}
 	rec := job.Record("hookstream.retry.2s", time.UnixMilli(1700000002123), "")
 	if string(rec.Value) != `{"a":1}` || string(rec.Key) != "msg_1" {
@@ -67,6 +68,7 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		HeaderKind: "delivery", HeaderAttempt: "2", HeaderNotBefore: "1700000002123", HeaderSubscription: "sub_1",
 		HeaderWebhookID: "msg_1", HeaderOrigin: "app.logs-eu/3/42", HeaderFirstAttempt: "1700000000123", HeaderStatus: "503",
 		HeaderError: "http_5xx: endpoint answered 503: busy", HeaderEventType: "t", HeaderEventTime: "1700000000000",
+		HeaderPutOffs: "2",
 	}
 	for k, v := range want {
 		if got, _ := HeaderValue(rec, k); got != v {
@@ -93,7 +95,8 @@ func TestJobRecordRoundTrip(t *testing.T) {
 	}
 	if back.WebhookID != job.WebhookID || back.Attempts != 2 || back.Origin != job.Origin || string(back.Event) != `{"a":1}` ||
 		!back.FirstAttempt.Equal(job.FirstAttempt) || !back.EventTime.Equal(job.EventTime) || back.EventType != "t" ||
-		back.LastStatus != 503 || back.LastReason != "http_5xx" {
+		back.LastStatus != 503 || back.LastReason != "http_5xx" || back.PutOffs != 2 ||
+		!back.NotBefore.Equal(time.UnixMilli(1700000002123)) {
 		t.Errorf("round trip: %+v", back)
 	}
 	if dlq := job.Record("hookstream.dlq", time.Time{}, "exhausted"); func() bool { _, ok := HeaderValue(dlq, HeaderNotBefore); return ok }() {
@@ -110,11 +113,49 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{"bad first attempt", func(r *kgo.Record) { setHeader(r, HeaderFirstAttempt, "yesterday") }},
 		{"no value", func(r *kgo.Record) { r.Value = nil }},
 	}
+	for _, lax := range []struct{ name, value string }{{"too many put-offs", "99"}, {"bad put-offs", "x"}, {"bad not-before", "soon"}} {
+		r := job.Record("t", time.UnixMilli(1700000002123), "")
+		key := HeaderPutOffs
+		if lax.name == "bad not-before" {
+			key = HeaderNotBefore
+		}
+		setHeader(r, key, lax.value)
+		back, err := JobFromRecord(r)
+		if err != nil || back.PutOffs > MaxPutOffs || (key == HeaderNotBefore && !back.NotBefore.IsZero()) {
+			t.Errorf("%s: %v, %+v; want the job with the field left at zero", lax.name, err, back)
+		}
+	}
 	for _, b := range broken {
 		r := job.Record("t", time.Time{}, "")
 		b.mod(r)
 		if _, err := JobFromRecord(r); err == nil {
 			t.Errorf("%s: JobFromRecord succeeded", b.name)
+		}
+	}
+}
+
+func TestLadderPutOffHoldAndDue(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := Ladder{DLQ: "dlq", MaxRetryAfter: time.Hour, Rungs: []Rung{{"r1", time.Second}, {"r2", 2 * time.Second}, {"r8", 8 * time.Second}}}
+	if s := l.PutOff(now); s.Topic != "r1" || s.Rung != 0 || s.NotBefore != now.Add(time.Second) {
+		t.Errorf("PutOff = %+v, want the first rung 1s from now", s)
+	}
+	at := now.Add(20 * time.Minute)
+	if s := l.Hold(at); s.Topic != "r8" || s.Rung != 2 || s.NotBefore != at {
+		t.Errorf("Hold = %+v, want the last rung, still due at %s", s, at)
+	}
+	tests := []struct {
+		name      string
+		notBefore time.Time
+		want      time.Time
+	}{
+		{"due", now.Add(-time.Second), now.Add(-time.Second)},
+		{"held by a Retry-After", now.Add(20 * time.Minute), now.Add(20 * time.Minute)},
+		{"a century ahead: clamped to max_retry_after", now.AddDate(100, 0, 0), now.Add(time.Hour)},
+	}
+	for _, tt := range tests {
+		if got := l.Due(&Job{NotBefore: tt.notBefore}, now); !got.Equal(tt.want) {
+			t.Errorf("%s: Due = %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }

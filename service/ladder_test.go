@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/retry"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The tests of this file hold hookstream to its retry contract with the
@@ -259,4 +261,34 @@ func total(requests map[string][]time.Time) int {
 		n += len(at)
 	}
 	return n
+}
+
+// A rung record is due at its not-before, but never later than its write
+// time plus the rung's delay, whatever its header says: a record at the
+// head of a partition holds the others back for at most that long.
+func TestDueAtIsBoundedByTheRung(t *testing.T) {
+	written := time.UnixMilli(1_700_000_000_000)
+	tests := []struct {
+		name      string
+		notBefore string // header value; "" for none
+		want      time.Time
+	}{
+		{"no header", "", written.Add(8 * time.Second)},
+		{"due on its rung", fmt.Sprint(written.Add(8 * time.Second).UnixMilli()), written.Add(8 * time.Second)},
+		{"due earlier", fmt.Sprint(written.Add(time.Second).UnixMilli()), written.Add(time.Second)},
+		{"held by a Retry-After", fmt.Sprint(written.Add(time.Hour).UnixMilli()), written.Add(8 * time.Second)},
+		{"a century ahead", fmt.Sprint(written.AddDate(100, 0, 0).UnixMilli()), written.Add(8 * time.Second)},
+		{"unreadable", "soon", written.Add(8 * time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &kgo.Record{Timestamp: written}
+			if tt.notBefore != "" {
+				r.Headers = []kgo.RecordHeader{{Key: retry.HeaderNotBefore, Value: []byte(tt.notBefore)}}
+			}
+			if got := dueAt(r, 8*time.Second); !got.Equal(tt.want) {
+				t.Errorf("dueAt = %s, want %s", got, tt.want)
+			}
+		})
+	}
 }
