@@ -132,6 +132,9 @@ func New(opts Options, handle Handler) (*Group, error) {
 		kgo.ConsumeTopics(opts.Topics...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		// A record of an aborted transaction never happened; one of an
+		// open transaction may not have yet.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(start),
 		kgo.OnPartitionsAssigned(g.assigned),
 		kgo.OnPartitionsRevoked(g.revoked),

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -206,5 +207,63 @@ func TestRevokedAssignmentCannotCommit(t *testing.T) {
 	}
 	if c := fresh.track.committable(); c != -1 {
 		t.Errorf("new assignment has committable %d from the old one", c)
+	}
+}
+
+// TestReadsCommittedRecordsOnly: records of an aborted transaction are
+// never handled; those of a committed one and plain records are.
+func TestReadsCommittedRecordsOnly(t *testing.T) {
+	topic := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 1, topic)
+	tx, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.TransactionalID("tx-"+testenv.Unique()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tx.Close)
+	ctx := context.Background()
+	for _, end := range []struct {
+		value  string
+		commit kgo.TransactionEndTry
+	}{{"aborted", kgo.TryAbort}, {"committed", kgo.TryCommit}} {
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.ProduceSync(ctx, &kgo.Record{Value: []byte(end.value)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.EndTransaction(ctx, end.commit); err != nil {
+			t.Fatalf("end transaction of %q: %v", end.value, err)
+		}
+	}
+	produce(t, brokers, topic, 1) // "0", outside any transaction
+
+	var mu sync.Mutex
+	var seen []string
+	g, _ := startGroup(t, brokers, topic, Options{}, func(_ context.Context, r *kgo.Record) error {
+		mu.Lock()
+		seen = append(seen, string(r.Value))
+		mu.Unlock()
+		return nil
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, 0)
+	// Once the group has committed the whole partition, every record it
+	// would handle has been handled.
+	testenv.Eventually(t, 10*time.Second, func() bool { return committed(t, brokers, g.opts.Group, topic) == end.Offset },
+		"group did not commit up to offset %d", end.Offset)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(seen)
+	if fmt.Sprint(seen) != "[0 committed]" {
+		t.Errorf("handled %q, want the committed record and the plain one only", seen)
 	}
 }
