@@ -369,6 +369,12 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, id string, change f
 	next, ok := a.store(w, r, id, func(cur subscription.Subscription) subscription.Subscription {
 		next := change(cur)
 		next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, a.opts.Now().UTC()
+		// Why hookstream disabled it stays until it is enabled again.
+		if next.Enabled {
+			next.DisabledReason, next.DisabledAt = "", nil
+		} else if !cur.Enabled {
+			next.DisabledReason, next.DisabledAt = cur.DisabledReason, cur.DisabledAt
+		}
 		return next
 	})
 	if ok {

@@ -181,6 +181,15 @@ type Delivery struct {
 	// not come back; a delivery put off waits on the first retry rung
 	// without spending an attempt. 0 means no cap. Default 128.
 	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" validate:"gte=0"`
+	// DisableOnGone disables a subscription whose endpoint answers 410
+	// Gone, at once; its deliveries go to the DLQ with reason gone.
+	// Default true.
+	DisableOnGone bool `yaml:"disable_on_gone"`
+	// DisableAfter disables a subscription whose every attempt has failed
+	// for this long (across every worker); 0 never does. At least the
+	// retry ladder's total delay when set; 72h is a production value.
+	// Default 0.
+	DisableAfter time.Duration `yaml:"disable_after" validate:"gte=0"`
 	// SecretRotationWindow is how long a rotated-out secret keeps signing
 	// deliveries beside the new one. Default 24h.
 	SecretRotationWindow time.Duration `yaml:"secret_rotation_window" validate:"gte=0"`
@@ -270,6 +279,7 @@ func Default() Config {
 			MaxIdleConnsPerHost:    128,
 			BreakerFailures:        5,
 			MaxInFlightPerEndpoint: 128,
+			DisableOnGone:          true,
 			SecretRotationWindow:   24 * time.Hour,
 		},
 		Redis: Redis{
@@ -352,6 +362,9 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxRetryAfter > 0 && c.Delivery.BreakerCooldown > c.Retry.MaxRetryAfter {
 		problems = append(problems, fmt.Sprintf("delivery.breaker_cooldown: %s is longer than retry.max_retry_after (%s)", c.Delivery.BreakerCooldown, c.Retry.MaxRetryAfter))
 	}
+	if total := c.LadderDelay(); c.Delivery.DisableAfter > 0 && c.Delivery.DisableAfter < total {
+		problems = append(problems, fmt.Sprintf("delivery.disable_after: %s is shorter than the retry ladder's total delay (%s); a delivery would not have had every attempt", c.Delivery.DisableAfter, total))
+	}
 	if len(c.Admin.Tokens) == 0 && !loopbackAddr(c.Admin.Addr) {
 		problems = append(problems, fmt.Sprintf("admin.tokens: admin.addr %q listens beyond loopback, so the API needs at least one token (make one with: hookstream token)", c.Admin.Addr))
 	}
@@ -392,6 +405,16 @@ func (c *Config) BreakerCooldowns() (first, longest time.Duration) {
 		first, longest = min(first, limit), min(longest, limit)
 	}
 	return first, max(first, longest)
+}
+
+// LadderDelay is the sum of the rungs' delays: how long a delivery takes
+// from its first attempt to its last on the ladder.
+func (c *Config) LadderDelay() time.Duration {
+	var total time.Duration
+	for _, d := range c.Retry.Rungs {
+		total += d
+	}
+	return total
 }
 
 // RetryTopics returns the retry topic names, one a rung, in order.

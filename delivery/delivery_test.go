@@ -88,7 +88,7 @@ func TestClassify(t *testing.T) {
 		{100, Permanent, "http_other"},
 		{301, Permanent, "http_3xx"}, {302, Permanent, "http_3xx"}, {304, Permanent, "http_3xx"}, {307, Permanent, "http_3xx"}, {308, Permanent, "http_3xx"},
 		{400, Permanent, "http_4xx"}, {401, Permanent, "http_4xx"}, {403, Permanent, "http_4xx"}, {404, Permanent, "http_4xx"},
-		{405, Permanent, "http_4xx"}, {409, Permanent, "http_4xx"}, {410, Permanent, "http_4xx"}, {413, Permanent, "http_4xx"},
+		{405, Permanent, "http_4xx"}, {409, Permanent, "http_4xx"}, {410, Permanent, "gone"}, {413, Permanent, "http_4xx"},
 		{422, Permanent, "http_4xx"}, {451, Permanent, "http_4xx"},
 		{408, Retryable, "http_408"}, {425, Retryable, "http_425"}, {429, Retryable, "http_429"},
 		{500, Retryable, "http_5xx"}, {501, Retryable, "http_5xx"}, {502, Retryable, "http_5xx"}, {503, Retryable, "http_5xx"},
@@ -160,7 +160,7 @@ func TestSendOutcomes(t *testing.T) {
 		{"200", func(w http.ResponseWriter, _ *http.Request) {}, Delivered, "ok", 200, 0},
 		{"204", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }, Delivered, "ok", 204, 0},
 		{"400", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad payload", 400) }, Permanent, "http_4xx", 400, 0},
-		{"410", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(410) }, Permanent, "http_4xx", 410, 0},
+		{"410", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(410) }, Permanent, "gone", 410, 0},
 		{"redirect not followed", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, Permanent, "http_3xx", 302, 0},
 		{"503", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, Retryable, "http_5xx", 503, 0},
 		{"429 retry-after", func(w http.ResponseWriter, _ *http.Request) {

@@ -45,6 +45,7 @@ const (
 	ReasonHTTP425            Reason = "http_425" // too early
 	ReasonHTTP429            Reason = "http_429" // too many requests
 	ReasonHTTP5xx            Reason = "http_5xx"
+	ReasonGone               Reason = "gone"     // 410: the endpoint is gone for good
 	ReasonHTTP4xx            Reason = "http_4xx" // other 4xx
 	ReasonHTTP3xx            Reason = "http_3xx" // redirects are not followed
 	ReasonHTTPOther          Reason = "http_other"
@@ -89,6 +90,7 @@ type Outcome struct {
 //
 //	2xx                       delivered
 //	408, 425, 429, 5xx        retryable
+//	410                       permanent, gone
 //	other 1xx, 3xx, 4xx, ≥600 permanent
 func Classify(status int) (Class, Reason) {
 	switch {
@@ -102,6 +104,8 @@ func Classify(status int) (Class, Reason) {
 		return Retryable, ReasonHTTP429
 	case status >= 500 && status < 600:
 		return Retryable, ReasonHTTP5xx
+	case status == http.StatusGone:
+		return Permanent, ReasonGone
 	case status >= 400 && status < 500:
 		return Permanent, ReasonHTTP4xx
 	case status >= 300 && status < 400:

@@ -17,6 +17,7 @@ type Metrics struct {
 	AttemptDuration *prometheus.HistogramVec
 	Retries         *prometheus.CounterVec // rung
 	RetriesHeld     prometheus.Counter
+	Disabled        *prometheus.CounterVec // reason
 	Bundles         *prometheus.CounterVec // rung
 	DLQWrites       *prometheus.CounterVec // reason
 	JobsDropped     *prometheus.CounterVec // reason
@@ -50,6 +51,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"outcome"}),
 		Retries: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_scheduled_total",
 			Help: "Delivery jobs written to a retry rung."}, []string{"rung"}),
+		Disabled: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "subscriptions_disabled_total",
+			Help: "Subscriptions hookstream disabled: gone (the endpoint answered 410) or failing (every attempt failed for delivery.disable_after)."}, []string{"reason"}),
 		RetriesHeld: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "retries_held_total",
 			Help: "Delivery jobs read before their endpoint's Retry-After was over and written round the last rung again, without an attempt."}),
 		Bundles: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retry_bundles_total",

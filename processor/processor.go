@@ -50,6 +50,13 @@ type History interface {
 	Record(subscriptionID string, a history.Attempt)
 }
 
+// Health is told of the outcome of every attempt; a *health.Monitor is
+// one.
+type Health interface {
+	Observe(subscriptionID string, delivered bool, at time.Time)
+	Gone(subscriptionID string)
+}
+
 // Options configure a Processor.
 type Options struct {
 	Decoder       *event.Decoder
@@ -61,6 +68,9 @@ type Options struct {
 	Logger        zerolog.Logger
 	// History, when set, is told of every attempt made.
 	History History
+	// Health, when set, is told of every attempt made, and of every
+	// endpoint that answered 410 Gone.
+	Health Health
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Linger is how long a rung record waits for others of its
@@ -214,6 +224,9 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 	if sub == nil {
 		return nil
 	}
+	if !sub.Enabled {
+		return p.deadLetter(ctx, sub, jobs, retry.Disabled(string(sub.DisabledReason)))
+	}
 	now := p.Now()
 	var held *pending
 	due := jobs[:0:0]
@@ -251,14 +264,16 @@ func readJobs(rec *kgo.Record) (string, []*retry.Job, error) {
 }
 
 // subscription returns the subscription of jobs retried, or nil when it
-// was deleted or disabled and they are dropped.
+// was deleted or disabled by an operator and they are dropped. The jobs
+// of a subscription that hookstream disabled are not dropped: the caller
+// dead-letters them.
 func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
 	sub, ok := p.Subscriptions.Current().Get(id)
 	reason := ""
 	switch {
 	case !ok:
 		reason = "subscription_deleted"
-	case !sub.Enabled:
+	case !sub.Enabled && sub.DisabledReason == "":
 		reason = "subscription_disabled"
 	default:
 		return sub
@@ -266,6 +281,27 @@ func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
 	p.Metrics.JobsDropped.WithLabelValues(reason).Add(float64(jobs))
 	p.Logger.Info().Str("subscription", id).Int("jobs", jobs).Str("reason", reason).Msg("retries dropped")
 	return nil
+}
+
+// deadLetter writes jobs to the DLQ without an attempt, each as a record
+// of its own, for reason.
+func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, jobs []*retry.Job, reason retry.DLQReason) error {
+	var w pending
+	for _, job := range jobs {
+		rec := job.Record(p.Ladder.DLQ, time.Time{}, reason)
+		w.add()
+		p.Producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			defer w.done()
+			if err != nil {
+				w.fail(p.produceError(rec, err))
+				return
+			}
+			p.Metrics.DLQWrites.WithLabelValues(reason.Label()).Inc()
+		})
+	}
+	p.Logger.Info().Str("subscription", sub.ID).Int("jobs", len(jobs)).Str("dlq_reason", string(reason)).
+		Msg("retries of a disabled subscription dead-lettered")
+	return w.wait(ctx)
 }
 
 // hold writes job, not due before at, round the last rung again without
@@ -443,6 +479,9 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 		job.LastError = out.Err.Error()
 	}
 	reason := retry.Permanent(string(out.Reason))
+	if out.Reason == delivery.ReasonGone {
+		reason = retry.DLQGone
+	}
 	if out.Class == delivery.Retryable {
 		var step retry.Step
 		if out.NotAttempted {
@@ -476,7 +515,16 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
 			Str("reason", string(out.Reason)).Str("topic", s.rec.Topic).Msg("retry scheduled")
 	}
-	if p.History == nil || out.NotAttempted {
+	if out.NotAttempted {
+		return
+	}
+	if p.Health != nil {
+		p.Health.Observe(sub.ID, out.Class == delivery.Delivered, now)
+		if out.Reason == delivery.ReasonGone {
+			p.Health.Gone(sub.ID)
+		}
+	}
+	if p.History == nil {
 		return
 	}
 	a := history.Attempt{Time: now, WebhookID: job.WebhookID, Number: job.Attempts, Rung: rung,

@@ -408,3 +408,113 @@ func TestHandleJobHoldsJobsNotDue(t *testing.T) {
 		})
 	}
 }
+
+// health is a Health that keeps what it is told.
+type health struct {
+	mu        sync.Mutex
+	observed  map[string][]bool
+	goneCalls []string
+}
+
+func (h *health) Observe(id string, delivered bool, _ time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.observed == nil {
+		h.observed = map[string][]bool{}
+	}
+	h.observed[id] = append(h.observed[id], delivered)
+}
+
+func (h *health) Gone(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.goneCalls = append(h.goneCalls, id)
+}
+
+// An endpoint that answers 410 Gone: the delivery goes to the DLQ with
+// reason gone, and health hears of it.
+func TestGoneEndpoint(t *testing.T) {
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
+	t.Cleanup(gone.Close)
+	p, l := newTestProcessor(t, []string{gone.URL}, nil)
+	h := &health{}
+	p.Health = h
+	for i, err := range handleEvents(t, p, 0, 1) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	recs := l.records(t, l.ladder.DLQ)
+	if len(recs) != 1 {
+		t.Fatalf("DLQ holds %d records, want 1", len(recs))
+	}
+	if reason, _ := retry.HeaderValue(recs[0], retry.HeaderReason); reason != "gone" {
+		t.Errorf("DLQ reason %q, want gone", reason)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.goneCalls) != 1 || h.goneCalls[0] != "sub_a" || len(h.observed["sub_a"]) != 1 || h.observed["sub_a"][0] {
+		t.Errorf("health told gone %v, observed %v; want sub_a gone after one failed attempt", h.goneCalls, h.observed)
+	}
+}
+
+// Retries of a subscription hookstream disabled go to the DLQ, without an
+// attempt, with the reason it was disabled for, to be replayed once it is
+// enabled again; those of one an operator disabled are dropped.
+func TestHandleJobOfADisabledSubscription(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		name    string
+		reason  subscription.DisabledReason
+		dlq     string // the DLQ reason; "" when dropped
+		dropped float64
+	}{
+		{"disabled: gone", subscription.DisabledGone, "gone", 0},
+		{"disabled: failing", subscription.DisabledFailing, "failing", 0},
+		{"disabled by an operator", "", "", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, l := newTestProcessor(t, nil, nil)
+			sub, err := subscription.Compile(subscription.Subscription{ID: "sub_a", Name: "n", URL: srv.URL,
+				Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", MaxAttempts: 5, Timeout: subscription.Duration(time.Second),
+				DisabledReason: tt.reason})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Subscriptions = fixedSet{subscription.NewSet([]*subscription.Compiled{sub})}
+			recs := make([]*kgo.Record, 3)
+			for i := range recs {
+				recs[i] = (&retry.Job{WebhookID: fmt.Sprintf("msg_%d", i), SubscriptionID: "sub_a", Attempts: 2, FirstAttempt: time.Now(),
+					Origin: retry.Origin{Topic: "logs", Offset: int64(i)}, Event: []byte(`{}`)}).Record(l.ladder.Rungs[0].Topic, time.Now(), "")
+			}
+			if err := p.HandleJob(context.Background(), retry.Bundle(l.ladder.Rungs[0].Topic, "sub_a", time.Now(), recs)); err != nil {
+				t.Fatal(err)
+			}
+			if got.Load() != 0 {
+				t.Fatalf("a disabled subscription's endpoint got %d requests", got.Load())
+			}
+			dlq := l.records(t, l.ladder.DLQ)
+			if tt.dlq == "" {
+				if len(dlq) != 0 {
+					t.Errorf("DLQ holds %d records", len(dlq))
+				}
+			} else {
+				if len(dlq) != 3 {
+					t.Fatalf("DLQ holds %d records, want 3", len(dlq))
+				}
+				for _, r := range dlq {
+					job, err := retry.JobFromRecord(r)
+					if reason, _ := retry.HeaderValue(r, retry.HeaderReason); err != nil || reason != tt.dlq || job.Attempts != 2 {
+						t.Errorf("DLQ record: %v, reason %q, job %+v; want reason %s and the attempts unchanged", err, reason, job, tt.dlq)
+					}
+				}
+			}
+			if n := testutil.ToFloat64(p.Metrics.JobsDropped.WithLabelValues("subscription_disabled")); n != tt.dropped {
+				t.Errorf("jobs dropped = %v, want %v", n, tt.dropped)
+			}
+		})
+	}
+}

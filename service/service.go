@@ -29,6 +29,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/dlq"
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/health"
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/processor"
@@ -205,6 +206,18 @@ func (s *Service) Run(ctx context.Context) error {
 			Known: func(id string) bool { _, ok := cache.Current().Get(id); return ok }})
 		procOpts.History = recorder
 	}
+	firstTopic := ""
+	if cfg.Kafka.InputRegex == "" {
+		firstTopic = cfg.Kafka.InputTopics[0]
+	}
+	monitor := health.New(health.Options{
+		Store: store, Redis: rdb, Prefix: cfg.Redis.KeyPrefix,
+		DisableOnGone: cfg.Delivery.DisableOnGone, DisableAfter: cfg.Delivery.DisableAfter,
+		Producer: producer, Topic: firstTopic, Disabled: s.metrics.Disabled,
+		Applied: func(ctx context.Context) { _ = cache.Reload(ctx) },
+		Logger:  s.log.With().Str("component", "health").Logger(),
+	})
+	procOpts.Health = monitor
 	proc := processor.New(procOpts)
 
 	// Load subscriptions before consuming anything. The cache refreshes
@@ -227,10 +240,6 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("admin.tokens: %w", err)
 		}
 		tokens[sum] = scope
-	}
-	firstTopic := ""
-	if cfg.Kafka.InputRegex == "" {
-		firstTopic = cfg.Kafka.InputTopics[0]
 	}
 	limiter := consumer.NewLimiter(cfg.Delivery.MaxInFlight, s.metrics.InFlight)
 	dlqReader := &dlq.Reader{
@@ -333,6 +342,12 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { recorder.Run(recCtx); close(recDone) }()
 		defer func() { stopRecorder(); <-recDone }()
 	}
+	// The monitor outlives the groups too, to disable what their last
+	// attempts found gone.
+	monCtx, stopMonitor := context.WithCancel(context.Background())
+	monDone := make(chan struct{})
+	go func() { monitor.Run(monCtx); close(monDone) }()
+	defer func() { stopMonitor(); <-monDone }()
 	for _, g := range groups {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = g.Run(runCtx) }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -149,6 +150,30 @@ func (s *Store) Update(ctx context.Context, id string, change func(Subscription)
 	}
 	return Subscription{}, ErrConflict
 }
+
+// Disable disables subscription id for reason at the time at, unless it
+// is disabled already; it reports whether this call disabled it, so that
+// of several workers disabling one subscription at once, one tells.
+func (s *Store) Disable(ctx context.Context, id string, reason DisabledReason, at time.Time) (Subscription, bool, error) {
+	changed := false
+	sub, err := s.Update(ctx, id, func(cur Subscription) (Subscription, error) {
+		if !cur.Enabled {
+			changed = false
+			return cur, errUnchanged
+		}
+		changed = true
+		at := at.UTC()
+		cur.Enabled, cur.DisabledReason, cur.DisabledAt, cur.UpdatedAt = false, reason, &at, at
+		return cur, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
+	return sub, changed && err == nil, err
+}
+
+// errUnchanged ends an Update that has nothing to change.
+var errUnchanged = errors.New("unchanged")
 
 // Get returns one subscription.
 func (s *Store) Get(ctx context.Context, id string) (Subscription, error) {

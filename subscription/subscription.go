@@ -33,10 +33,27 @@ type Subscription struct {
 	// fails the delivery goes to the DLQ.
 	MaxAttempts int `json:"max_attempts"`
 	// Timeout bounds each attempt.
-	Timeout   Duration  `json:"timeout"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Timeout Duration `json:"timeout"`
+	// DisabledReason says why hookstream disabled the subscription, and
+	// DisabledAt when; both are empty unless it did. Enabling the
+	// subscription clears them.
+	DisabledReason DisabledReason `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time     `json:"disabled_at,omitempty"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
 }
+
+// DisabledReason says why hookstream disabled a subscription.
+type DisabledReason string
+
+// The reasons hookstream disables a subscription for.
+const (
+	// DisabledGone: its endpoint answered 410 Gone.
+	DisabledGone DisabledReason = "gone"
+	// DisabledFailing: every attempt to it failed for
+	// delivery.disable_after.
+	DisabledFailing DisabledReason = "failing"
+)
 
 // Filter selects events. Every non-empty part must hold; an empty filter
 // matches every event.
