@@ -437,6 +437,46 @@ func TestReplaceAndPatch(t *testing.T) {
 	}
 }
 
+// A subscription hookstream disabled keeps why and when through changes
+// that leave it disabled, and loses both once enabled again.
+func TestDisabledStateClearsOnEnable(t *testing.T) {
+	f := newFixture(t)
+	if resp, body := f.do(t, "POST", "/v1/subscriptions", `{"id":"s1","name":"one","url":"https://example.com/a"}`); resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	at := time.Unix(1_800_000_000, 0)
+	if _, changed, err := f.store.Disable(context.Background(), "s1", subscription.DisabledGone, at); err != nil || !changed {
+		t.Fatalf("Disable: %v, %v", changed, err)
+	}
+	if _, changed, err := f.store.Disable(context.Background(), "s1", subscription.DisabledFailing, at); err != nil || changed {
+		t.Fatalf("Disable of a disabled subscription: changed %v, %v", changed, err)
+	}
+	steps := []struct {
+		method, body string
+		reason       string // disabled_reason shown after the step
+	}{
+		{"GET", "", "gone"},
+		{"PATCH", `{"name":"renamed"}`, "gone"},
+		{"PUT", `{"name":"one","url":"https://example.com/a","enabled":false}`, "gone"},
+		{"PATCH", `{"enabled":true}`, ""},
+	}
+	for _, st := range steps {
+		resp, body := f.do(t, st.method, "/v1/subscriptions/s1", st.body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d %s", st.method, st.body, resp.StatusCode, body)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		reason, _ := got["disabled_reason"].(string)
+		_, hasAt := got["disabled_at"]
+		if reason != st.reason || hasAt != (st.reason != "") || got["enabled"] != (st.reason == "") {
+			t.Errorf("after %s %s: enabled %v, disabled_reason %q, disabled_at shown %v", st.method, st.body, got["enabled"], reason, hasAt)
+		}
+	}
+}
+
 func TestListPagesAndFilters(t *testing.T) {
 	f := newFixture(t)
 	for i, name := range []string{"alpha", "beta", "gamma", "delta", "alphabet"} {
