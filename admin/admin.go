@@ -150,15 +150,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // createRequest is the body of POST /v1/subscriptions.
 type createRequest struct {
-	ID          string                 `json:"id" validate:"omitempty,max=64,subid"`
-	Name        string                 `json:"name" validate:"required,max=200"`
-	URL         string                 `json:"url" validate:"required,max=2048,url"`
-	Enabled     *bool                  `json:"enabled"`
-	Filter      subscription.Filter    `json:"filter"`
-	Secret      string                 `json:"secret" validate:"omitempty,startswith=whsec_"`
-	Headers     map[string]string      `json:"headers" validate:"omitempty,max=32"`
-	MaxAttempts *int                   `json:"max_attempts" validate:"omitempty,min=1,max=100"`
-	Timeout     *subscription.Duration `json:"timeout"`
+	ID          string                  `json:"id" validate:"omitempty,max=64,subid"`
+	Name        string                  `json:"name" validate:"required,max=200"`
+	URL         string                  `json:"url" validate:"required,max=2048,url"`
+	Enabled     *bool                   `json:"enabled"`
+	Filter      subscription.Filter     `json:"filter"`
+	Secret      string                  `json:"secret" validate:"omitempty,startswith=whsec_"`
+	Headers     map[string]string       `json:"headers" validate:"omitempty,max=32"`
+	MaxAttempts *int                    `json:"max_attempts" validate:"omitempty,min=1,max=100"`
+	Timeout     *subscription.Duration  `json:"timeout"`
+	RateLimit   *subscription.RateLimit `json:"rate_limit"`
 }
 
 func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +178,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		Headers:     req.Headers,
 		MaxAttempts: a.opts.DefaultMaxAttempts,
 		Timeout:     subscription.Duration(a.opts.DefaultTimeout),
+		RateLimit:   req.RateLimit,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -288,7 +290,7 @@ func (a *API) replaceSubscription(w http.ResponseWriter, r *http.Request) {
 			ID: id, Name: req.Name, URL: req.URL, Enabled: req.Enabled == nil || *req.Enabled, Filter: req.Filter,
 			Secret: cur.Secret, PreviousSecrets: cur.PreviousSecrets, Headers: req.Headers,
 			MaxAttempts: a.opts.DefaultMaxAttempts, Timeout: subscription.Duration(a.opts.DefaultTimeout),
-			CreatedAt: cur.CreatedAt,
+			RateLimit: req.RateLimit, CreatedAt: cur.CreatedAt,
 		}
 		if req.Secret != "" {
 			next.Secret = req.Secret
@@ -307,13 +309,14 @@ func (a *API) replaceSubscription(w http.ResponseWriter, r *http.Request) {
 // fields present replace the stored ones, whole. The secret changes only
 // through rotate-secret.
 type patchRequest struct {
-	Name        *string                `json:"name" validate:"omitempty,min=1,max=200"`
-	URL         *string                `json:"url" validate:"omitempty,max=2048,url"`
-	Enabled     *bool                  `json:"enabled"`
-	Filter      *subscription.Filter   `json:"filter"`
-	Headers     map[string]string      `json:"headers" validate:"omitempty,max=32"`
-	MaxAttempts *int                   `json:"max_attempts" validate:"omitempty,min=1,max=100"`
-	Timeout     *subscription.Duration `json:"timeout"`
+	Name        *string                 `json:"name" validate:"omitempty,min=1,max=200"`
+	URL         *string                 `json:"url" validate:"omitempty,max=2048,url"`
+	Enabled     *bool                   `json:"enabled"`
+	Filter      *subscription.Filter    `json:"filter"`
+	Headers     map[string]string       `json:"headers" validate:"omitempty,max=32"`
+	MaxAttempts *int                    `json:"max_attempts" validate:"omitempty,min=1,max=100"`
+	Timeout     *subscription.Duration  `json:"timeout"`
+	RateLimit   *subscription.RateLimit `json:"rate_limit"`
 }
 
 func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) {
@@ -342,6 +345,9 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Timeout != nil {
 			s.Timeout = *req.Timeout
+		}
+		if req.RateLimit != nil {
+			s.RateLimit = req.RateLimit
 		}
 		return s
 	})

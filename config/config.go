@@ -181,6 +181,10 @@ type Delivery struct {
 	// not come back; a delivery put off waits on the first retry rung
 	// without spending an attempt. 0 means no cap. Default 128.
 	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" validate:"gte=0"`
+	// RateLimit paces the attempts to each destination host whose
+	// subscriptions set no rate limit of their own, across every worker.
+	// Default none (per_second 0).
+	RateLimit RateLimit `yaml:"rate_limit"`
 	// DisableOnGone disables a subscription whose endpoint answers 410
 	// Gone, at once; its deliveries go to the DLQ with reason gone.
 	// Default true.
@@ -193,6 +197,15 @@ type Delivery struct {
 	// SecretRotationWindow is how long a rotated-out secret keeps signing
 	// deliveries beside the new one. Default 24h.
 	SecretRotationWindow time.Duration `yaml:"secret_rotation_window" validate:"gte=0"`
+}
+
+// RateLimit is a pace: PerSecond attempts on average, at most Burst at
+// once.
+type RateLimit struct {
+	// PerSecond is the average pace; 0 sets none.
+	PerSecond float64 `yaml:"per_second" validate:"gte=0,lte=100000"`
+	// Burst is how many attempts may go at once; at least 1 with a pace.
+	Burst int `yaml:"burst" validate:"gte=0,lte=100000"`
 }
 
 // Redis configures the subscription store.
@@ -361,6 +374,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Retry.MaxRetryAfter > 0 && c.Delivery.BreakerCooldown > c.Retry.MaxRetryAfter {
 		problems = append(problems, fmt.Sprintf("delivery.breaker_cooldown: %s is longer than retry.max_retry_after (%s)", c.Delivery.BreakerCooldown, c.Retry.MaxRetryAfter))
+	}
+	if r := c.Delivery.RateLimit; r.PerSecond > 0 && r.Burst < 1 {
+		problems = append(problems, fmt.Sprintf("delivery.rate_limit.burst: must be at least 1 when delivery.rate_limit.per_second is set (got %d)", r.Burst))
 	}
 	if total := c.LadderDelay(); c.Delivery.DisableAfter > 0 && c.Delivery.DisableAfter < total {
 		problems = append(problems, fmt.Sprintf("delivery.disable_after: %s is shorter than the retry ladder's total delay (%s); a delivery would not have had every attempt", c.Delivery.DisableAfter, total))

@@ -116,6 +116,12 @@ func setValue(v reflect.Value, raw string) error {
 			return fmt.Errorf("%q is not an integer of %d bits", raw, v.Type().Bits())
 		}
 		v.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", raw)
+		}
+		v.SetFloat(f)
 	default:
 		return fmt.Errorf("unsupported field kind %s", v.Kind())
 	}

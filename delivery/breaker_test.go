@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -161,9 +162,7 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 
 			probeDone := make(chan Outcome, 1)
 			go func() { probeDone <- s.Send(context.Background(), sub, "probe", []byte(`{}`)) }()
-			for hits.Load() != 2 {
-				time.Sleep(time.Millisecond) // the probe reaches the server
-			}
+			testenv.Eventually(t, 5*time.Second, func() bool { return hits.Load() == 2 }, "the probe did not reach the server")
 			outs := make(chan Outcome, tt.waiters)
 			var wg sync.WaitGroup
 			for range tt.waiters {
@@ -173,10 +172,8 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 			if tt.timeout < time.Second {
 				wg.Wait() // they time out while the probe is out
 			} else {
-				deadline := time.Now().Add(5 * time.Second)
-				for waiting(s, sub.URL)+len(outs) < tt.waiters && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
+				testenv.Eventually(t, 5*time.Second, func() bool { return waiting(s, sub.URL)+len(outs) == tt.waiters },
+					"the attempts did not all wait or get refused")
 			}
 			close(release)
 			probe := <-probeDone

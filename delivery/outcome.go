@@ -60,6 +60,9 @@ const (
 	// ReasonSaturated: the endpoint has its cap of attempts in flight, so
 	// no request was made; the attempt does not count.
 	ReasonSaturated Reason = "endpoint_saturated"
+	// ReasonRateLimited: the endpoint's rate limit gave no turn in time,
+	// so no request was made; the attempt does not count.
+	ReasonRateLimited Reason = "rate_limited"
 )
 
 // Outcome is the classified result of one attempt.

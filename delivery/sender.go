@@ -46,6 +46,17 @@ type SenderOptions struct {
 	// waited for up to a second; a slower one is put off at once. Default
 	// 50ms.
 	EndpointWait time.Duration
+	// Limiter, when set, paces attempts: to a subscription's endpoint at
+	// its rate limit, else to a host at HostRateLimit, and after an
+	// endpoint's 429 with a Retry-After.
+	Limiter *Limiter
+	// HostRateLimit paces the attempts to each destination host whose
+	// subscriptions set no rate limit of their own. Default none.
+	HostRateLimit RateLimit
+	// RateWait is the longest an attempt waits for its turn before it is
+	// put off without being made. A hookstream sets it to its first
+	// rung's delay. Default 1s.
+	RateWait time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -58,6 +69,9 @@ type Sender struct {
 	maxBody  int64
 	breakers *breakers
 	inFlight *endpointSlots
+	limiter  *Limiter
+	hostRate RateLimit
+	rateWait time.Duration
 	now      func() time.Time
 }
 
@@ -87,6 +101,9 @@ func NewSender(opts SenderOptions) *Sender {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.RateWait <= 0 {
+		opts.RateWait = time.Second
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Guard.Control}
 	transport := &http.Transport{
 		Proxy:                 nil, // a proxy would hide the real destination from the guard
@@ -113,6 +130,9 @@ func NewSender(opts SenderOptions) *Sender {
 		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown, opts.BreakerMaxCooldown,
 			cmp.Or(opts.MaxPerEndpoint, defaultProbeWaiters)),
 		inFlight: newEndpointSlots(opts.MaxPerEndpoint, opts.EndpointWait),
+		limiter:  opts.Limiter,
+		hostRate: opts.HostRateLimit,
+		rateWait: opts.RateWait,
 		now:      opts.Now,
 	}
 }
@@ -153,6 +173,14 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	if refused {
 		return out
 	}
+	key, limit := s.pace(sub)
+	if s.limiter != nil && !s.limiter.Wait(ctx, key, limit, s.rateWait) {
+		s.breakers.cancelProbe(sub.URL)
+		if ctx.Err() != nil {
+			return Outcome{Class: Retryable, Reason: ReasonCanceled, NotAttempted: true, Err: ctx.Err()}
+		}
+		return Outcome{Class: Retryable, Reason: ReasonRateLimited, NotAttempted: true, Err: errRateLimited}
+	}
 	ep := s.inFlight.get(sub.URL)
 	if !s.inFlight.acquire(ctx, ep) {
 		s.breakers.cancelProbe(sub.URL)
@@ -170,7 +198,32 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	} else {
 		s.breakers.record(sub.URL, v, out.Class != Retryable, start)
 	}
+	if out.Reason == ReasonHTTP429 && out.RetryAfter > 0 && s.limiter != nil {
+		// The endpoint asked every worker to slow down, not just this
+		// delivery.
+		s.limiter.Pause(ctx, key, limit, start.Add(min(out.RetryAfter, maxPause)))
+	}
 	return out
+}
+
+// maxPause bounds how long one 429 pauses an endpoint.
+const maxPause = time.Hour
+
+var errRateLimited = errors.New("waiting for the endpoint's rate limit")
+
+// pace returns the key and limit that pace attempts to sub's endpoint:
+// its own rate limit, or its host's, or none (a key that only a 429
+// pauses).
+func (s *Sender) pace(sub *subscription.Compiled) (string, RateLimit) {
+	if r := sub.RateLimit; r != nil {
+		return "sub:" + sub.ID, RateLimit{PerSecond: r.PerSecond, Burst: r.Burst}
+	}
+	if s.hostRate.PerSecond > 0 {
+		if u, err := url.Parse(sub.URL); err == nil {
+			return "host:" + u.Host, s.hostRate
+		}
+	}
+	return "url:" + sub.URL, RateLimit{}
 }
 
 // admit asks sub's endpoint's breaker whether an attempt may go out,

@@ -439,14 +439,18 @@ func (w *pending) wait(ctx context.Context) error {
 
 // count notes an attempt of job made (or refused, or put off) at now and
 // returns its outcome. A delivery put off more than retry.MaxPutOffs
-// times in a row counts as a failed attempt.
+// times in a row because its endpoint was saturated counts as a failed
+// attempt; one waiting for its endpoint's rate limit waits as long as it
+// takes.
 func (p *Processor) count(job *retry.Job, now time.Time, out delivery.Outcome) delivery.Outcome {
 	if job.Attempts == 0 {
 		job.FirstAttempt = now
 	}
-	if out.NotAttempted && job.PutOffs < retry.MaxPutOffs {
+	switch {
+	case out.NotAttempted && out.Reason != delivery.ReasonSaturated:
+	case out.NotAttempted && job.PutOffs < retry.MaxPutOffs:
 		job.PutOffs++
-	} else {
+	default:
 		out.NotAttempted = false
 		job.Attempts++
 		job.PutOffs = 0

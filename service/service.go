@@ -7,10 +7,12 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -186,6 +188,11 @@ func (s *Service) Run(ctx context.Context) error {
 		BreakerCooldown:     firstCooldown,
 		BreakerMaxCooldown:  longestCooldown,
 		MaxPerEndpoint:      cfg.Delivery.MaxInFlightPerEndpoint,
+		Limiter:             delivery.NewLimiter(rdb, cfg.Redis.KeyPrefix, workerName(), nil),
+		HostRateLimit:       delivery.RateLimit{PerSecond: cfg.Delivery.RateLimit.PerSecond, Burst: cfg.Delivery.RateLimit.Burst},
+		// A delivery waits for its turn no longer than the first rung
+		// would have it wait.
+		RateWait: cfg.Retry.Rungs[0],
 	})
 	defer sender.Close()
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "open_circuit_breakers",
@@ -389,6 +396,14 @@ func dueAt(r *kgo.Record, delay time.Duration) time.Time {
 		}
 	}
 	return due
+}
+
+// workerName names this process among the workers that share Redis.
+func workerName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 // compression is the codec named in kafka.compression.

@@ -34,6 +34,9 @@ type Subscription struct {
 	MaxAttempts int `json:"max_attempts"`
 	// Timeout bounds each attempt.
 	Timeout Duration `json:"timeout"`
+	// RateLimit paces the attempts to the endpoint across every worker;
+	// nil takes delivery.rate_limit of the endpoint's host, if any.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 	// DisabledReason says why hookstream disabled the subscription, and
 	// DisabledAt when; both are empty unless it did. Enabling the
 	// subscription clears them.
@@ -41,6 +44,13 @@ type Subscription struct {
 	DisabledAt     *time.Time     `json:"disabled_at,omitempty"`
 	CreatedAt      time.Time      `json:"created_at"`
 	UpdatedAt      time.Time      `json:"updated_at"`
+}
+
+// RateLimit is a pace: PerSecond attempts on average, at most Burst at
+// once.
+type RateLimit struct {
+	PerSecond float64 `json:"per_second"`
+	Burst     int     `json:"burst"`
 }
 
 // DisabledReason says why hookstream disabled a subscription.
@@ -276,6 +286,14 @@ func validateBasics(s *Subscription, verr *ValidationError) {
 	}
 	if d := time.Duration(s.Timeout); d < 100*time.Millisecond || d > 5*time.Minute {
 		verr.add("timeout", "must be 100ms to 5m (got %s)", d)
+	}
+	if r := s.RateLimit; r != nil {
+		if !(r.PerSecond > 0 && r.PerSecond <= 100000) {
+			verr.add("rate_limit.per_second", "must be above 0 and at most 100000 (got %v)", r.PerSecond)
+		}
+		if r.Burst < 1 || r.Burst > 100000 {
+			verr.add("rate_limit.burst", "must be 1 to 100000 (got %d)", r.Burst)
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ and makes none. A second apply of the same file changes nothing.
 `
 
 // managed are the fields a file may set.
-var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "secret"}
+var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "rate_limit", "secret"}
 
 // change is one line of an apply plan.
 type change struct {
@@ -275,6 +275,13 @@ func canonical(field string, v any) (string, error) {
 			return "", err
 		}
 		b, err = json.Marshal(f)
+		return string(b), err
+	case "rate_limit":
+		var r subscription.RateLimit
+		if err := json.Unmarshal(b, &r); err != nil {
+			return "", err
+		}
+		b, err = json.Marshal(r)
 		return string(b), err
 	case "headers":
 		var h map[string]string
