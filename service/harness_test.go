@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/config"
@@ -209,6 +210,42 @@ func (e *env) publish(values ...[]byte) {
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// waitForGroups waits until the input group and every rung's group are
+// stable with members members, each holding partitions: a rebalance
+// later would hand records in flight to another member, which delivers
+// them again.
+func (e *env) waitForGroups(members int) {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	groups := []string{e.cfg.Kafka.Group}
+	for _, d := range e.cfg.Retry.Rungs {
+		groups = append(groups, e.cfg.RungGroup(d))
+	}
+	testenv.Eventually(e.t, 30*time.Second, func() bool {
+		described, err := adm.DescribeGroups(context.Background(), groups...)
+		if err != nil {
+			return false
+		}
+		for _, g := range groups {
+			d, ok := described[g]
+			if !ok || d.Err != nil || d.State != "Stable" || len(d.Members) != members {
+				return false
+			}
+			for _, m := range d.Members {
+				if a, ok := m.Assigned.AsConsumer(); !ok || len(a.Topics) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	}, "consumer groups %v not stable with %d members", groups, members)
 }
 
 // readTopic returns every record of topic written so far.

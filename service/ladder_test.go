@@ -292,3 +292,62 @@ func TestDueAtIsBoundedByTheRung(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitHoldsAcrossInstances: a subscription limited to 50/s, its
+// deliveries made by three instances: the receiver never sees more than
+// 50/s + 10% in any second, nothing is lost and waiting spends no attempt.
+func TestRateLimitHoldsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.Retry.Rungs = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	instances := []*instance{e.start(), e.start(), e.start()}
+	e.waitForGroups(3)
+	rc := newReceiver(t)
+	instances[0].subscribe(t, rc, map[string]any{"name": "paced", "rate_limit": map[string]any{"per_second": 50, "burst": 1}})
+	for _, in := range instances[1:] {
+		testenv.Eventually(t, 5*time.Second, func() bool { return in.counter("hookstream_subscriptions") == 1 },
+			"subscription not loaded by every instance")
+	}
+
+	const events = 1500 // 30s at the limit
+	values := make([][]byte, events)
+	for i := range values {
+		values[i] = logEvent(i, `"level":"info"`)
+	}
+	e.publish(values...)
+	testenv.Eventually(t, 90*time.Second, func() bool { return rc.deliveredCount() == events }, "not every event delivered")
+
+	attempts, _, _, bad := rc.snapshot()
+	if len(bad) > 0 {
+		t.Fatal(bad[:min(len(bad), 5)])
+	}
+	var at []time.Time
+	for id, times := range rc.requests() {
+		if attempts[id] != 1 {
+			t.Errorf("%s: %d requests, want 1", id, attempts[id])
+		}
+		at = append(at, times...)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	busiest := 0
+	for i, j := 0, 0; i < len(at); i++ {
+		for at[i].Sub(at[j]) >= time.Second {
+			j++
+		}
+		busiest = max(busiest, i-j+1)
+	}
+	took := at[len(at)-1].Sub(at[0])
+	t.Logf("%d deliveries in %s by 3 instances (%.1f/s), at most %d in one second", len(at), took, float64(len(at)-1)/took.Seconds(), busiest)
+	if busiest > 55 {
+		t.Errorf("the receiver saw %d requests in one second, over 50/s + 10%%", busiest)
+	}
+	if dlq := e.readTopic(e.cfg.DLQTopic()); len(dlq) != 0 {
+		t.Errorf("%d deliveries in the DLQ", len(dlq))
+	}
+	// Waiting for a turn spent no attempt: every delivery was its first.
+	var put float64
+	for _, in := range instances {
+		put += in.counter("hookstream_delivery_attempts_total", "reason", "rate_limited")
+	}
+	t.Logf("%v deliveries waited on the first rung for their turn", put)
+}
