@@ -158,7 +158,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer producer.Close()
 	adm := kadm.NewClient(producer)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = ensureTopics(tctx, producer, cfg, cfg.Kafka.MaxMessageBytes)
+	err = ensureTopics(tctx, producer, cfg, cfg.Kafka.MaxMessageBytes, s.log)
 	cancel()
 	if err != nil {
 		return err

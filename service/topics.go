@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,17 +20,10 @@ import (
 )
 
 // ensureTopics creates the retry and dead-letter topics that are missing,
-// with the partition count of the input topic unless configured.
-func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMessageBytes int) error {
+// with the partition count of the input topic unless configured, then
+// checks what their durability depends on (checkTopics).
+func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMessageBytes int, log zerolog.Logger) error {
 	adm := kadm.NewClient(cl)
-	partitions := cfg.Kafka.Partitions
-	if partitions == 0 {
-		n, err := inputPartitions(ctx, adm, cfg)
-		if err != nil {
-			return err
-		}
-		partitions = n
-	}
 	topics := append(cfg.RetryTopics(), cfg.DLQTopic())
 	existing, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
@@ -39,26 +35,130 @@ func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMe
 			missing = append(missing, t)
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if !cfg.Kafka.CreateTopics {
-		return fmt.Errorf("kafka.create_topics is false and these topics are missing: %v", missing)
-	}
-	maxBytes := strconv.Itoa(maxMessageBytes)
-	resp, err := adm.CreateTopics(ctx, partitions, cfg.Kafka.ReplicationFactor,
-		map[string]*string{"max.message.bytes": &maxBytes}, missing...)
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", missing, err)
-	}
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+	if len(missing) > 0 {
+		if !cfg.Kafka.CreateTopics {
+			return fmt.Errorf("kafka.create_topics is false and these topics are missing: %v", missing)
+		}
+		if err := createTopics(ctx, adm, cfg, missing, maxMessageBytes); err != nil {
+			return err
+		}
+		// Until the broker has leaders for them, the first retries after a
+		// fresh start would stall (a second on a single-node Kafka).
+		if err := kafkatopics.WaitForLeaders(ctx, cl, missing); err != nil {
+			return err
 		}
 	}
-	// Until the broker has leaders for them, the first retries after a
-	// fresh start would stall (a second on a single-node Kafka).
-	return kafkatopics.WaitForLeaders(ctx, cl, missing)
+	return checkTopics(ctx, adm, cfg, missing, log)
+}
+
+// createTopics creates topics, hookstream's own: records up to
+// maxMessageBytes, and on a rung a retention well past its delay.
+func createTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, topics []string, maxMessageBytes int) error {
+	partitions := cfg.Kafka.Partitions
+	if partitions == 0 {
+		n, err := inputPartitions(ctx, adm, cfg)
+		if err != nil {
+			return err
+		}
+		partitions = n
+	}
+	maxBytes := strconv.Itoa(maxMessageBytes)
+	delays := rungDelays(cfg)
+	for _, topic := range topics {
+		configs := map[string]*string{"max.message.bytes": &maxBytes}
+		if d, ok := delays[topic]; ok {
+			retention := strconv.FormatInt(max(createdRetention, 10*d).Milliseconds(), 10)
+			configs["retention.ms"] = &retention
+		}
+		resp, err := adm.CreateTopics(ctx, partitions, cfg.Kafka.ReplicationFactor, configs, topic)
+		if err != nil {
+			return fmt.Errorf("create topic %s: %w", topic, err)
+		}
+		for _, r := range resp.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+			}
+		}
+	}
+	return nil
+}
+
+// Retention of the rung topics: what hookstream creates them with, and
+// the least it accepts, each at least ten times the rung's delay.
+const (
+	createdRetention = 7 * 24 * time.Hour
+	minRetention     = 24 * time.Hour
+)
+
+func rungDelays(cfg *config.Config) map[string]time.Duration {
+	delays := map[string]time.Duration{}
+	for i, t := range cfg.RetryTopics() {
+		delays[t] = cfg.Retry.Rungs[i]
+	}
+	return delays
+}
+
+// checkTopics checks what an acknowledged write to hookstream's topics
+// is worth. With acks=all, a write is on min.insync.replicas brokers: on
+// a replicated topic that must be at least 2, so hookstream sets it on
+// the topics it created and warns about the others. A rung's records must
+// outlive their wait: a retention shorter than minRetention (or ten rung
+// delays) is refused, as the broker could delete jobs before they are
+// due.
+func checkTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, created []string, log zerolog.Logger) error {
+	topics := append(cfg.RetryTopics(), cfg.DLQTopic())
+	details, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	delays := rungDelays(cfg)
+	for _, topic := range topics {
+		d, ok := details[topic]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return fmt.Errorf("describe topic %s: %v", topic, d.Err)
+		}
+		replicas := len(d.Partitions.Sorted()[0].Replicas)
+		rc, err := configs.On(topic, nil)
+		if err != nil || rc.Err != nil {
+			return fmt.Errorf("describe configs of topic %s: %w", topic, errors.Join(err, rc.Err))
+		}
+		value := func(key string) (int64, bool) {
+			for _, c := range rc.Configs {
+				if c.Key == key && c.Value != nil {
+					n, err := strconv.ParseInt(*c.Value, 10, 64)
+					return n, err == nil
+				}
+			}
+			return 0, false
+		}
+		want := int64(min(2, replicas))
+		if isr, ok := value("min.insync.replicas"); ok && isr < want {
+			if slices.Contains(created, topic) {
+				v := strconv.FormatInt(want, 10)
+				resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: &v}}, topic)
+				if err == nil {
+					_, err = resp.On(topic, nil)
+				}
+				if err != nil {
+					return fmt.Errorf("set min.insync.replicas=%d on topic %s: %w", want, topic, err)
+				}
+			} else {
+				log.Warn().Str("topic", topic).Int64("min_insync_replicas", isr).Int("replication_factor", replicas).
+					Msgf("an acknowledged write to %s may live on one broker only; set min.insync.replicas=%d on it", topic, want)
+			}
+		}
+		if delay, ok := delays[topic]; ok {
+			if ms, ok := value("retention.ms"); ok && ms >= 0 && time.Duration(ms)*time.Millisecond < max(minRetention, 10*delay) {
+				return fmt.Errorf("topic %s: retention.ms=%d is shorter than %s: the broker could delete delivery jobs before they are due; raise it",
+					topic, ms, max(minRetention, 10*delay))
+			}
+		}
+	}
+	return nil
 }
 
 // inputPartitions returns the partition count of the first input topic,
