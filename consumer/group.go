@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,9 +25,10 @@ import (
 )
 
 // Handler processes one record. It returns nil once the record has a
-// durable outcome; an error leaves the record uncommitted, so it is
-// processed again by the partition's next owner. ctx ends only when the
-// group gives up draining at shutdown.
+// durable outcome; after an error the record is handled again, with
+// backoff, until it has one, or left uncommitted for the partition's next
+// owner when the group stops or loses the partition. ctx ends only when
+// the group gives up draining at shutdown.
 type Handler func(ctx context.Context, r *kgo.Record) error
 
 // Options configure a Group.
@@ -77,6 +79,9 @@ type Group struct {
 	closing bool
 	wg      sync.WaitGroup // handlers
 	workers *workers.Pool
+
+	failing atomic.Int64 // records being handled again after a failure
+	lastErr atomic.Pointer[error]
 }
 
 type topicPartition struct {
@@ -314,9 +319,7 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 	g.workers.Go(func() {
 		defer g.wg.Done()
 		defer g.opts.Limiter.Release()
-		if err := g.handle(g.workCtx, rec); err != nil {
-			g.log.Warn().Err(err).Str("topic", rec.Topic).Int32("partition", rec.Partition).
-				Int64("offset", rec.Offset).Msg("record has no durable outcome; it stays uncommitted")
+		if !g.handleUntilDone(p, rec) {
 			return
 		}
 		p.mu.Lock()
@@ -326,6 +329,68 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 		p.mu.Unlock()
 	})
 	return true
+}
+
+// Backoff of a record whose handling failed: it doubles from
+// retryBackoff to maxRetryBackoff.
+const (
+	retryBackoff    = 100 * time.Millisecond
+	maxRetryBackoff = 10 * time.Second
+)
+
+// handleUntilDone handles rec until it has a durable outcome, trying
+// again with backoff after a failure (a write the broker refused, a
+// topic gone): a record left undone would stop its partition's commits
+// until it changed owner. It gives up, leaving the record uncommitted for
+// the next owner, when the group stops or the partition is revoked.
+func (g *Group) handleUntilDone(p *partition, rec *kgo.Record) bool {
+	backoff := retryBackoff
+	for try := 1; ; try++ {
+		err := g.handle(g.workCtx, rec)
+		if err == nil {
+			if try > 1 {
+				g.failing.Add(-1)
+				g.log.Info().Str("topic", rec.Topic).Int32("partition", rec.Partition).Int64("offset", rec.Offset).
+					Int("tries", try).Msg("record handled after failures")
+			}
+			return true
+		}
+		if try == 1 {
+			g.failing.Add(1)
+		}
+		g.lastErr.Store(&err)
+		p.mu.Lock()
+		revoked := p.revoked
+		p.mu.Unlock()
+		stopped := g.runCtx.Err() != nil || g.workCtx.Err() != nil || revoked
+		g.log.Warn().Err(err).Str("topic", rec.Topic).Int32("partition", rec.Partition).Int64("offset", rec.Offset).
+			Int("try", try).Bool("giving_up", stopped).Msg("record has no durable outcome")
+		if stopped {
+			g.failing.Add(-1)
+			return false
+		}
+		g.opts.Metrics.HandlerRetries.WithLabelValues(g.opts.Group).Inc()
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-g.runCtx.Done():
+			t.Stop()
+		}
+		backoff = min(2*backoff, maxRetryBackoff)
+	}
+}
+
+// Failing returns how many records are being handled again after a
+// failure, and the latest failure.
+func (g *Group) Failing() (int, error) {
+	n := int(g.failing.Load())
+	if n == 0 {
+		return 0, nil
+	}
+	if err := g.lastErr.Load(); err != nil {
+		return n, *err
+	}
+	return n, nil
 }
 
 func (g *Group) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {

@@ -2,9 +2,12 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +268,45 @@ func TestReadsCommittedRecordsOnly(t *testing.T) {
 	slices.Sort(seen)
 	if fmt.Sprint(seen) != "[0 committed]" {
 		t.Errorf("handled %q, want the committed record and the plain one only", seen)
+	}
+}
+
+// TestFailedHandlerIsRetried: a record whose handling fails is handled
+// again, with backoff, until it has an outcome, and then committed; while
+// it fails, Failing says so.
+func TestFailedHandlerIsRetried(t *testing.T) {
+	topic := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 1, topic)
+	produce(t, brokers, topic, 5)
+	var tries atomic.Int32
+	release := make(chan struct{})
+	g, m := startGroup(t, brokers, topic, Options{}, func(_ context.Context, r *kgo.Record) error {
+		if string(r.Value) != "2" {
+			return nil
+		}
+		switch n := tries.Add(1); {
+		case n < 3:
+			return errors.New("write to hookstream.retry.1s: NOT_ENOUGH_REPLICAS")
+		case n == 3:
+			<-release // failing, observed below
+			return errors.New("still failing")
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() bool { return tries.Load() == 3 }, "record not handled again")
+	if n, err := g.Failing(); n != 1 || err == nil || !strings.Contains(err.Error(), "NOT_ENOUGH_REPLICAS") {
+		t.Errorf("Failing() = %d, %v; want the record and its error", n, err)
+	}
+	if c := committed(t, brokers, g.opts.Group, topic); c > 2 {
+		t.Errorf("committed %d past a record without an outcome", c)
+	}
+	close(release)
+	testenv.Eventually(t, 10*time.Second, func() bool { return committed(t, brokers, g.opts.Group, topic) == 5 },
+		"offsets not committed once the record was handled")
+	if n, _ := g.Failing(); n != 0 {
+		t.Errorf("Failing() = %d after success", n)
+	}
+	if got := testutil.ToFloat64(m.HandlerRetries.WithLabelValues(g.opts.Group)); got != 3 {
+		t.Errorf("handler_retries_total = %v, want 3", got)
 	}
 }

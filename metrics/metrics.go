@@ -25,6 +25,7 @@ type Metrics struct {
 	InFlight        prometheus.Gauge
 	Uncommitted     *prometheus.GaugeVec   // group
 	Commits         *prometheus.CounterVec // group, result
+	HandlerRetries  *prometheus.CounterVec // group
 	Paused          *prometheus.GaugeVec   // group
 	Rebalances      *prometheus.CounterVec // group, kind
 	Subscriptions   prometheus.Gauge
@@ -69,6 +70,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Records dispatched whose offsets are not yet committable, by consumer group."}, []string{"group"}),
 		Commits: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "offset_commits_total",
 			Help: "Offset commits by consumer group and result."}, []string{"group", "result"}),
+		HandlerRetries: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "handler_retries_total",
+			Help: "Records handled again after their handling failed (no durable outcome: a write refused, a topic missing)."}, []string{"group"}),
 		Paused: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "paused_partitions",
 			Help: "Partitions paused until their head record is due, by consumer group."}, []string{"group"}),
 		Rebalances: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "partition_changes_total",

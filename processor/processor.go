@@ -79,6 +79,10 @@ type Options struct {
 	Linger time.Duration
 	// BundleMaxBytes caps the value of a bundle. Default 64 KiB.
 	BundleMaxBytes int
+	// MaxRecordBytes is the largest record the DLQ takes
+	// (kafka.max_message_bytes); a larger poison record is cut to fit.
+	// Default 1 MiB.
+	MaxRecordBytes int
 }
 
 // Processor handles input and retry records. It is safe for concurrent
@@ -97,6 +101,9 @@ type Processor struct {
 func New(opts Options) *Processor {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = 1 << 20
 	}
 	p := &Processor{Options: opts, rungOf: map[string]string{}, workers: workers.New(10 * time.Second)}
 	for _, r := range opts.Ladder.Rungs {
@@ -542,7 +549,7 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 
 func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail string) error {
 	p.Metrics.Poison.WithLabelValues(reason).Inc()
-	if err := p.produce(ctx, retry.PoisonRecord(p.Ladder.DLQ, rec, reason, detail)); err != nil {
+	if err := p.produce(ctx, retry.PoisonRecord(p.Ladder.DLQ, rec, reason, detail, p.MaxRecordBytes)); err != nil {
 		return err
 	}
 	p.Metrics.DLQWrites.WithLabelValues(retry.Poison(reason).Label()).Inc()

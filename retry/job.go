@@ -2,6 +2,8 @@ package retry
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -27,6 +29,10 @@ const (
 	HeaderEventType    = "hookstream-event-type"    // the log event's type
 	HeaderEventTime    = "hookstream-event-time"    // unix ms of the log event
 	HeaderPutOffs      = "hookstream-put-offs"      // times put off since the last attempt, when any
+
+	// A poison record too large for the DLQ is cut; these say what it was.
+	HeaderOriginalBytes  = "hookstream-original-bytes"  // the value's size
+	HeaderOriginalSHA256 = "hookstream-original-sha256" // hex SHA-256 of the whole value
 )
 
 // MaxPutOffs is how many times in a row a delivery may be put off without
@@ -260,8 +266,11 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 }
 
 // PoisonRecord is the DLQ record of a log event that cannot be decoded:
-// its original key and value, untouched, with the reason in headers.
-func PoisonRecord(topic string, src *kgo.Record, reason, detail string) *kgo.Record {
+// its original key and value, untouched, with the reason in headers. A
+// record larger than maxBytes, which the DLQ could never take, keeps its
+// first maxBytes less room for headers, with its original size and
+// SHA-256 in headers, so that it can still be found and told apart.
+func PoisonRecord(topic string, src *kgo.Record, reason, detail string, maxBytes int) *kgo.Record {
 	origin := Origin{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
 	r := &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value}
 	r.Headers = append(r.Headers,
@@ -270,8 +279,32 @@ func PoisonRecord(topic string, src *kgo.Record, reason, detail string) *kgo.Rec
 		header(HeaderReason, string(Poison(reason))),
 		header(HeaderError, headerText(reason+": "+detail)),
 	)
-	// Keep the source's own headers after ours, as Kafka Connect does.
-	r.Headers = append(r.Headers, src.Headers...)
+	// What hookstream's own headers, the key and the record's framing
+	// take, generously.
+	budget := maxBytes - len(src.Key) - 4<<10
+	size := len(src.Value)
+	for _, h := range src.Headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	if size <= budget {
+		// Keep the source's own headers after ours, as Kafka Connect does.
+		r.Headers = append(r.Headers, src.Headers...)
+		return r
+	}
+	sum := sha256.Sum256(src.Value)
+	r.Value = src.Value[:max(0, min(len(src.Value), budget))]
+	r.Headers = append(r.Headers,
+		header(HeaderOriginalBytes, strconv.Itoa(len(src.Value))),
+		header(HeaderOriginalSHA256, hex.EncodeToString(sum[:])),
+	)
+	// The source's headers go along while they fit beside the value.
+	room := budget - len(r.Value)
+	for _, h := range src.Headers {
+		if room -= len(h.Key) + len(h.Value); room < 0 {
+			break
+		}
+		r.Headers = append(r.Headers, h)
+	}
 	return r
 }
 

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,46 @@ func TestDLQReasonLabelIsBounded(t *testing.T) {
 		if got := tt.reason.Label(); got != tt.want {
 			t.Errorf("%q.Label() = %q, want %q", tt.reason, got, tt.want)
 		}
+	}
+}
+
+// A poison record the DLQ can take goes whole, with its own headers after
+// hookstream's; a larger one is cut to fit, with its size and hash.
+func TestPoisonRecordFitsTheDLQ(t *testing.T) {
+	src := &kgo.Record{Topic: "logs", Partition: 2, Offset: 7, Key: []byte("k"),
+		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}}
+	tests := []struct {
+		name  string
+		value int
+		cut   bool
+	}{
+		{"fits", 10 << 10, false},
+		{"too large", 300 << 10, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src.Value = []byte(strings.Repeat("x", tt.value))
+			r := PoisonRecord("dlq", src, "too_large", "record of 300 KiB", 64<<10)
+			size := len(r.Key) + len(r.Value)
+			for _, h := range r.Headers {
+				size += len(h.Key) + len(h.Value)
+			}
+			if size > 64<<10 {
+				t.Errorf("record of %d bytes, over the DLQ's 64 KiB", size)
+			}
+			if reason, _ := HeaderValue(r, HeaderReason); reason != "poison:too_large" {
+				t.Errorf("reason %q", reason)
+			}
+			orig, cut := HeaderValue(r, HeaderOriginalBytes)
+			if cut != tt.cut || (cut && orig != fmt.Sprint(tt.value)) {
+				t.Errorf("original size header %q (%v), want it only when cut", orig, cut)
+			}
+			if sum, ok := HeaderValue(r, HeaderOriginalSHA256); ok != tt.cut || (ok && len(sum) != 64) {
+				t.Errorf("original hash header %q (%v)", sum, ok)
+			}
+			if !tt.cut && (len(r.Value) != tt.value || r.Headers[len(r.Headers)-1].Key != "trace") {
+				t.Errorf("a record that fits lost its value or its headers")
+			}
+		})
 	}
 }

@@ -205,6 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
 		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),
+		MaxRecordBytes: cfg.Kafka.MaxMessageBytes,
 	}
 	var recorder *history.Recorder
 	if cfg.History.Attempts > 0 {
@@ -248,6 +249,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		tokens[sum] = scope
 	}
+	// The consumer groups, made below, before the API serves: readiness
+	// reads them.
+	var groups []*consumer.Group
 	limiter := consumer.NewLimiter(cfg.Delivery.MaxInFlight, s.metrics.InFlight)
 	dlqReader := &dlq.Reader{
 		Client: producer, Topic: cfg.DLQTopic(), FirstRung: ladder.Rungs[0].Topic,
@@ -265,10 +269,17 @@ func (s *Service) Run(ctx context.Context) error {
 		},
 		Logger: s.log.With().Str("component", "admin").Logger(),
 		Ready: func(ctx context.Context) map[string]admin.Check {
+			checks := map[string]admin.Check{"kafka": {Status: "up"}, "pipeline": {Status: "up"}}
 			if err := producer.Ping(ctx); err != nil {
-				return map[string]admin.Check{"kafka": {Status: "down", Error: err.Error()}}
+				checks["kafka"] = admin.Check{Status: "down", Error: err.Error()}
 			}
-			return map[string]admin.Check{"kafka": {Status: "up"}}
+			for _, g := range groups {
+				if n, err := g.Failing(); n > 0 {
+					checks["pipeline"] = admin.Check{Status: "down",
+						Error: fmt.Sprintf("%d records have no durable outcome and are being retried: %v", n, err)}
+				}
+			}
+			return checks
 		},
 	})
 	ln := s.opts.Listener
@@ -298,7 +309,6 @@ func (s *Service) Run(ctx context.Context) error {
 			kgo.FetchMaxPartitionBytes(cfg.Kafka.FetchMaxPartitionBytes),
 		)
 	}
-	var groups []*consumer.Group
 	defer func() {
 		if !started {
 			for _, g := range groups {
