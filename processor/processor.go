@@ -71,6 +71,10 @@ type Options struct {
 	// Health, when set, is told of every attempt made, and of every
 	// endpoint that answered 410 Gone.
 	Health Health
+	// Lookup, when set, reads a subscription from the store, to confirm
+	// that one missing from (or disabled in) the cache really is before
+	// its retries are dropped; a *subscription.Store's Get is one.
+	Lookup func(ctx context.Context, id string) (subscription.Subscription, error)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Linger is how long a rung record waits for others of its
@@ -227,9 +231,9 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 		p.Metrics.JobsDropped.WithLabelValues("undecodable").Inc()
 		return p.poison(ctx, rec, "invalid_job", err.Error())
 	}
-	sub := p.subscription(subID, len(jobs))
+	sub, err := p.subscription(ctx, subID, len(jobs))
 	if sub == nil {
-		return nil
+		return err
 	}
 	if !sub.Enabled {
 		return p.deadLetter(ctx, sub, jobs, retry.Disabled(string(sub.DisabledReason)))
@@ -273,8 +277,12 @@ func readJobs(rec *kgo.Record) (string, []*retry.Job, error) {
 // subscription returns the subscription of jobs retried, or nil when it
 // was deleted or disabled by an operator and they are dropped. The jobs
 // of a subscription that hookstream disabled are not dropped: the caller
-// dead-letters them.
-func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
+// dead-letters them. Before dropping anything it asks the store, when
+// there is one: a worker whose cache missed a change, or cannot reach
+// Redis, must not drop jobs of a subscription that exists; it returns an
+// error instead, and the record is handled again once the cache caught
+// up.
+func (p *Processor) subscription(ctx context.Context, id string, jobs int) (*subscription.Compiled, error) {
 	sub, ok := p.Subscriptions.Current().Get(id)
 	reason := ""
 	switch {
@@ -283,11 +291,21 @@ func (p *Processor) subscription(id string, jobs int) *subscription.Compiled {
 	case !sub.Enabled && sub.DisabledReason == "":
 		reason = "subscription_disabled"
 	default:
-		return sub
+		return sub, nil
+	}
+	if p.Lookup != nil {
+		stored, err := p.Lookup(ctx, id)
+		switch {
+		case errors.Is(err, subscription.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("retries of subscription %s: cannot confirm in the store that it is gone: %w", id, err)
+		case !ok || stored.Enabled || stored.DisabledReason != "":
+			return nil, fmt.Errorf("retries of subscription %s: this worker's cache is behind the store", id)
+		}
 	}
 	p.Metrics.JobsDropped.WithLabelValues(reason).Add(float64(jobs))
 	p.Logger.Info().Str("subscription", id).Int("jobs", jobs).Str("reason", reason).Msg("retries dropped")
-	return nil
+	return nil, nil
 }
 
 // deadLetter writes jobs to the DLQ without an attempt, each as a record

@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -514,6 +515,43 @@ func TestHandleJobOfADisabledSubscription(t *testing.T) {
 			}
 			if n := testutil.ToFloat64(p.Metrics.JobsDropped.WithLabelValues("subscription_disabled")); n != tt.dropped {
 				t.Errorf("jobs dropped = %v, want %v", n, tt.dropped)
+			}
+		})
+	}
+}
+
+// A worker whose cache lacks a subscription drops its retries only once
+// the store confirms it is gone: a stale cache or an unreachable Redis
+// fails the record, to be handled again, and drops nothing.
+func TestHandleJobConfirmsBeforeDropping(t *testing.T) {
+	tests := []struct {
+		name    string
+		lookup  func(context.Context, string) (subscription.Subscription, error)
+		dropped float64
+		failed  bool
+	}{
+		{"deleted in the store too", func(context.Context, string) (subscription.Subscription, error) {
+			return subscription.Subscription{}, subscription.ErrNotFound
+		}, 1, false},
+		{"the cache is behind", func(_ context.Context, id string) (subscription.Subscription, error) {
+			return subscription.Subscription{ID: id, Enabled: true}, nil
+		}, 0, true},
+		{"redis is unreachable", func(context.Context, string) (subscription.Subscription, error) {
+			return subscription.Subscription{}, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+		}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, l := newTestProcessor(t, nil, nil)
+			p.Lookup = tt.lookup
+			job := &retry.Job{WebhookID: "msg_1", SubscriptionID: "sub_stale", Attempts: 1, FirstAttempt: time.Now(),
+				Origin: retry.Origin{Topic: "logs"}, Event: []byte(`{}`)}
+			err := p.HandleJob(context.Background(), job.Record(l.ladder.Rungs[0].Topic, time.Now(), ""))
+			if (err != nil) != tt.failed {
+				t.Errorf("HandleJob: %v, want failed %v", err, tt.failed)
+			}
+			if n := testutil.ToFloat64(p.Metrics.JobsDropped.WithLabelValues("subscription_deleted")); n != tt.dropped {
+				t.Errorf("dropped %v, want %v", n, tt.dropped)
 			}
 		})
 	}

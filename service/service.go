@@ -206,6 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
 		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),
 		MaxRecordBytes: cfg.Kafka.MaxMessageBytes,
+		Lookup:         store.Get,
 	}
 	var recorder *history.Recorder
 	if cfg.History.Attempts > 0 {
