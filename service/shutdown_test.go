@@ -2,6 +2,8 @@ package service
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,16 +33,33 @@ func TestShutdownIsBoundedWhileTheBrokerIsAway(t *testing.T) {
 	cfg.ShutdownTimeout = 2 * time.Second
 	e := &env{t: t, brokers: c.ListenAddrs(), rdb: rdb, cfg: cfg, input: input}
 	in := e.start()
-	rc := newReceiver(t)
-	rc.respond = func(string, int) int { return http.StatusServiceUnavailable }
-	in.subscribe(t, rc, map[string]any{"name": "down"})
-	events := make([][]byte, 200)
+	down := newReceiver(t)
+	down.respond = func(string, int) int { return http.StatusServiceUnavailable }
+	in.subscribe(t, down, map[string]any{"name": "down"})
+	e.publish(logEvent(0, `"level":"error"`), logEvent(1, `"level":"error"`))
+	testenv.Eventually(t, 10*time.Second, func() bool { return in.counter("hookstream_open_circuit_breakers") == 1 },
+		"the down endpoint's breaker did not open")
+	// Each event now matches a slow endpoint, which holds it in flight, and
+	// the down one, whose refused delivery waits for its retry write.
+	release := make(chan struct{})
+	var inFlight atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	in.createSub(t, map[string]any{"name": "slow", "url": slow.URL})
+	events := make([][]byte, 50)
 	for i := range events {
-		events[i] = logEvent(i, `"level":"error"`)
+		events[i] = logEvent(i+2, `"level":"error"`)
 	}
 	e.publish(events...)
-	testenv.Eventually(t, 10*time.Second, func() bool { return in.counter("hookstream_delivery_attempts_total") > 0 },
-		"no attempt made")
+	testenv.Eventually(t, 10*time.Second, func() bool { return inFlight.Load() > 0 },
+		"no delivery in flight to the slow endpoint")
 
 	c.Close()
 	closed = true
