@@ -15,7 +15,10 @@ import (
 // delivery past its rung.
 //
 // While the probe is out, attempts may wait for its answer instead of
-// being refused, at most maxWaiters of them at once.
+// being refused: at most maxWaiters of them at once, and only until the
+// probe has been out for probeWait. A probe out longer is one to a slow
+// or hanging endpoint, and attempts waiting on it would hold workers that
+// other endpoints' deliveries need.
 //
 // Only failing endpoints have a breaker; one whose last failure is
 // idleEndpoint past its cooldown, with no probe out, is forgotten.
@@ -24,6 +27,7 @@ type breakers struct {
 	cooldown    time.Duration // the first cooldown
 	maxCooldown time.Duration
 	maxWaiters  int
+	probeWait   time.Duration
 
 	mu    sync.Mutex
 	state map[string]*breaker
@@ -36,12 +40,13 @@ type breaker struct {
 	openUntil time.Time
 	failed    time.Time     // the last failure
 	probe     chan struct{} // non-nil while a probe is out; closed when it ends
+	probed    time.Time     // when the probe out went
 	waiters   int
 }
 
-func newBreakers(threshold int, cooldown, maxCooldown time.Duration, maxWaiters int) *breakers {
+func newBreakers(threshold int, cooldown, maxCooldown time.Duration, maxWaiters int, probeWait time.Duration) *breakers {
 	return &breakers{threshold: threshold, cooldown: cooldown, maxCooldown: max(cooldown, maxCooldown),
-		maxWaiters: maxWaiters, state: map[string]*breaker{}}
+		maxWaiters: maxWaiters, probeWait: probeWait, state: map[string]*breaker{}}
 }
 
 // verdict is what a breaker says of an attempt.
@@ -55,29 +60,31 @@ const (
 )
 
 // allow says whether an attempt to endpoint may go out now. With wait, it
-// returns the channel closed when the probe out ends; a caller that stops
-// waiting before it is closed calls unwait.
-func (bs *breakers) allow(endpoint string, now time.Time) (verdict, <-chan struct{}) {
+// returns the channel closed when the probe out ends and the latest time
+// to wait for it; a caller that stops waiting before it is closed calls
+// unwait.
+func (bs *breakers) allow(endpoint string, now time.Time) (verdict, <-chan struct{}, time.Time) {
 	if bs.threshold <= 0 {
-		return pass, nil
+		return pass, nil, time.Time{}
 	}
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	b := bs.state[endpoint]
 	switch {
 	case b == nil || b.failures < bs.threshold:
-		return pass, nil
+		return pass, nil, time.Time{}
 	case now.Before(b.openUntil):
-		return refuse, nil
+		return refuse, nil, time.Time{}
 	case b.probe != nil:
-		if b.waiters >= bs.maxWaiters {
-			return refuse, nil
+		until := b.probed.Add(bs.probeWait)
+		if b.waiters >= bs.maxWaiters || !now.Before(until) {
+			return refuse, nil, time.Time{}
 		}
 		b.waiters++
-		return wait, b.probe
+		return wait, b.probe, until
 	}
-	b.probe = make(chan struct{})
-	return probe, nil
+	b.probe, b.probed = make(chan struct{}), now
+	return probe, nil, time.Time{}
 }
 
 // unwait gives up a wait for probeDone that allow asked for, before the

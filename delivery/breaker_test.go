@@ -30,11 +30,11 @@ func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 // another endpoint starts failing.
 func TestBreakersForgetRecoveredEndpoints(t *testing.T) {
 	now := time.Unix(1000, 0)
-	bs := newBreakers(2, 10*time.Second, 10*time.Second, 1)
+	bs := newBreakers(2, 10*time.Second, 10*time.Second, 1, time.Second)
 	for range 2 {
 		bs.record("http://a", pass, false, now)
 	}
-	if v, _ := bs.allow("http://a", now); v != refuse {
+	if v, _, _ := bs.allow("http://a", now); v != refuse {
 		t.Fatal("breaker of http://a did not open")
 	}
 	now = now.Add(10*time.Second + idleEndpoint)
@@ -47,7 +47,7 @@ func TestBreakersForgetRecoveredEndpoints(t *testing.T) {
 	if n := bs.known(); n != 2 {
 		t.Errorf("%d breakers kept after http://a's time, want 2 (b, c)", n)
 	}
-	if v, _ := bs.allow("http://a", now); v != pass {
+	if v, _, _ := bs.allow("http://a", now); v != pass {
 		t.Error("a forgotten endpoint is refused")
 	}
 }
@@ -122,13 +122,15 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 		waiters    int // attempts made while the probe is out
 		maxWaiters int
 		timeout    time.Duration
-		delivered  int // of the waiters
+		base       time.Duration // EndpointWait: waiters wait four of them at most
+		delivered  int           // of the waiters
 		refused    int
 	}{
-		{"probe succeeds: every waiter is sent", true, 5, 8, 5 * time.Second, 5, 0},
-		{"probe fails: every waiter is refused", false, 5, 8, 5 * time.Second, 0, 5},
-		{"more waiters than the cap: the rest are refused at once", true, 6, 4, 5 * time.Second, 4, 2},
-		{"the probe times out: waiters are refused", true, 3, 8, 200 * time.Millisecond, 0, 3},
+		{"probe succeeds: every waiter is sent", true, 5, 8, 5 * time.Second, 5 * time.Second, 5, 0},
+		{"probe fails: every waiter is refused", false, 5, 8, 5 * time.Second, 5 * time.Second, 0, 5},
+		{"more waiters than the cap: the rest are refused at once", true, 6, 4, 5 * time.Second, 5 * time.Second, 4, 2},
+		{"the probe times out: waiters are refused", true, 3, 8, 200 * time.Millisecond, 5 * time.Second, 0, 3},
+		{"the probe is slow: waiters give up after four base waits", true, 3, 8, 5 * time.Second, 25 * time.Millisecond, 0, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,7 +154,7 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 			t.Cleanup(srv.Close)
 			clk := newClock()
 			s := loopbackSender(t, SenderOptions{BreakerFailures: 1, BreakerCooldown: time.Second,
-				MaxPerEndpoint: tt.maxWaiters, Now: clk.now})
+				MaxPerEndpoint: tt.maxWaiters, EndpointWait: tt.base, Now: clk.now})
 			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(tt.timeout) })
 			if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != ReasonHTTP5xx {
 				t.Fatalf("first attempt: %+v", out)
@@ -169,8 +171,8 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 				wg.Add(1)
 				go func() { defer wg.Done(); outs <- s.Send(context.Background(), sub, "waiter", []byte(`{}`)) }()
 			}
-			if tt.timeout < time.Second {
-				wg.Wait() // they time out while the probe is out
+			if tt.delivered == 0 && tt.probeOK {
+				wg.Wait() // they give up while the probe is out
 			} else {
 				testenv.Eventually(t, 5*time.Second, func() bool { return waiting(s, sub.URL)+len(outs) == tt.waiters },
 					"the attempts did not all wait or get refused")

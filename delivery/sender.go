@@ -128,7 +128,7 @@ func NewSender(opts SenderOptions) *Sender {
 		// As many attempts may wait for a probe as may be in flight to
 		// one endpoint.
 		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown, opts.BreakerMaxCooldown,
-			cmp.Or(opts.MaxPerEndpoint, defaultProbeWaiters)),
+			cmp.Or(opts.MaxPerEndpoint, defaultProbeWaiters), 4*opts.EndpointWait),
 		inFlight: newEndpointSlots(opts.MaxPerEndpoint, opts.EndpointWait),
 		limiter:  opts.Limiter,
 		hostRate: opts.HostRateLimit,
@@ -227,13 +227,16 @@ func (s *Sender) pace(sub *subscription.Compiled) (string, RateLimit) {
 }
 
 // admit asks sub's endpoint's breaker whether an attempt may go out,
-// waiting for the answer of a probe that is out, at most for the
-// subscription's timeout. When the attempt may not go out it returns the
+// waiting for the answer of a probe that is out, at most until it has
+// been out for four base waits (an endpoint that answers slower than that
+// is stuck, as the slot cap sees it) and never past the subscription's
+// timeout. When the attempt may not go out it returns the
 // outcome to give.
 func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict, Outcome, bool) {
 	var timer *time.Timer
 	for {
-		v, probeDone := s.breakers.allow(sub.URL, s.now())
+		now := s.now()
+		v, probeDone, until := s.breakers.allow(sub.URL, now)
 		switch v {
 		case pass, probe:
 			if timer != nil {
@@ -247,7 +250,7 @@ func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict
 			return v, s.circuitOpen(sub.URL), true
 		}
 		if timer == nil {
-			timer = time.NewTimer(sub.Timeout())
+			timer = time.NewTimer(min(sub.Timeout(), until.Sub(now)))
 		}
 		var out Outcome
 		select {
