@@ -98,8 +98,8 @@ func (bs *breakers) unwait(endpoint string, probeDone <-chan struct{}) {
 }
 
 // blocked reports, changing nothing, whether allow would refuse an
-// attempt to endpoint now because its breaker is open. An attempt that
-// would wait for a probe is not blocked.
+// attempt to endpoint now. An attempt that would wait for a probe, or be
+// the probe, is not blocked.
 func (bs *breakers) blocked(endpoint string, now time.Time) bool {
 	if bs.threshold <= 0 {
 		return false
@@ -107,12 +107,22 @@ func (bs *breakers) blocked(endpoint string, now time.Time) bool {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	b := bs.state[endpoint]
-	return b != nil && b.failures >= bs.threshold && now.Before(b.openUntil)
+	switch {
+	case b == nil || b.failures < bs.threshold:
+		return false
+	case now.Before(b.openUntil):
+		return true
+	case b.probe != nil:
+		return b.waiters >= bs.maxWaiters || !now.Before(b.probed.Add(bs.probeWait))
+	}
+	return false
 }
 
 // record notes the result of an attempt that allow let through (v is what
-// it said) and that started at start.
-func (bs *breakers) record(endpoint string, v verdict, ok bool, start time.Time) {
+// it said), known at at. A cooldown counts from when the failure was
+// known, as the retry of the failed delivery does: for an endpoint that
+// hangs until the timeout, the time it started says nothing new.
+func (bs *breakers) record(endpoint string, v verdict, ok bool, at time.Time) {
 	if bs.threshold <= 0 {
 		return
 	}
@@ -127,20 +137,23 @@ func (bs *breakers) record(endpoint string, v verdict, ok bool, start time.Time)
 		return
 	}
 	if b == nil {
-		bs.sweep(start)
+		bs.sweep(at)
 		b = &breaker{}
 		bs.state[endpoint] = b
 	}
 	b.failures++
-	b.failed = start
+	b.failed = at
+	// The retries refused meanwhile are due a rung's delay after they were
+	// refused, in whole milliseconds (retry records keep no finer time):
+	// so is the end of the cooldown, or they would find it a moment early.
 	switch {
 	case v == probe:
 		b.endProbe()
 		b.cooldown = min(2*b.cooldown, bs.maxCooldown)
-		b.openUntil = start.Add(b.cooldown)
+		b.openUntil = at.Add(b.cooldown).Truncate(time.Millisecond)
 	case b.failures == bs.threshold:
 		b.cooldown = bs.cooldown
-		b.openUntil = start.Add(b.cooldown)
+		b.openUntil = at.Add(b.cooldown).Truncate(time.Millisecond)
 	}
 	// Failures of attempts made before the breaker opened change nothing:
 	// they say what the opening already said.

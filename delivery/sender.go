@@ -196,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 		// Shutting down: the endpoint said nothing.
 		s.breakers.cancelProbe(sub.URL)
 	} else {
-		s.breakers.record(sub.URL, v, out.Class != Retryable, start)
+		s.breakers.record(sub.URL, v, out.Class != Retryable, start.Add(out.Latency))
 	}
 	if out.Reason == ReasonHTTP429 && out.RetryAfter > 0 && s.limiter != nil {
 		// The endpoint asked every worker to slow down, not just this
