@@ -2,11 +2,13 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/retry"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -52,4 +54,33 @@ func BenchmarkHandleEvent(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkHandleJobRefused measures a bundle of 64 jobs read back from a
+// rung while their endpoint's breaker is open: each is refused and goes
+// on to the next rung, together. The figure is per job.
+//
+//	go test -run '^$' -bench HandleJobRefused -benchmem ./processor
+func BenchmarkHandleJobRefused(b *testing.B) {
+	p, l := newTestProcessor(b, []string{downURL(b)}, nil)
+	event := []byte(`{"type":"order.failed","level":"error","source":"billing","time":"2026-05-01T10:00:00Z","message":"card declined"}`)
+	recs := make([]*kgo.Record, 64)
+	for i := range recs {
+		recs[i] = (&retry.Job{WebhookID: fmt.Sprintf("msg_%026d", i), SubscriptionID: "sub_a", Attempts: 1, FirstAttempt: time.Now(),
+			Origin: retry.Origin{Topic: "logs", Offset: int64(i)}, EventType: "order.failed", EventTime: time.Now(),
+			LastReason: "circuit_open", LastError: "circuit breaker open", Event: event}).Record(l.ladder.Rungs[0].Topic, time.Now(), "")
+	}
+	bundle := retry.Bundle(l.ladder.Rungs[0].Topic, "sub_a", time.Now(), recs)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := p.HandleJob(context.Background(), bundle); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/job")
 }

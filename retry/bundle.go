@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -86,12 +87,8 @@ func JobsFromBundle(r *kgo.Record) (string, []*Job, error) {
 	jobs := make([]*Job, 0, n)
 	rest := r.Value
 	for i := range n {
-		var one kgo.Record
-		one, rest, err = readBundled(rest)
-		if err != nil {
-			return "", nil, fmt.Errorf("bundle: job %d of %d: %w", i+1, n, err)
-		}
-		job, err := JobFromRecord(&one)
+		var job *Job
+		job, rest, err = readBundled(rest)
 		if err != nil {
 			return "", nil, fmt.Errorf("bundle: job %d of %d: %w", i+1, n, err)
 		}
@@ -108,28 +105,31 @@ func JobsFromBundle(r *kgo.Record) (string, []*Job, error) {
 
 var errTruncated = errors.New("truncated")
 
-// readBundled reads one job's headers and event from the front of b.
-func readBundled(b []byte) (kgo.Record, []byte, error) {
-	var r kgo.Record
+// readBundled reads one job from the front of b: its headers, read in
+// place, and its event, which shares b's array.
+func readBundled(b []byte) (*Job, []byte, error) {
 	n, b, ok := readLen(b)
 	if !ok || n > maxBundleHeaders {
-		return r, nil, fmt.Errorf("header count: %w", errTruncated)
+		return nil, nil, fmt.Errorf("header count: %w", errTruncated)
 	}
-	r.Headers = make([]kgo.RecordHeader, n)
-	for i := range r.Headers {
+	var h jobHeaders
+	for i := range n {
 		var k, v []byte
 		if k, b, ok = readBytes(b); !ok {
-			return r, nil, fmt.Errorf("header %d: %w", i+1, errTruncated)
+			return nil, nil, fmt.Errorf("header %d: %w", i+1, errTruncated)
 		}
 		if v, b, ok = readBytes(b); !ok {
-			return r, nil, fmt.Errorf("header %s: %w", k, errTruncated)
+			return nil, nil, fmt.Errorf("header %s: %w", k, errTruncated)
 		}
-		r.Headers[i] = kgo.RecordHeader{Key: string(k), Value: v}
+		// The key is only compared: it need not be copied.
+		h.set(unsafe.String(unsafe.SliceData(k), len(k)), v)
 	}
-	if r.Value, b, ok = readBytes(b); !ok {
-		return r, nil, fmt.Errorf("event: %w", errTruncated)
+	event, b, ok := readBytes(b)
+	if !ok {
+		return nil, nil, fmt.Errorf("event: %w", errTruncated)
 	}
-	return r, b, nil
+	job, err := h.job(event)
+	return job, b, err
 }
 
 // readLen reads a uvarint length that fits in what follows it.

@@ -159,69 +159,99 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 
 // JobFromRecord reads a job back from a retry or DLQ record.
 func JobFromRecord(r *kgo.Record) (*Job, error) {
-	j := &Job{Event: r.Value}
-	var kind, attempts, origin, first, eventTime, status, notBefore, putOffs []byte
-	for _, h := range r.Headers {
-		switch h.Key {
-		case HeaderKind:
-			kind = h.Value
-		case HeaderAttempt:
-			attempts = h.Value
-		case HeaderSubscription:
-			j.SubscriptionID = string(h.Value)
-		case HeaderWebhookID:
-			j.WebhookID = string(h.Value)
-		case HeaderOrigin:
-			origin = h.Value
-		case HeaderFirstAttempt:
-			first = h.Value
-		case HeaderEventType:
-			j.EventType = string(h.Value)
-		case HeaderEventTime:
-			eventTime = h.Value
-		case HeaderStatus:
-			status = h.Value
-		case HeaderNotBefore:
-			notBefore = h.Value
-		case HeaderPutOffs:
-			putOffs = h.Value
-		case HeaderError:
-			j.LastReason, j.LastError, _ = strings.Cut(string(h.Value), ": ")
+	var h jobHeaders
+	for _, hdr := range r.Headers {
+		h.set(hdr.Key, hdr.Value)
+	}
+	return h.job(r.Value)
+}
+
+// jobHeaders holds the values of a job's headers as they are read, before
+// they are checked.
+type jobHeaders struct {
+	kind, attempts, subscription, webhookID, origin, first    []byte
+	eventType, eventTime, status, notBefore, putOffs, errText []byte
+}
+
+// set notes header key's value. Of a header given twice, the first
+// counts, as HeaderValue reads it.
+func (h *jobHeaders) set(key string, value []byte) {
+	var field *[]byte
+	switch key {
+	case HeaderKind:
+		field = &h.kind
+	case HeaderAttempt:
+		field = &h.attempts
+	case HeaderSubscription:
+		field = &h.subscription
+	case HeaderWebhookID:
+		field = &h.webhookID
+	case HeaderOrigin:
+		field = &h.origin
+	case HeaderFirstAttempt:
+		field = &h.first
+	case HeaderEventType:
+		field = &h.eventType
+	case HeaderEventTime:
+		field = &h.eventTime
+	case HeaderStatus:
+		field = &h.status
+	case HeaderNotBefore:
+		field = &h.notBefore
+	case HeaderPutOffs:
+		field = &h.putOffs
+	case HeaderError:
+		field = &h.errText
+	default:
+		return
+	}
+	if *field == nil {
+		*field = value[:len(value):len(value)]
+		if value == nil {
+			*field = []byte{}
 		}
 	}
-	if string(kind) != KindDelivery {
-		return nil, fmt.Errorf("delivery job: %s is %q, not %q", HeaderKind, kind, KindDelivery)
+}
+
+// job checks the headers and makes the job of event.
+func (h *jobHeaders) job(event []byte) (*Job, error) {
+	if string(h.kind) != KindDelivery {
+		return nil, fmt.Errorf("delivery job: %s is %q, not %q", HeaderKind, h.kind, KindDelivery)
 	}
-	if j.WebhookID == "" || j.SubscriptionID == "" || len(j.Event) == 0 {
+	if len(h.webhookID) == 0 || len(h.subscription) == 0 || len(event) == 0 {
 		return nil, fmt.Errorf("delivery job: %s, %s and a value are required", HeaderWebhookID, HeaderSubscription)
 	}
-	n, ok := parseCount(attempts)
+	j := &Job{Event: event, WebhookID: string(h.webhookID), SubscriptionID: string(h.subscription), EventType: string(h.eventType)}
+	if len(h.errText) > 0 {
+		j.LastReason, j.LastError, _ = strings.Cut(string(h.errText), ": ")
+	}
+	n, ok := parseCount(h.attempts)
 	if !ok || n > math.MaxInt32 {
-		return nil, fmt.Errorf("delivery job: %s %q is not a count", HeaderAttempt, attempts)
+		return nil, fmt.Errorf("delivery job: %s %q is not a count", HeaderAttempt, h.attempts)
 	}
 	j.Attempts = int(n)
 	var err error
-	if j.Origin, err = parseOrigin(string(origin)); err != nil {
+	if j.Origin, err = parseOrigin(string(h.origin)); err != nil {
 		return nil, fmt.Errorf("delivery job: %w", err)
 	}
-	ms, ok := parseCount(first)
+	ms, ok := parseCount(h.first)
 	if !ok {
-		return nil, fmt.Errorf("delivery job: %s %q is not unix milliseconds", HeaderFirstAttempt, first)
+		return nil, fmt.Errorf("delivery job: %s %q is not unix milliseconds", HeaderFirstAttempt, h.first)
 	}
 	j.FirstAttempt = time.UnixMilli(ms)
-	if ms, ok := parseCount(bytes.TrimPrefix(eventTime, []byte("-"))); ok {
-		if eventTime[0] == '-' {
+	if ms, ok := parseCount(bytes.TrimPrefix(h.eventTime, []byte("-"))); ok {
+		if h.eventTime[0] == '-' {
 			ms = -ms // a record timestamp before 1970
 		}
 		j.EventTime = time.UnixMilli(ms)
 	}
-	if n, ok := parseCount(status); ok && n < 1000 {
+	if n, ok := parseCount(h.status); ok && n < 1000 {
 		j.LastStatus = int(n)
 	}
-	if ms, ok := parseCount(notBefore); ok {
+	if ms, ok := parseCount(h.notBefore); ok {
 		j.NotBefore = time.UnixMilli(ms)
 	}
-	if n, ok := parseCount(putOffs); ok && n <= MaxPutOffs {
+	if n, ok := parseCount(h.putOffs); ok && n <= MaxPutOffs {
 		j.PutOffs = int(n)
 	}
 	return j, nil
