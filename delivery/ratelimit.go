@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,9 @@ type Limiter struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	// pausedUntil is the latest end of any pause (unix ns): until then an
+	// unlimited key may be paused and is looked up; after it, not.
+	pausedUntil atomic.Int64
 }
 
 // bucket is one worker's view of a key's pace.
@@ -88,6 +92,10 @@ return {grant, wait, workers}
 // one. It reports whether it got one; without one the attempt is not to
 // be made now.
 func (l *Limiter) Wait(ctx context.Context, key string, limit RateLimit, maxWait time.Duration) bool {
+	if limit.PerSecond <= 0 && l.now().UnixNano() >= l.pausedUntil.Load() {
+		// Most endpoints: no limit, no 429 to honour.
+		return true
+	}
 	b := l.bucket(key, limit)
 	deadline := l.now().Add(maxWait)
 	for {
@@ -111,6 +119,12 @@ func (l *Limiter) Wait(ctx context.Context, key string, limit RateLimit, maxWait
 // Pause holds every attempt to key until until, on every worker: the
 // endpoint asked for it with a 429 and a Retry-After.
 func (l *Limiter) Pause(ctx context.Context, key string, limit RateLimit, until time.Time) {
+	for {
+		cur := l.pausedUntil.Load()
+		if until.UnixNano() <= cur || l.pausedUntil.CompareAndSwap(cur, until.UnixNano()) {
+			break
+		}
+	}
 	b := l.bucket(key, limit)
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -181,3 +181,36 @@ func TestSendWaitsForItsTurn(t *testing.T) {
 		t.Errorf("attempt during the endpoint's Retry-After: %+v, %d requests", out, hits.Load()-before)
 	}
 }
+
+// TestRetryAfterPausesAnUnlimitedEndpoint: a 429 with a Retry-After from
+// an endpoint without a rate limit holds its later attempts, and only its.
+func TestRetryAfterPausesAnUnlimitedEndpoint(t *testing.T) {
+	var answer atomic.Int32
+	answer.Store(429)
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if answer.Load() == 429 {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(429)
+		}
+	}))
+	t.Cleanup(busy.Close)
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(other.Close)
+	rdb, prefix := testenv.Redis(t)
+	s := loopbackSender(t, SenderOptions{Limiter: NewLimiter(rdb, prefix, "w", nil), RateWait: 100 * time.Millisecond})
+	ctx := context.Background()
+	if out := s.Send(ctx, compiled(t, other.URL, nil), "m", []byte(`{}`)); out.Class != Delivered {
+		t.Fatalf("before any pause: %+v", out)
+	}
+	sub := compiled(t, busy.URL, nil)
+	if out := s.Send(ctx, sub, "m", []byte(`{}`)); out.Reason != ReasonHTTP429 {
+		t.Fatalf("first attempt: %+v", out)
+	}
+	answer.Store(200)
+	if out := s.Send(ctx, sub, "m", []byte(`{}`)); out.Reason != ReasonRateLimited || !out.NotAttempted {
+		t.Errorf("attempt during the Retry-After: %+v", out)
+	}
+	if out := s.Send(ctx, compiled(t, other.URL, nil), "m", []byte(`{}`)); out.Class != Delivered {
+		t.Errorf("another endpoint during the pause: %+v", out)
+	}
+}
