@@ -158,7 +158,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer producer.Close()
 	adm := kadm.NewClient(producer)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = ensureTopics(tctx, producer, cfg, cfg.Kafka.MaxMessageBytes, s.log)
+	dlqMax, err := ensureTopics(tctx, producer, cfg, cfg.Kafka.MaxMessageBytes, s.log)
 	cancel()
 	if err != nil {
 		return err
@@ -205,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
 		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),
-		MaxRecordBytes: cfg.Kafka.MaxMessageBytes,
+		MaxRecordBytes: dlqMax,
 		Lookup:         store.Get,
 	}
 	var recorder *history.Recorder

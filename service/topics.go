@@ -21,13 +21,14 @@ import (
 
 // ensureTopics creates the retry and dead-letter topics that are missing,
 // with the partition count of the input topic unless configured, then
-// checks what their durability depends on (checkTopics).
-func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMessageBytes int, log zerolog.Logger) error {
+// checks what their durability depends on (checkTopics). It returns the
+// largest record the DLQ takes.
+func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMessageBytes int, log zerolog.Logger) (int, error) {
 	adm := kadm.NewClient(cl)
 	topics := append(cfg.RetryTopics(), cfg.DLQTopic())
 	existing, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
+		return 0, fmt.Errorf("list topics: %w", err)
 	}
 	var missing []string
 	for _, t := range topics {
@@ -37,18 +38,18 @@ func ensureTopics(ctx context.Context, cl *kgo.Client, cfg *config.Config, maxMe
 	}
 	if len(missing) > 0 {
 		if !cfg.Kafka.CreateTopics {
-			return fmt.Errorf("kafka.create_topics is false and these topics are missing: %v", missing)
+			return 0, fmt.Errorf("kafka.create_topics is false and these topics are missing: %v", missing)
 		}
 		if err := createTopics(ctx, adm, cfg, missing, maxMessageBytes); err != nil {
-			return err
+			return 0, err
 		}
 		// Until the broker has leaders for them, the first retries after a
 		// fresh start would stall (a second on a single-node Kafka).
 		if err := kafkatopics.WaitForLeaders(ctx, cl, missing); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return checkTopics(ctx, adm, cfg, missing, log)
+	return checkTopics(ctx, adm, cfg, missing, maxMessageBytes, log)
 }
 
 // createTopics creates topics, hookstream's own: records up to
@@ -104,37 +105,55 @@ func rungDelays(cfg *config.Config) map[string]time.Duration {
 // the topics it created and warns about the others. A rung's records must
 // outlive their wait: a retention shorter than minRetention (or ten rung
 // delays) is refused, as the broker could delete jobs before they are
-// due.
-func checkTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, created []string, log zerolog.Logger) error {
+// due. It returns the largest record the DLQ takes: the lesser of its
+// max.message.bytes and maxMessageBytes, and warns when an input topic
+// takes larger records (a poison record that large is cut to fit).
+func checkTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, created []string, maxMessageBytes int, log zerolog.Logger) (int, error) {
 	topics := append(cfg.RetryTopics(), cfg.DLQTopic())
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("describe topics: %w", err)
+		return 0, fmt.Errorf("describe topics: %w", err)
 	}
-	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	configs, err := adm.DescribeTopicConfigs(ctx, append(topics, cfg.Kafka.InputTopics...)...)
 	if err != nil {
-		return fmt.Errorf("describe topic configs: %w", err)
+		return 0, fmt.Errorf("describe topic configs: %w", err)
+	}
+	configValue := func(topic, key string) (int64, bool) {
+		rc, err := configs.On(topic, nil)
+		if err != nil || rc.Err != nil {
+			return 0, false
+		}
+		for _, c := range rc.Configs {
+			if c.Key == key && c.Value != nil {
+				n, err := strconv.ParseInt(*c.Value, 10, 64)
+				return n, err == nil
+			}
+		}
+		return 0, false
+	}
+	dlqMax := maxMessageBytes
+	if n, ok := configValue(cfg.DLQTopic(), "max.message.bytes"); ok {
+		dlqMax = min(dlqMax, int(n))
+	}
+	if cfg.Kafka.InputRegex == "" {
+		for _, input := range cfg.Kafka.InputTopics {
+			if n, ok := configValue(input, "max.message.bytes"); ok && int(n) > dlqMax {
+				log.Warn().Str("topic", input).Int64("max_message_bytes", n).Int("dlq_max_bytes", dlqMax).
+					Msgf("%s takes records of up to %d bytes, the DLQ of %d: a poison record larger than that goes to the DLQ cut, with its size and SHA-256", input, n, dlqMax)
+			}
+		}
 	}
 	delays := rungDelays(cfg)
 	for _, topic := range topics {
 		d, ok := details[topic]
 		if !ok || d.Err != nil || len(d.Partitions) == 0 {
-			return fmt.Errorf("describe topic %s: %v", topic, d.Err)
+			return 0, fmt.Errorf("describe topic %s: %v", topic, d.Err)
 		}
 		replicas := len(d.Partitions.Sorted()[0].Replicas)
-		rc, err := configs.On(topic, nil)
-		if err != nil || rc.Err != nil {
-			return fmt.Errorf("describe configs of topic %s: %w", topic, errors.Join(err, rc.Err))
+		if rc, err := configs.On(topic, nil); err != nil || rc.Err != nil {
+			return 0, fmt.Errorf("describe configs of topic %s: %w", topic, errors.Join(err, rc.Err))
 		}
-		value := func(key string) (int64, bool) {
-			for _, c := range rc.Configs {
-				if c.Key == key && c.Value != nil {
-					n, err := strconv.ParseInt(*c.Value, 10, 64)
-					return n, err == nil
-				}
-			}
-			return 0, false
-		}
+		value := func(key string) (int64, bool) { return configValue(topic, key) }
 		want := int64(min(2, replicas))
 		if isr, ok := value("min.insync.replicas"); ok && isr < want {
 			if slices.Contains(created, topic) {
@@ -144,7 +163,7 @@ func checkTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, crea
 					_, err = resp.On(topic, nil)
 				}
 				if err != nil {
-					return fmt.Errorf("set min.insync.replicas=%d on topic %s: %w", want, topic, err)
+					return 0, fmt.Errorf("set min.insync.replicas=%d on topic %s: %w", want, topic, err)
 				}
 			} else {
 				log.Warn().Str("topic", topic).Int64("min_insync_replicas", isr).Int("replication_factor", replicas).
@@ -153,12 +172,12 @@ func checkTopics(ctx context.Context, adm *kadm.Client, cfg *config.Config, crea
 		}
 		if delay, ok := delays[topic]; ok {
 			if ms, ok := value("retention.ms"); ok && ms >= 0 && time.Duration(ms)*time.Millisecond < max(minRetention, 10*delay) {
-				return fmt.Errorf("topic %s: retention.ms=%d is shorter than %s: the broker could delete delivery jobs before they are due; raise it",
+				return 0, fmt.Errorf("topic %s: retention.ms=%d is shorter than %s: the broker could delete delivery jobs before they are due; raise it",
 					topic, ms, max(minRetention, 10*delay))
 			}
 		}
 	}
-	return nil
+	return dlqMax, nil
 }
 
 // inputPartitions returns the partition count of the first input topic,

@@ -58,7 +58,7 @@ func topicConfig(t *testing.T, adm *kadm.Client, topic, key string) string {
 func TestCreatedTopicsAreDurable(t *testing.T) {
 	cl, adm, cfg := threeBrokers(t)
 	var logs bytes.Buffer
-	if err := ensureTopics(context.Background(), cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.New(&logs)); err != nil {
+	if _, err := ensureTopics(context.Background(), cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.New(&logs)); err != nil {
 		t.Fatal(err)
 	}
 	for _, topic := range append(cfg.RetryTopics(), cfg.DLQTopic()) {
@@ -92,7 +92,7 @@ func TestExistingTopicsAreChecked(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cl, adm, cfg := threeBrokers(t)
-			if err := ensureTopics(context.Background(), cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.Nop()); err != nil {
+			if _, err := ensureTopics(context.Background(), cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.Nop()); err != nil {
 				t.Fatal(err)
 			}
 			topic := tt.topic(cfg)
@@ -106,7 +106,7 @@ func TestExistingTopicsAreChecked(t *testing.T) {
 			var logs bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := ensureTopics(ctx, cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.New(&logs))
+			_, err := ensureTopics(ctx, cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.New(&logs))
 			if tt.refused != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.refused) || !strings.Contains(err.Error(), topic) {
 					t.Errorf("error %v, want one naming %s and %s", err, topic, tt.refused)
@@ -124,3 +124,26 @@ func TestExistingTopicsAreChecked(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// A DLQ that takes smaller records than an input topic: poison records
+// are cut to what it takes, and the operator is told.
+func TestSmallDLQIsMeasured(t *testing.T) {
+	cl, adm, cfg := threeBrokers(t)
+	if _, err := ensureTopics(context.Background(), cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: ptr("100000")}}, cfg.DLQTopic()); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	dlqMax, err := ensureTopics(context.Background(), cl, &cfg, cfg.Kafka.MaxMessageBytes, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dlqMax != 100000 {
+		t.Errorf("DLQ takes %d bytes, want its max.message.bytes 100000", dlqMax)
+	}
+	if !strings.Contains(logs.String(), "goes to the DLQ cut") || !strings.Contains(logs.String(), `"topic":"logs"`) {
+		t.Errorf("no warning about the input topic: %s", logs.String())
+	}
+}
