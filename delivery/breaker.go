@@ -73,7 +73,7 @@ func (bs *breakers) allow(endpoint string, now time.Time) (verdict, <-chan struc
 	switch {
 	case b == nil || b.failures < bs.threshold:
 		return pass, nil, time.Time{}
-	case now.Before(b.openUntil):
+	case b.cooling(now):
 		return refuse, nil, time.Time{}
 	case b.probe != nil:
 		until := b.probed.Add(bs.probeWait)
@@ -110,7 +110,7 @@ func (bs *breakers) blocked(endpoint string, now time.Time) bool {
 	switch {
 	case b == nil || b.failures < bs.threshold:
 		return false
-	case now.Before(b.openUntil):
+	case b.cooling(now):
 		return true
 	case b.probe != nil:
 		return b.waiters >= bs.maxWaiters || !now.Before(b.probed.Add(bs.probeWait))
@@ -146,11 +146,13 @@ func (bs *breakers) record(endpoint string, v verdict, ok bool, at time.Time) {
 	// The retries refused meanwhile are due a rung's delay after they were
 	// refused, in whole milliseconds (retry records keep no finer time):
 	// so is the end of the cooldown, or they would find it a moment early.
+	// After a failed probe it counts from when the probe went: attempts
+	// refused while it was out (it may be slow) come due no earlier.
 	switch {
 	case v == probe:
 		b.endProbe()
 		b.cooldown = min(2*b.cooldown, bs.maxCooldown)
-		b.openUntil = at.Add(b.cooldown).Truncate(time.Millisecond)
+		b.openUntil = b.probed.Add(b.cooldown).Truncate(time.Millisecond)
 	case b.failures == bs.threshold:
 		b.cooldown = bs.cooldown
 		b.openUntil = at.Add(b.cooldown).Truncate(time.Millisecond)
@@ -170,6 +172,16 @@ func (bs *breakers) cancelProbe(endpoint string) {
 	if b := bs.state[endpoint]; b != nil {
 		b.endProbe()
 	}
+}
+
+// cooling reports whether the breaker's cooldown is still on at now. It
+// ends a tenth of the cooldown (at most 250ms) early: the retries refused
+// together come due over a few milliseconds (written in parcels a linger
+// apart, read by busy workers), and the first of them must find the
+// probe allowed, not a cooldown that ends a moment later and sends them
+// a rung further.
+func (b *breaker) cooling(now time.Time) bool {
+	return now.Before(b.openUntil.Add(-min(b.cooldown/10, 250*time.Millisecond)))
 }
 
 // endProbe lets the attempts waiting for the probe out ask again.

@@ -87,10 +87,13 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 	}
 
 	// Each failed probe doubles the cooldown: 1s, 2s, 4s, then 4s again.
+	// It ends a tenth early (at most 250ms), so that retries refused
+	// together and due a few milliseconds apart find the probe allowed.
 	for i, cooldown := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
-		clk.advance(cooldown - time.Millisecond)
+		early := min(cooldown/10, 250*time.Millisecond)
+		clk.advance(cooldown - early - time.Millisecond)
 		if out := send(); out.Reason != ReasonCircuitOpen {
-			t.Fatalf("probe %d: %s into a %s cooldown: %+v", i+1, cooldown-time.Millisecond, cooldown, out)
+			t.Fatalf("probe %d: %s into a %s cooldown: %+v", i+1, cooldown-early-time.Millisecond, cooldown, out)
 		}
 		clk.advance(time.Millisecond)
 		// Asking does not take the probe.
@@ -102,7 +105,7 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 			t.Fatalf("probe %d: %+v, %d requests", i+1, out, hits.Load()-before)
 		}
 	}
-	clk.advance(4 * time.Second)
+	clk.advance(4*time.Second - 250*time.Millisecond)
 	healthy.Store(1)
 	if out := send(); out.Class != Delivered {
 		t.Fatalf("probe to a recovered endpoint: %+v", out)

@@ -243,15 +243,19 @@ func TestLadderDeliversWithinARungOfRecovering(t *testing.T) {
 	e.publish(events...)
 	testenv.Eventually(t, 30*time.Second, func() bool { return rc.deliveredCount() == 10 }, "not every delivery arrived")
 	recovered := outage.recovered()
+	byDelivery := in.attemptsOf(t, sub["id"].(string))
 	for id, at := range rc.requests() {
 		last := at[len(at)-1]
 		// The outage ends between the third and fourth rungs (4s): the
 		// fourth attempt is at most one rung after it.
 		if late := last.Sub(recovered); late > 4*time.Second+ladderSlack {
 			t.Errorf("%s delivered %s after the endpoint recovered, want within one rung (4s)", id, late)
+			for _, a := range byDelivery[id] {
+				t.Logf("  attempt %d at +%s: %s", a.Number, a.Time.Sub(recovered.Add(-outage.d)), a.Reason)
+			}
 		}
 	}
-	checkOnTheLadder(t, e.cfg.Retry.Rungs, in.attemptsOf(t, sub["id"].(string)))
+	checkOnTheLadder(t, e.cfg.Retry.Rungs, byDelivery)
 	t.Logf("10 deliveries, %d requests", total(rc.requests()))
 }
 
