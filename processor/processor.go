@@ -312,17 +312,10 @@ func (p *Processor) subscription(ctx context.Context, id string, jobs int) (*sub
 // of its own, for reason.
 func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, jobs []*retry.Job, reason retry.DLQReason) error {
 	var w pending
+	written := p.Metrics.DLQWrites.WithLabelValues(reason.Label()).Inc
 	for _, job := range jobs {
-		rec := job.Record(p.Ladder.DLQ, time.Time{}, reason)
-		w.add()
-		p.Producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			defer w.done()
-			if err != nil {
-				w.fail(p.produceError(rec, err))
-				return
-			}
-			p.Metrics.DLQWrites.WithLabelValues(reason.Label()).Inc()
-		})
+		s := settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), next: "dlq", dlqReason: reason}
+		p.writeInto(ctx, sub.ID, s, &w, written)
 	}
 	p.Logger.Info().Str("subscription", sub.ID).Int("jobs", len(jobs)).Str("dlq_reason", string(reason)).
 		Msg("retries of a disabled subscription dead-lettered")
@@ -334,15 +327,7 @@ func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, 
 func (p *Processor) hold(ctx context.Context, sub *subscription.Compiled, job *retry.Job, at time.Time, into *pending) {
 	step := p.Ladder.Hold(at)
 	s := settlement{rec: job.Record(step.Topic, step.NotBefore, ""), rung: step.Rung, notBefore: step.NotBefore}
-	into.add()
-	p.write(ctx, sub.ID, s, func(err error) {
-		defer into.done()
-		if err != nil {
-			into.fail(p.produceError(s.rec, err))
-			return
-		}
-		p.Metrics.RetriesHeld.Inc()
-	})
+	p.writeInto(ctx, sub.ID, s, into, p.Metrics.RetriesHeld.Inc)
 }
 
 // attempt makes one attempt of job, read from rung (empty for the
@@ -391,14 +376,20 @@ func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job 
 		p.settled(sub, job, rung, now, out, s)
 		return
 	}
+	p.writeInto(ctx, sub.ID, s, into, func() { p.settled(sub, job, rung, now, out, s) })
+}
+
+// writeInto makes s's record durable in the background, then calls then;
+// wait on into learns the outcome.
+func (p *Processor) writeInto(ctx context.Context, sub string, s settlement, into *pending, then func()) {
 	into.add()
-	p.write(ctx, sub.ID, s, func(err error) {
+	p.write(ctx, sub, s, func(err error) {
 		defer into.done()
 		if err != nil {
 			into.fail(p.produceError(s.rec, err))
 			return
 		}
-		p.settled(sub, job, rung, now, out, s)
+		then()
 	})
 }
 
