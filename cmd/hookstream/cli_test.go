@@ -20,6 +20,7 @@ import (
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/service"
+	"github.com/hookstream/hookstream/subscription"
 )
 
 // cliEnv is a running hookstream with an admin token, and how to run the
@@ -327,5 +328,22 @@ func TestApply(t *testing.T) {
 	}
 	if code != 1 {
 		t.Errorf("bad file: exit %d, want 1", code)
+	}
+}
+
+func TestDescribeEnabled(t *testing.T) {
+	tests := []struct {
+		sub  subscription.Subscription
+		want string
+	}{
+		{subscription.Subscription{Enabled: true}, "true"},
+		{subscription.Subscription{Enabled: false}, "false"},
+		{subscription.Subscription{Enabled: false, DisabledReason: subscription.DisabledGone}, "false (gone)"},
+		{subscription.Subscription{Enabled: false, DisabledReason: subscription.DisabledFailing}, "false (failing)"},
+	}
+	for _, tt := range tests {
+		if got := describeEnabled(tt.sub); got != tt.want {
+			t.Errorf("describeEnabled(%+v) = %q, want %q", tt.sub, got, tt.want)
+		}
 	}
 }

@@ -113,9 +113,18 @@ func subsList(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []string
 	return printer{stdout, af.output}.print(all, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tNAME\tENABLED\tURL\tFILTER")
 		for _, s := range all {
-			fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\n", s.ID, s.Name, s.Enabled, s.URL, describeFilter(s.Filter))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, describeEnabled(s), s.URL, describeFilter(s.Filter))
 		}
 	})
+}
+
+// describeEnabled is "true", "false", or why hookstream disabled it:
+// "false (gone)".
+func describeEnabled(s subscription.Subscription) string {
+	if !s.Enabled && s.DisabledReason != "" {
+		return fmt.Sprintf("false (%s)", s.DisabledReason)
+	}
+	return strconv.FormatBool(s.Enabled)
 }
 
 func describeFilter(f subscription.Filter) string {
@@ -142,8 +151,14 @@ func printSub(p printer, s subscription.Subscription) error {
 		fmt.Fprintf(w, "id:\t%s\n", s.ID)
 		fmt.Fprintf(w, "name:\t%s\n", s.Name)
 		fmt.Fprintf(w, "url:\t%s\n", s.URL)
-		fmt.Fprintf(w, "enabled:\t%t\n", s.Enabled)
+		fmt.Fprintf(w, "enabled:\t%s\n", describeEnabled(s))
+		if s.DisabledAt != nil {
+			fmt.Fprintf(w, "disabled_at:\t%s\n", s.DisabledAt.Format(time.RFC3339))
+		}
 		fmt.Fprintf(w, "filter:\t%s\n", describeFilter(s.Filter))
+		if r := s.RateLimit; r != nil {
+			fmt.Fprintf(w, "rate_limit:\t%v/s, burst %d\n", r.PerSecond, r.Burst)
+		}
 		fmt.Fprintf(w, "secret:\t%s\n", s.Secret)
 		fmt.Fprintf(w, "max_attempts:\t%d\n", s.MaxAttempts)
 		fmt.Fprintf(w, "timeout:\t%s\n", time.Duration(s.Timeout))
