@@ -42,6 +42,11 @@ type Options struct {
 	// soon as they arrive. Due times must not decrease along a partition
 	// for records to leave at their due time.
 	Due func(*kgo.Record) time.Time
+	// MaxWait bounds how long a record waits at the head of its partition
+	// for its due time, whatever Due says: a clock that jumped, or a
+	// producer that wrote a due time far ahead, must not pause the
+	// partition and everything behind the record. 0 sets no bound.
+	MaxWait time.Duration
 	// Limiter bounds the records in flight; share one across the groups of
 	// a process. Required.
 	Limiter *Limiter
@@ -99,6 +104,8 @@ type partition struct {
 	track     tracker
 	committed int64
 	queue     []*kgo.Record // polled, not yet dispatched
+	head      int64         // the offset of the record waiting at the head
+	headSince time.Time     // when it began to wait there
 	paused    bool
 	timer     *time.Timer
 }
@@ -269,7 +276,7 @@ func (g *Group) headReady(p *partition) bool {
 		}
 		return false
 	}
-	wait := g.wait(p.queue[0])
+	wait := g.headWait(p)
 	if wait <= 0 {
 		return true
 	}
@@ -291,7 +298,7 @@ func (g *Group) headReady(p *partition) bool {
 func (g *Group) take(p *partition) (*kgo.Record, uint64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.revoked || len(p.queue) == 0 || g.wait(p.queue[0]) > 0 {
+	if p.revoked || len(p.queue) == 0 || g.headWait(p) > 0 {
 		return nil, 0, false
 	}
 	rec := p.queue[0]
@@ -300,11 +307,22 @@ func (g *Group) take(p *partition) (*kgo.Record, uint64, bool) {
 	return rec, p.track.add(rec.Offset), true
 }
 
-func (g *Group) wait(r *kgo.Record) time.Duration {
+// headWait is how long the partition's head record has yet to wait:
+// until it is due, and no longer than MaxWait since it reached the head.
+// p.mu is held.
+func (g *Group) headWait(p *partition) time.Duration {
 	if g.opts.Due == nil {
 		return 0
 	}
-	return g.opts.Due(r).Sub(g.opts.Now())
+	r, now := p.queue[0], g.opts.Now()
+	wait := g.opts.Due(r).Sub(now)
+	if g.opts.MaxWait > 0 && wait > 0 {
+		if r.Offset != p.head || p.headSince.IsZero() {
+			p.head, p.headSince = r.Offset, now
+		}
+		wait = min(wait, p.headSince.Add(g.opts.MaxWait).Sub(now))
+	}
+	return wait
 }
 
 func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {

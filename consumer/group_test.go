@@ -310,3 +310,40 @@ func TestFailedHandlerIsRetried(t *testing.T) {
 		t.Errorf("handler_retries_total = %v, want 3", got)
 	}
 }
+
+// TestHeadWaitIsBounded: a record due a century ahead (a clock that
+// jumped, a producer's header) waits at the head of its partition no
+// longer than MaxWait, and the records behind it are not held longer.
+func TestHeadWaitIsBounded(t *testing.T) {
+	topic := testenv.Topic("retry")
+	brokers := testenv.Kafka(t, 1, topic)
+	produce(t, brokers, topic, 3)
+	var mu sync.Mutex
+	handled := map[string]time.Time{}
+	start := time.Now()
+	startGroup(t, brokers, topic, Options{
+		Due: func(r *kgo.Record) time.Time {
+			if string(r.Value) == "0" {
+				return time.Now().AddDate(100, 0, 0)
+			}
+			return time.Time{}
+		},
+		MaxWait: 300 * time.Millisecond,
+	}, func(_ context.Context, r *kgo.Record) error {
+		mu.Lock()
+		handled[string(r.Value)] = time.Now()
+		mu.Unlock()
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 },
+		"records behind a head due in a century not handled")
+	mu.Lock()
+	defer mu.Unlock()
+	// Each waited behind the head for MaxWait, and no longer than a few
+	// polls after it.
+	for v, at := range handled {
+		if waited := at.Sub(start); waited < 300*time.Millisecond || waited > 5*time.Second {
+			t.Errorf("record %s handled %s after start, want after the head's MaxWait (300ms)", v, waited)
+		}
+	}
+}

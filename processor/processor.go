@@ -509,6 +509,7 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 		} else {
 			step = p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
 		}
+		job.RetryAfter = step.RetryAfter
 		if step.Rung >= 0 {
 			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung,
 				notBefore: step.NotBefore}

@@ -366,7 +366,9 @@ func TestPutOffsGoToTheFirstRungAndAreBounded(t *testing.T) {
 // A job read from a rung before its endpoint's Retry-After is over goes
 // round the last rung again without an attempt, still due when the
 // endpoint asked; one due a century ahead is held no longer than
-// retry.max_retry_after.
+// retry.max_retry_after. A not-before ahead on a job the endpoint did not
+// hold (the writer's clock was ahead) does not hold it: the rung's
+// consumer already waited as long as the rung allows.
 func TestHandleJobHoldsJobsNotDue(t *testing.T) {
 	var got atomic.Int64
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -375,12 +377,14 @@ func TestHandleJobHoldsJobsNotDue(t *testing.T) {
 	}))
 	t.Cleanup(healthy.Close)
 	tests := []struct {
-		name      string
-		notBefore time.Duration // from now
-		want      time.Duration // the held job's not-before, from now
+		name       string
+		notBefore  time.Duration // from now
+		retryAfter time.Duration // what the endpoint asked for; 0 for none
+		want       time.Duration // the held job's not-before, from now; 0 when attempted
 	}{
-		{"retry-after of 20 minutes", 20 * time.Minute, 20 * time.Minute},
-		{"a century ahead", 100 * 365 * 24 * time.Hour, time.Hour},
+		{"retry-after of 20 minutes", 20 * time.Minute, 20 * time.Minute, 20 * time.Minute},
+		{"a century ahead", 100 * 365 * 24 * time.Hour, time.Hour, time.Hour},
+		{"an hour ahead, no retry-after: a clock ahead", time.Hour, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -389,16 +393,22 @@ func TestHandleJobHoldsJobsNotDue(t *testing.T) {
 			before := got.Load()
 			now := time.Now()
 			job := &retry.Job{WebhookID: "msg_1", SubscriptionID: "sub_a", Attempts: 4, FirstAttempt: now,
-				Origin: retry.Origin{Topic: "logs"}, Event: []byte(`{}`)}
+				Origin: retry.Origin{Topic: "logs"}, Event: []byte(`{}`), RetryAfter: tt.retryAfter}
 			if err := p.HandleJob(context.Background(), job.Record(l.ladder.Rungs[0].Topic, now.Add(tt.notBefore), "")); err != nil {
 				t.Fatal(err)
+			}
+			jobs, _ := l.jobs(t, l.ladder.Rungs[1].Topic)
+			if tt.want == 0 {
+				if n := got.Load() - before; n != 1 || len(jobs) != 0 {
+					t.Errorf("%d requests and %d held jobs, want the job attempted at once", n, len(jobs))
+				}
+				return
 			}
 			if n := got.Load() - before; n != 0 {
 				t.Errorf("the endpoint got %d requests before the job was due", n)
 			}
-			jobs, _ := l.jobs(t, l.ladder.Rungs[1].Topic)
-			if len(jobs) != 1 || jobs[0].Attempts != 4 {
-				t.Fatalf("last rung holds %+v, want the job with its 4 attempts", jobs)
+			if len(jobs) != 1 || jobs[0].Attempts != 4 || jobs[0].RetryAfter != tt.retryAfter {
+				t.Fatalf("last rung holds %+v, want the job with its 4 attempts and its retry-after", jobs)
 			}
 			if d := jobs[0].NotBefore.Sub(now); d < tt.want-time.Second || d > tt.want+time.Second {
 				t.Errorf("held job due %s from now, want %s", d, tt.want)

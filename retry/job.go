@@ -29,6 +29,7 @@ const (
 	HeaderEventType    = "hookstream-event-type"    // the log event's type
 	HeaderEventTime    = "hookstream-event-time"    // unix ms of the log event
 	HeaderPutOffs      = "hookstream-put-offs"      // times put off since the last attempt, when any
+	HeaderRetryAfter   = "hookstream-retry-after"   // ms the endpoint asked to wait, when longer than the rung's delay
 
 	// A poison record too large for the DLQ is cut; these say what it was.
 	HeaderOriginalBytes  = "hookstream-original-bytes"  // the value's size
@@ -78,7 +79,11 @@ type Job struct {
 	FirstAttempt time.Time
 	// NotBefore is when the next attempt is due, as read back from a
 	// retry record; zero for a new delivery.
-	NotBefore  time.Time
+	NotBefore time.Time
+	// RetryAfter is the wait the endpoint asked for (capped), when it
+	// pushed the next attempt past its rung's delay; only then is a
+	// NotBefore past the rung's delay honoured.
+	RetryAfter time.Duration
 	Origin     Origin
 	EventType  string
 	EventTime  time.Time
@@ -93,9 +98,9 @@ type Job struct {
 // header value share one buffer: a delivery to a down endpoint writes a
 // record per attempt, and this is most of what such an attempt costs.
 func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 13)}
+	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 14)}
 	size := 2*len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
-		len(KindDelivery) + len(dlqReason) + 8*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
+		len(KindDelivery) + len(dlqReason) + 9*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
 	buf := make([]byte, 0, size)
 	// add appends a header whose value is what was appended to buf since
 	// start. The buffer is sized for every value; were it to grow, the
@@ -139,6 +144,11 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 		buf = strconv.AppendInt(buf, int64(j.PutOffs), 10)
 		add(HeaderPutOffs, n)
 	}
+	if j.RetryAfter > 0 {
+		n = len(buf)
+		buf = strconv.AppendInt(buf, j.RetryAfter.Milliseconds(), 10)
+		add(HeaderRetryAfter, n)
+	}
 	if j.LastStatus != 0 {
 		n = len(buf)
 		buf = strconv.AppendInt(buf, int64(j.LastStatus), 10)
@@ -170,7 +180,7 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 // they are checked.
 type jobHeaders struct {
 	kind, attempts, subscription, webhookID, origin, first    []byte
-	eventType, eventTime, status, notBefore, putOffs, errText []byte
+	eventType, eventTime, status, notBefore, putOffs, errText, retryAfter []byte
 }
 
 // set notes header key's value. Of a header given twice, the first
@@ -202,6 +212,8 @@ func (h *jobHeaders) set(key string, value []byte) {
 		field = &h.putOffs
 	case HeaderError:
 		field = &h.errText
+	case HeaderRetryAfter:
+		field = &h.retryAfter
 	default:
 		return
 	}
@@ -253,6 +265,9 @@ func (h *jobHeaders) job(event []byte) (*Job, error) {
 	}
 	if n, ok := parseCount(h.putOffs); ok && n <= MaxPutOffs {
 		j.PutOffs = int(n)
+	}
+	if ms, ok := parseCount(h.retryAfter); ok && ms <= math.MaxInt64/int64(time.Millisecond) {
+		j.RetryAfter = time.Duration(ms) * time.Millisecond
 	}
 	return j, nil
 }

@@ -28,6 +28,9 @@ type Step struct {
 	Topic     string
 	NotBefore time.Time // zero for the DLQ
 	Rung      int       // index into Rungs, -1 for the DLQ
+	// RetryAfter is the endpoint's Retry-After, capped, when it pushed
+	// the step past the rung's delay; 0 otherwise.
+	RetryAfter time.Duration
 }
 
 // Next returns the next step of a delivery that has failed retryably
@@ -46,8 +49,11 @@ func (l *Ladder) Next(attempts, maxAttempts int, retryAfter time.Duration, now t
 	for retryAfter > l.Rungs[i].Delay && i < len(l.Rungs)-1 {
 		i++
 	}
-	wait := max(l.Rungs[i].Delay, retryAfter)
-	return Step{Topic: l.Rungs[i].Topic, NotBefore: now.Add(wait), Rung: i}
+	step := Step{Topic: l.Rungs[i].Topic, NotBefore: now.Add(max(l.Rungs[i].Delay, retryAfter)), Rung: i}
+	if retryAfter > l.Rungs[i].Delay {
+		step.RetryAfter = retryAfter
+	}
+	return step
 }
 
 // PutOff is where a delivery put off without an attempt goes: the first
@@ -66,9 +72,16 @@ func (l *Ladder) Hold(notBefore time.Time) Step {
 	return Step{Topic: l.Rungs[last].Topic, NotBefore: notBefore, Rung: last}
 }
 
-// Due is when a job read back from a rung is due: its not-before, but no
-// later than the longest an endpoint may push an attempt from now.
+// Due is when a job read back from a rung is due. The rung's consumer
+// already waited for it as long as its rung allows; only a job the
+// endpoint held longer (RetryAfter) waits on, until its not-before, but
+// no later than the longest an endpoint may push an attempt from now. A
+// not-before far ahead on a job without it says only that the clock of
+// the worker that wrote it was ahead.
 func (l *Ladder) Due(job *Job, now time.Time) time.Time {
+	if job.RetryAfter <= 0 {
+		return now
+	}
 	if limit := now.Add(l.MaxRetryAfter); l.MaxRetryAfter > 0 && job.NotBefore.After(limit) {
 		return limit
 	}

@@ -50,6 +50,14 @@ func TestLadderNext(t *testing.T) {
 			if got := step.NotBefore.Sub(now); got != tt.wait {
 				t.Errorf("wait = %s, want %s", got, tt.wait)
 			}
+			// A wait past the rung's delay is the endpoint's, and says so.
+			held := time.Duration(0)
+			if tt.wait > l.Rungs[step.Rung].Delay {
+				held = tt.wait
+			}
+			if step.RetryAfter != held {
+				t.Errorf("RetryAfter = %s, want %s", step.RetryAfter, held)
+			}
 		})
 	}
 }
@@ -59,7 +67,7 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		WebhookID: "msg_1", SubscriptionID: "sub_1", Attempts: 2, FirstAttempt: time.UnixMilli(1700000000123),
 		Origin: Origin{Topic: "app.logs-eu", Partition: 3, Offset: 42}, EventType: "t", EventTime: time.UnixMilli(1700000000000),
 		LastStatus: 503, LastReason: "http_5xx", LastError: "endpoint answered 503:\nbusy", Event: []byte(`{"a":1}`),
-		PutOffs: 2,
+		PutOffs: 2, RetryAfter: 90 * time.Second,
 	}
 	rec := job.Record("hookstream.retry.2s", time.UnixMilli(1700000002123), "")
 	if string(rec.Value) != `{"a":1}` || string(rec.Key) != "msg_1" {
@@ -69,7 +77,7 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		HeaderKind: "delivery", HeaderAttempt: "2", HeaderNotBefore: "1700000002123", HeaderSubscription: "sub_1",
 		HeaderWebhookID: "msg_1", HeaderOrigin: "app.logs-eu/3/42", HeaderFirstAttempt: "1700000000123", HeaderStatus: "503",
 		HeaderError: "http_5xx: endpoint answered 503: busy", HeaderEventType: "t", HeaderEventTime: "1700000000000",
-		HeaderPutOffs: "2",
+		HeaderPutOffs: "2", HeaderRetryAfter: "90000",
 	}
 	for k, v := range want {
 		if got, _ := HeaderValue(rec, k); got != v {
@@ -96,7 +104,7 @@ func TestJobRecordRoundTrip(t *testing.T) {
 	}
 	if back.WebhookID != job.WebhookID || back.Attempts != 2 || back.Origin != job.Origin || string(back.Event) != `{"a":1}` ||
 		!back.FirstAttempt.Equal(job.FirstAttempt) || !back.EventTime.Equal(job.EventTime) || back.EventType != "t" ||
-		back.LastStatus != 503 || back.LastReason != "http_5xx" || back.PutOffs != 2 ||
+		back.LastStatus != 503 || back.LastReason != "http_5xx" || back.PutOffs != 2 || back.RetryAfter != 90*time.Second ||
 		!back.NotBefore.Equal(time.UnixMilli(1700000002123)) {
 		t.Errorf("round trip: %+v", back)
 	}
@@ -146,16 +154,19 @@ func TestLadderPutOffHoldAndDue(t *testing.T) {
 		t.Errorf("Hold = %+v, want the last rung, still due at %s", s, at)
 	}
 	tests := []struct {
-		name      string
-		notBefore time.Time
-		want      time.Time
+		name       string
+		notBefore  time.Time
+		retryAfter time.Duration
+		want       time.Time
 	}{
-		{"due", now.Add(-time.Second), now.Add(-time.Second)},
-		{"held by a Retry-After", now.Add(20 * time.Minute), now.Add(20 * time.Minute)},
-		{"a century ahead: clamped to max_retry_after", now.AddDate(100, 0, 0), now.Add(time.Hour)},
+		{"due", now.Add(-time.Second), 0, now},
+		{"ahead, but no Retry-After: a clock ahead", now.Add(time.Hour), 0, now},
+		{"held by a Retry-After", now.Add(20 * time.Minute), 20 * time.Minute, now.Add(20 * time.Minute)},
+		{"held, and due", now.Add(-time.Second), 20 * time.Minute, now.Add(-time.Second)},
+		{"a century ahead: clamped to max_retry_after", now.AddDate(100, 0, 0), time.Hour, now.Add(time.Hour)},
 	}
 	for _, tt := range tests {
-		if got := l.Due(&Job{NotBefore: tt.notBefore}, now); !got.Equal(tt.want) {
+		if got := l.Due(&Job{NotBefore: tt.notBefore, RetryAfter: tt.retryAfter}, now); !got.Equal(tt.want) {
 			t.Errorf("%s: Due = %s, want %s", tt.name, got, tt.want)
 		}
 	}

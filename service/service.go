@@ -336,6 +336,7 @@ func (s *Service) Run(ctx context.Context) error {
 		g, err := consumer.New(consumer.Options{
 			Group: cfg.RungGroup(delay), Topics: []string{rung.Topic}, Limiter: limiter,
 			Due:            func(r *kgo.Record) time.Time { return dueAt(r, delay) },
+			MaxWait:        delay,
 			CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
 			Client: groupClient("retry_" + config.RungName(delay)), Logger: s.log.With().Str("component", "retry").Logger(), Metrics: s.metrics,
 		}, proc.HandleJob)
