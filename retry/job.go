@@ -179,7 +179,7 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 // jobHeaders holds the values of a job's headers as they are read, before
 // they are checked.
 type jobHeaders struct {
-	kind, attempts, subscription, webhookID, origin, first    []byte
+	kind, attempts, subscription, webhookID, origin, first                []byte
 	eventType, eventTime, status, notBefore, putOffs, errText, retryAfter []byte
 }
 
