@@ -108,6 +108,7 @@ func (ps *parcels) write(pc *parcel) {
 	rec := pc.recs[0]
 	if len(pc.recs) > 1 {
 		rec = retry.Bundle(pc.key.topic, pc.key.sub, pc.notBefore, pc.recs)
+		rec.Timestamp = pc.recs[0].Timestamp
 		ps.bundled(pc.key.topic)
 	}
 	ps.producer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {

@@ -401,6 +401,8 @@ func (p *Processor) write(ctx context.Context, sub string, s settlement, done fu
 		p.Producer.Produce(ctx, s.rec, func(_ *kgo.Record, err error) { done(err) })
 		return
 	}
+	// A rung record is timed by the clock its not-before was read from.
+	s.rec.Timestamp = p.Now()
 	p.parcels.add(sub, s.rec, s.notBefore, done)
 }
 

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -354,4 +355,50 @@ func TestRateLimitHoldsAcrossInstances(t *testing.T) {
 		put += in.counter("hookstream_delivery_attempts_total", "reason", "rate_limited")
 	}
 	t.Logf("%v deliveries waited on the first rung for their turn", put)
+}
+
+// TestRetryWrittenByAClockAhead: a retry written by a worker whose clock
+// runs an hour ahead says, in its timestamp and its not-before, that it
+// is due in an hour. It waits at the head of its rung's partition no
+// longer than the rung's delay, and the records behind it no longer
+// either: no partition stalls on a clock. (A worker whose clock is ahead
+// also takes the others' retries as due early; no scheme that compares
+// times written on other hosts can prevent that.)
+func TestRetryWrittenByAClockAhead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.Kafka.Partitions = 1 // every retry on one partition, behind the one from the future
+	in := e.start()
+	rc := newReceiver(t)
+	sub := in.subscribe(t, rc, map[string]any{"name": "receiver"})
+
+	ahead := time.Now().Add(time.Hour)
+	rung := e.cfg.RetryTopics()[0]
+	var recs []*kgo.Record
+	for i := range 5 {
+		job := &retry.Job{WebhookID: fmt.Sprintf("msg_ahead_%d", i), SubscriptionID: sub["id"].(string), Attempts: 1,
+			FirstAttempt: ahead, Origin: retry.Origin{Topic: e.input, Offset: int64(i)}, EventType: "t", EventTime: ahead,
+			Event: logEvent(i, `"level":"error"`)}
+		rec := job.Record(rung, ahead.Add(e.cfg.Retry.Rungs[0]), "")
+		if i == 0 {
+			rec.Timestamp = ahead // the head: written an hour ahead
+		}
+		recs = append(recs, rec)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	start := time.Now()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return rc.deliveredCount() == len(recs) },
+		"retries behind one written an hour ahead were not delivered")
+	took := time.Since(start)
+	t.Logf("%d retries, the first written an hour ahead, delivered in %s", len(recs), took)
+	if rung := e.cfg.Retry.Rungs[0]; took > rung+2*time.Second {
+		t.Errorf("delivered %s after they were written, want within the rung's delay (%s) and a little", took, rung)
+	}
 }
