@@ -214,3 +214,34 @@ func TestRetryAfterPausesAnUnlimitedEndpoint(t *testing.T) {
 		t.Errorf("another endpoint during the pause: %+v", out)
 	}
 }
+
+// TestHostRateLimitIsShared: subscriptions without a rate limit of their
+// own share their host's pace.
+func TestHostRateLimitIsShared(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	rdb, prefix := testenv.Redis(t)
+	s := loopbackSender(t, SenderOptions{Limiter: NewLimiter(rdb, prefix, "w", nil), RateWait: 300 * time.Millisecond,
+		HostRateLimit: RateLimit{PerSecond: 10, Burst: 1}})
+	subs := []*subscription.Compiled{
+		compiled(t, srv.URL+"/a", func(s *subscription.Subscription) { s.ID = "sub_a" }),
+		compiled(t, srv.URL+"/b", func(s *subscription.Subscription) { s.ID = "sub_b" }),
+	}
+	var wg sync.WaitGroup
+	var delivered atomic.Int32
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out := s.Send(context.Background(), subs[i%2], "m", []byte(`{}`)); out.Class == Delivered {
+				delivered.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	// 10/s over two subscriptions of one host: 1 + 3 in 300ms, not twice that.
+	if n := delivered.Load(); n < 3 || n > 5 || hits.Load() != n {
+		t.Errorf("%d delivered (%d requests) to one host at 10/s in 300ms, want about 4", n, hits.Load())
+	}
+}

@@ -212,18 +212,16 @@ const maxPause = time.Hour
 var errRateLimited = errors.New("waiting for the endpoint's rate limit")
 
 // pace returns the key and limit that pace attempts to sub's endpoint:
-// its own rate limit, or its host's, or none (a key that only a 429
-// pauses).
+// its own rate limit, or its host's, or none (its URL, a key that only a
+// 429 pauses). Only limited keys are made per attempt.
 func (s *Sender) pace(sub *subscription.Compiled) (string, RateLimit) {
 	if r := sub.RateLimit; r != nil {
 		return "sub:" + sub.ID, RateLimit{PerSecond: r.PerSecond, Burst: r.Burst}
 	}
 	if s.hostRate.PerSecond > 0 {
-		if u, err := url.Parse(sub.URL); err == nil {
-			return "host:" + u.Host, s.hostRate
-		}
+		return "host:" + sub.Host, s.hostRate
 	}
-	return "url:" + sub.URL, RateLimit{}
+	return sub.URL, RateLimit{}
 }
 
 // admit asks sub's endpoint's breaker whether an attempt may go out,

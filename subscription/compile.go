@@ -3,6 +3,7 @@ package subscription
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -23,6 +24,8 @@ type Compiled struct {
 	PreviousKeys []ExpiringKey
 	// Header holds the subscription's custom headers in canonical form.
 	Header http.Header
+	// Host is the URL's host (and port), which per-host limits go by.
+	Host string
 
 	levels  []string // lower-cased
 	sources map[string]struct{}
@@ -45,6 +48,9 @@ func Compile(s Subscription) (*Compiled, error) {
 	verr := &ValidationError{}
 	validateBasics(&s, verr)
 	c := &Compiled{Subscription: s}
+	if u, err := url.Parse(s.URL); err == nil {
+		c.Host = u.Host
+	}
 	c.Key, _ = DecodeSecret(s.Secret)
 	for _, p := range s.PreviousSecrets {
 		if k, err := DecodeSecret(p.Secret); err == nil {
