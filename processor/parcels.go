@@ -108,7 +108,11 @@ func (ps *parcels) write(pc *parcel) {
 	rec := pc.recs[0]
 	if len(pc.recs) > 1 {
 		rec = retry.Bundle(pc.key.topic, pc.key.sub, pc.notBefore, pc.recs)
-		rec.Timestamp = pc.recs[0].Timestamp
+		// Timed as its latest job: a rung holds a record no longer than
+		// its delay past its time, and none of its jobs may come early.
+		for _, r := range pc.recs {
+			rec.Timestamp = later(rec.Timestamp, r.Timestamp)
+		}
 		ps.bundled(pc.key.topic)
 	}
 	ps.producer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {

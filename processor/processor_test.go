@@ -222,8 +222,16 @@ func TestRefusedDeliveriesTravelTogether(t *testing.T) {
 			for _, r := range l.records(t, topic) {
 				if retry.IsBundle(r) {
 					bundles++
-					if _, js, _ := retry.JobsFromBundle(r); len(js) > maxBundleJobs {
+					_, js, _ := retry.JobsFromBundle(r)
+					if len(js) > maxBundleJobs {
 						t.Errorf("a bundle of %d jobs, over the cap of %d", len(js), maxBundleJobs)
+					}
+					// The rung releases a record at its time plus the
+					// rung's delay at the latest: no job may be due later.
+					for _, j := range js {
+						if due := r.Timestamp.Add(l.ladder.Rungs[0].Delay); due.Before(j.NotBefore.Truncate(time.Millisecond)) {
+							t.Fatalf("bundle timed %s releases job due %s early", r.Timestamp, j.NotBefore)
+						}
 					}
 				}
 			}
