@@ -104,10 +104,16 @@ type partition struct {
 	track     tracker
 	committed int64
 	queue     []*kgo.Record // polled, not yet dispatched
-	head      int64         // the offset of the record waiting at the head
-	headSince time.Time     // when it began to wait there
+	arrivals  []arrival     // when the fetches queued arrived, oldest first
 	paused    bool
 	timer     *time.Timer
+}
+
+// arrival is when a fetch of a partition's records arrived, up to and
+// including its last offset.
+type arrival struct {
+	last int64
+	at   time.Time
 }
 
 // New creates the group's client. Call Run to consume.
@@ -228,6 +234,7 @@ func (g *Group) poll(ctx context.Context) {
 			}
 			p.mu.Lock()
 			p.queue = append(p.queue, ftp.Records...)
+			p.arrivals = append(p.arrivals, arrival{last: ftp.Records[len(ftp.Records)-1].Offset, at: g.opts.Now()})
 			p.mu.Unlock()
 			touched = append(touched, p)
 		})
@@ -308,8 +315,9 @@ func (g *Group) take(p *partition) (*kgo.Record, uint64, bool) {
 }
 
 // headWait is how long the partition's head record has yet to wait:
-// until it is due, and no longer than MaxWait since it reached the head.
-// p.mu is held.
+// until it is due, and no longer than MaxWait since it arrived. Records
+// that arrived together wait out MaxWait together, so a run of records
+// due far ahead holds the partition once, not once each. p.mu is held.
 func (g *Group) headWait(p *partition) time.Duration {
 	if g.opts.Due == nil {
 		return 0
@@ -317,12 +325,23 @@ func (g *Group) headWait(p *partition) time.Duration {
 	r, now := p.queue[0], g.opts.Now()
 	wait := g.opts.Due(r).Sub(now)
 	if g.opts.MaxWait > 0 && wait > 0 {
-		if r.Offset != p.head || p.headSince.IsZero() {
-			p.head, p.headSince = r.Offset, now
-		}
-		wait = min(wait, p.headSince.Add(g.opts.MaxWait).Sub(now))
+		wait = min(wait, p.arrived(r.Offset, now).Add(g.opts.MaxWait).Sub(now))
 	}
 	return wait
+}
+
+// arrived returns when the queued record at offset arrived, forgetting
+// the fetches before it; p.mu is held.
+func (p *partition) arrived(offset int64, now time.Time) time.Time {
+	i := 0
+	for i < len(p.arrivals) && p.arrivals[i].last < offset {
+		i++
+	}
+	p.arrivals = p.arrivals[i:]
+	if len(p.arrivals) == 0 {
+		return now
+	}
+	return p.arrivals[0].at
 }
 
 func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
@@ -461,7 +480,7 @@ func (g *Group) release(m map[string][]int32, kind string) []*partition {
 	for _, p := range out {
 		p.mu.Lock()
 		p.revoked = true
-		p.queue = nil
+		p.queue, p.arrivals = nil, nil
 		if p.timer != nil {
 			p.timer.Stop()
 		}

@@ -347,3 +347,33 @@ func TestHeadWaitIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsDueFarAheadWaitTogether: a run of records each due a
+// century ahead, fetched together, waits out MaxWait once, not once each.
+func TestRecordsDueFarAheadWaitTogether(t *testing.T) {
+	topic := testenv.Topic("retry")
+	brokers := testenv.Kafka(t, 1, topic)
+	produce(t, brokers, topic, 3)
+	const maxWait = time.Second
+	var mu sync.Mutex
+	handled := map[string]time.Duration{}
+	start := time.Now()
+	startGroup(t, brokers, topic, Options{
+		Due:     func(*kgo.Record) time.Time { return time.Now().AddDate(100, 0, 0) },
+		MaxWait: maxWait,
+	}, func(_ context.Context, r *kgo.Record) error {
+		mu.Lock()
+		handled[string(r.Value)] = time.Since(start)
+		mu.Unlock()
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 },
+		"records due in a century not handled")
+	mu.Lock()
+	defer mu.Unlock()
+	for v, waited := range handled {
+		if waited < maxWait || waited > maxWait+800*time.Millisecond {
+			t.Errorf("record %s handled %s after start, want once MaxWait (%s) is over", v, waited, maxWait)
+		}
+	}
+}

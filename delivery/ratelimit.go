@@ -68,16 +68,21 @@ func NewLimiter(rdb redis.UniversalClient, prefix, worker string, now func() tim
 // and how many workers shared the key in the last ten seconds.
 //
 //	KEYS[1] the key's theoretical arrival time (ms), KEYS[2] its workers
-//	ARGV: now (ms), interval (ms, fractional), burst, want, worker, pause until (ms)
+//	ARGV: interval (ms, fractional), burst, want, worker, pause for (ms, 0: none)
+//
+// Time is Redis's own: the workers sharing a key may not agree on theirs,
+// and one whose clock runs ahead must not hold the others back.
 var gcraScript = redis.NewScript(`
-local now, interval, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZADD', KEYS[2], now, ARGV[5])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local interval, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], now, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 10000)
 redis.call('PEXPIRE', KEYS[2], 60000)
 local workers = redis.call('ZCARD', KEYS[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local pause = tonumber(ARGV[6])
+local pause = now + tonumber(ARGV[5])
 if pause > now and pause + (burst - 1) * interval > tat then tat = pause + (burst - 1) * interval end
 local room = math.floor(burst - (tat - now) / interval + 1e-9)
 local grant = math.max(0, math.min(want, room))
@@ -218,12 +223,12 @@ func (l *Limiter) ask(ctx context.Context, key string, b *bucket, want int, paus
 	interval := 1000 / b.limit.PerSecond
 	pauseMS := int64(0)
 	if !pause.IsZero() {
-		pauseMS = pause.UnixMilli()
+		pauseMS = max(0, pause.Sub(now).Milliseconds())
 	}
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	res, err := gcraScript.Run(rctx, l.rdb, []string{l.prefix + ":pace:{" + key + "}", l.prefix + ":pace:{" + key + "}:workers"},
-		now.UnixMilli(), strconv.FormatFloat(interval, 'f', 3, 64), max(1, b.limit.Burst), want, l.worker, pauseMS).Int64Slice()
+		strconv.FormatFloat(interval, 'f', 3, 64), max(1, b.limit.Burst), want, l.worker, pauseMS).Int64Slice()
 	if err != nil || len(res) != 3 {
 		if err == nil {
 			err = redis.Nil

@@ -76,6 +76,25 @@ func TestLimiterHoldsAcrossWorkers(t *testing.T) {
 	}
 }
 
+// TestLimiterIgnoresWorkersClocks: a worker whose clock runs an hour
+// ahead shares the pace with one on time; neither holds the other back,
+// because the pace is kept in Redis's time.
+func TestLimiterIgnoresWorkersClocks(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	limit := RateLimit{PerSecond: 50, Burst: 1}
+	ahead := NewLimiter(rdb, prefix, "ahead", func() time.Time { return time.Now().Add(time.Hour) })
+	onTime := NewLimiter(rdb, prefix, "on-time", nil)
+	at := grants(t, []*Limiter{ahead, onTime}, "sub:a", limit, 2*time.Second)
+	onTimeAlone := grants(t, []*Limiter{onTime}, "sub:a", limit, time.Second)
+	t.Logf("%d grants in 2s to both, then %d in 1s to the worker on time", len(at), len(onTimeAlone))
+	if busiest := busiestSecond(at); busiest > 55 {
+		t.Errorf("%d grants in one second, over 50/s + 10%%", busiest)
+	}
+	if len(at) < 90 || len(onTimeAlone) < 45 {
+		t.Errorf("%d grants in 2s, then %d in 1s at 50/s: a clock ahead held the pace back", len(at), len(onTimeAlone))
+	}
+}
+
 // TestLimiterPacesItsShareWithoutRedis: with Redis away, each worker
 // paces itself at the limit divided by the workers that last shared it.
 func TestLimiterPacesItsShareWithoutRedis(t *testing.T) {

@@ -41,7 +41,9 @@ func scale() int {
 	return 1
 }
 
-func binary(t *testing.T) string { return testenv.Binary(t, "../cmd/hookstream", false) }
+// binary is hookstream built with the faults tag, which lets a test set
+// its clock off (HOOKSTREAM_FAULT_CLOCK_SKEW).
+func binary(t *testing.T) string { return testenv.Binary(t, "../cmd/hookstream", false, "faults") }
 
 func freeAddr(t testing.TB) string { return testenv.FreeAddr(t) }
 
@@ -173,7 +175,9 @@ func (s *setup) start(name string) *proc {
 	return s.startWith(name, s.redis)
 }
 
-func (s *setup) startWith(name, redisURL string) *proc {
+// startWith runs hookstream on redisURL with env added to its
+// environment.
+func (s *setup) startWith(name, redisURL string, env ...string) *proc {
 	s.t.Helper()
 	admin := freeAddr(s.t)
 	cfg := fmt.Sprintf(`
@@ -211,6 +215,7 @@ shutdown_timeout: 10s
 	}
 	cmd := exec.Command(binary(s.t), "run", "--config", path)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -323,6 +328,11 @@ type receiver struct {
 	srv *httptest.Server
 	// fail decides whether to answer 503; nil never fails.
 	fail func() bool
+	// failFirst answers 503 to the first failFirst attempts of each event.
+	failFirst int
+	// ignoreTimestamp verifies signatures whatever their timestamp says
+	// (a receiver enforcing the tolerance refuses a skewed host's).
+	ignoreTimestamp bool
 	// hang, when set, holds every request until the client gives up.
 	hang bool
 	// wantType is the only event type that should arrive. Default "match".
@@ -332,13 +342,15 @@ type receiver struct {
 	verifiers map[string]*standardwebhooks.Webhook
 	ids       map[string]map[string]bool // event id → webhook ids
 	delivered map[string]int             // event id → 2xx answers
+	attempts  map[string][]time.Time     // event id → when each verified request came
 	requests  int
 	bad       []string
 	times     []time.Time // of 2xx answers
 }
 
 func newReceiver(t *testing.T) *receiver {
-	rc := &receiver{t: t, verifiers: map[string]*standardwebhooks.Webhook{}, ids: map[string]map[string]bool{}, delivered: map[string]int{}}
+	rc := &receiver{t: t, verifiers: map[string]*standardwebhooks.Webhook{}, ids: map[string]map[string]bool{}, delivered: map[string]int{},
+		attempts: map[string][]time.Time{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -372,7 +384,11 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.requests++
-	if wh := rc.verifiers[env.SubscriptionID]; wh == nil || wh.Verify(body, r.Header) != nil {
+	verify := func(wh *standardwebhooks.Webhook) error { return wh.Verify(body, r.Header) }
+	if rc.ignoreTimestamp {
+		verify = func(wh *standardwebhooks.Webhook) error { return wh.VerifyIgnoringTimestamp(body, r.Header) }
+	}
+	if wh := rc.verifiers[env.SubscriptionID]; wh == nil || verify(wh) != nil {
 		rc.bad = append(rc.bad, fmt.Sprintf("%s: signature not verified for %q", wid, env.SubscriptionID))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -384,7 +400,8 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		rc.ids[env.Data.ID] = map[string]bool{}
 	}
 	rc.ids[env.Data.ID][wid] = true
-	if rc.fail != nil && rc.fail() {
+	rc.attempts[env.Data.ID] = append(rc.attempts[env.Data.ID], time.Now())
+	if rc.fail != nil && rc.fail() || len(rc.attempts[env.Data.ID]) <= rc.failFirst {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
@@ -405,6 +422,12 @@ func (rc *receiver) deliveredCount() int {
 // broker outage by retrying.
 func publish(t *testing.T, brokers []string, topic, prefix string, n, perSecond int, isMatch func(i int) bool) (map[string]bool, <-chan struct{}) {
 	t.Helper()
+	return publishWith(t, brokers, topic, prefix, n, perSecond, isMatch, "")
+}
+
+// publishWith is publish with extra JSON fields in every event.
+func publishWith(t *testing.T, brokers []string, topic, prefix string, n, perSecond int, isMatch func(i int) bool, extra string) (map[string]bool, <-chan struct{}) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordDeliveryTimeout(2*time.Minute))
 	if err != nil {
@@ -419,7 +442,7 @@ func publish(t *testing.T, brokers []string, topic, prefix string, n, perSecond 
 			typ = "match"
 			matched[id] = true
 		}
-		recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"id":%q,"type":%q,"level":"error","source":"fault-test"}`, id, typ))})
+		recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"id":%q,"type":%q,"level":"error","source":"fault-test"%s}`, id, typ, extra))})
 	}
 	done := make(chan struct{})
 	go func() {

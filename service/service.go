@@ -53,6 +53,8 @@ type Options struct {
 	// Listener, when set, serves the admin API instead of listening on
 	// Config.Admin.Addr.
 	Listener net.Listener
+	// Now is the worker's clock. Default time.Now.
+	Now func() time.Time
 }
 
 // Service is one hookstream worker with its admin API.
@@ -71,6 +73,9 @@ type Service struct {
 func New(opts Options) (*Service, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	reg := opts.Registry
 	if reg == nil {
@@ -188,11 +193,12 @@ func (s *Service) Run(ctx context.Context) error {
 		BreakerCooldown:     firstCooldown,
 		BreakerMaxCooldown:  longestCooldown,
 		MaxPerEndpoint:      cfg.Delivery.MaxInFlightPerEndpoint,
-		Limiter:             delivery.NewLimiter(rdb, cfg.Redis.KeyPrefix, workerName(), nil),
+		Limiter:             delivery.NewLimiter(rdb, cfg.Redis.KeyPrefix, workerName(), s.opts.Now),
 		HostRateLimit:       delivery.RateLimit{PerSecond: cfg.Delivery.RateLimit.PerSecond, Burst: cfg.Delivery.RateLimit.Burst},
 		// A delivery waits for its turn no longer than the first rung
 		// would have it wait.
 		RateWait: cfg.Retry.Rungs[0],
+		Now:      s.opts.Now,
 	})
 	defer sender.Close()
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "open_circuit_breakers",
@@ -207,6 +213,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),
 		MaxRecordBytes: dlqMax,
 		Lookup:         store.Get,
+		Now:            s.opts.Now,
 	}
 	var recorder *history.Recorder
 	if cfg.History.Attempts > 0 {
@@ -225,6 +232,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Producer: producer, Topic: firstTopic, Disabled: s.metrics.Disabled,
 		Applied: func(ctx context.Context) { _ = cache.Reload(ctx) },
 		Logger:  s.log.With().Str("component", "health").Logger(),
+		Now:     s.opts.Now,
 	})
 	procOpts.Health = monitor
 	proc := processor.New(procOpts)
@@ -321,7 +329,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Group: cfg.Kafka.Group, Topics: cfg.Kafka.InputTopics, Limiter: limiter,
 		CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
 		StartAtEnd: cfg.Kafka.StartOffset == "latest", Client: groupClient("input"),
-		Logger: s.log.With().Str("component", "consumer").Logger(), Metrics: s.metrics,
+		Logger: s.log.With().Str("component", "consumer").Logger(), Metrics: s.metrics, Now: s.opts.Now,
 	}
 	if cfg.Kafka.InputRegex != "" {
 		input.Topics, input.Regex = []string{cfg.Kafka.InputRegex}, true
@@ -339,6 +347,7 @@ func (s *Service) Run(ctx context.Context) error {
 			MaxWait:        delay,
 			CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
 			Client: groupClient("retry_" + config.RungName(delay)), Logger: s.log.With().Str("component", "retry").Logger(), Metrics: s.metrics,
+			Now: s.opts.Now,
 		}, proc.HandleJob)
 		if err != nil {
 			return err

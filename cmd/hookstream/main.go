@@ -26,6 +26,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
+// clock is the workers' clock; nil is time.Now. A build for the fault
+// suite (-tags faults) may set it off (clock_faults.go).
+var clock func() time.Time
+
 const usage = `hookstream turns log events flowing through Kafka into signed webhooks.
 
 Usage:
@@ -118,7 +122,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
-	svc, err := service.New(service.Options{Config: cfg, Logger: log, Version: version})
+	svc, err := service.New(service.Options{Config: cfg, Logger: log, Version: version, Now: clock})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -17,12 +18,13 @@ var (
 
 // Binary builds the main package at pkg (a path as go build takes it,
 // relative to the test's package) once per test binary and returns the
-// executable's path. race builds it with the race detector.
-func Binary(t testing.TB, pkg string, race bool) string {
+// executable's path. race builds it with the race detector; tags are
+// its build tags.
+func Binary(t testing.TB, pkg string, race bool, tags ...string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	key := fmt.Sprint(pkg, race)
+	key := fmt.Sprint(pkg, race, tags)
 	if path, ok := built[key]; ok {
 		return path
 	}
@@ -34,6 +36,9 @@ func Binary(t testing.TB, pkg string, race bool) string {
 	args := []string{"build", "-o", path}
 	if race {
 		args = append(args, "-race")
+	}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	if out, err := exec.Command("go", append(args, pkg)...).CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
