@@ -373,6 +373,9 @@ func describe(rec *kgo.Record) Record {
 		Time: rec.Timestamp.UTC(), Headers: make(map[string]string, len(rec.Headers)), ValueBytes: len(rec.Value),
 	}
 	for _, h := range rec.Headers {
+		if _, seen := d.Headers[h.Key]; seen {
+			continue // the first counts, as for every reader of these records
+		}
 		v := string(h.Value)
 		d.Headers[h.Key] = v
 		switch h.Key {

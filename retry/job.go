@@ -333,7 +333,9 @@ func PoisonRecord(topic string, src *kgo.Record, reason, detail string, maxBytes
 	}
 	if size <= budget {
 		// Keep the source's own headers after ours, as Kafka Connect does.
-		r.Headers = append(r.Headers, src.Headers...)
+		for _, h := range src.Headers {
+			r.Headers = append(r.Headers, SourceHeader(h))
+		}
 		return r
 	}
 	sum := sha256.Sum256(src.Value)
@@ -348,9 +350,27 @@ func PoisonRecord(topic string, src *kgo.Record, reason, detail string, maxBytes
 		if room -= len(h.Key) + len(h.Value); room < 0 {
 			break
 		}
-		r.Headers = append(r.Headers, h)
+		r.Headers = append(r.Headers, SourceHeader(h))
 	}
 	return r
+}
+
+// OwnPrefix starts the name of every header hookstream writes.
+const OwnPrefix = "hookstream-"
+
+// MovedPrefix is put before a header of hookstream's own name that a
+// record hookstream did not write carried, when the record is copied.
+const MovedPrefix = "x-original-"
+
+// SourceHeader returns h, a header of a record hookstream did not write,
+// as it may be copied into one it writes: a name hookstream uses (in any
+// case) is moved aside under MovedPrefix, so that no producer of log
+// events can pass for hookstream in a DLQ record.
+func SourceHeader(h kgo.RecordHeader) kgo.RecordHeader {
+	if len(h.Key) >= len(OwnPrefix) && strings.EqualFold(h.Key[:len(OwnPrefix)], OwnPrefix) {
+		h.Key = MovedPrefix + h.Key
+	}
+	return h
 }
 
 // HeaderValue returns the value of the first header named key.

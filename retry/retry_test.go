@@ -264,3 +264,21 @@ func TestPoisonRecordFitsTheDLQ(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceHeaderMovesOurNamesAside: a header of a record hookstream did
+// not write keeps its value, and its name unless it is one of ours.
+func TestSourceHeaderMovesOurNamesAside(t *testing.T) {
+	tests := []struct{ key, want string }{
+		{"trace", "trace"},
+		{HeaderSubscription, "x-original-hookstream-subscription"},
+		{"HookStream-Kind", "x-original-HookStream-Kind"},
+		{"hookstream", "hookstream"},
+		{"x-hookstream-kind", "x-hookstream-kind"},
+	}
+	for _, tt := range tests {
+		h := SourceHeader(kgo.RecordHeader{Key: tt.key, Value: []byte("v")})
+		if h.Key != tt.want || string(h.Value) != "v" {
+			t.Errorf("SourceHeader(%q) = %q=%q, want %q=v", tt.key, h.Key, h.Value, tt.want)
+		}
+	}
+}
