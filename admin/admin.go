@@ -118,7 +118,7 @@ func New(opts Options) *API {
 		{"GET /v1/subscriptions/{id}/attempts", a.attempts},
 		{"GET /v1/stats", a.stats},
 		{"GET /v1/dlq", a.listDLQ},
-		{"POST /v1/dlq/replay", a.replayDLQ},
+		{"POST /v1/dlq/replay", longRunning(a.replayDLQ)},
 		{"POST /v1/events", a.publishEvent},
 		{"GET /v1/openapi.json", serveOpenAPI},
 		{"GET /healthz", a.healthz},
@@ -130,15 +130,28 @@ func New(opts Options) *API {
 	if opts.Pprof {
 		a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("GET /debug/pprof/profile", longRunning(pprof.Profile))
 		a.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		a.mux.HandleFunc("GET /debug/pprof/trace", longRunning(pprof.Trace))
 	}
 	if opts.Gatherer != nil {
 		a.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 		a.routes = append(a.routes, "GET /metrics")
 	}
 	return a
+}
+
+// longRunningWrite is how long a response that takes its time (a
+// profile, a DLQ replay) may take to be written, beyond the listener's
+// write timeout.
+const longRunningWrite = 10 * time.Minute
+
+// longRunning lets h take up to longRunningWrite to answer.
+func longRunning(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(longRunningWrite))
+		h(w, r)
+	}
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -242,6 +242,15 @@ type Admin struct {
 	Tokens []string `yaml:"tokens" validate:"dive,token"`
 	// MaxBodyBytes caps request bodies. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" validate:"gt=0"`
+	// MaxConnections is how many connections are served at once; beyond
+	// it only the probes and /metrics are answered. Default 1024, or a
+	// quarter of the process's open-file limit if lower.
+	MaxConnections int `yaml:"max_connections" validate:"gte=0"`
+	// ReadTimeout bounds reading a request, headers and body. Default 15s.
+	ReadTimeout time.Duration `yaml:"read_timeout" validate:"gt=0"`
+	// WriteTimeout bounds writing a response (DLQ replays and profiles
+	// take longer, as they need). Default 60s.
+	WriteTimeout time.Duration `yaml:"write_timeout" validate:"gt=0"`
 	// Pprof serves Go's profiler under /debug/pprof/. Default false.
 	Pprof bool `yaml:"pprof"`
 }
@@ -300,7 +309,7 @@ func Default() Config {
 			KeyPrefix:       "hookstream",
 			RefreshInterval: 5 * time.Second,
 		},
-		Admin:           Admin{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
+		Admin:           Admin{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, ReadTimeout: 15 * time.Second, WriteTimeout: time.Minute},
 		History:         History{Attempts: 100, FlushInterval: time.Second},
 		ShutdownTimeout: 30 * time.Second,
 	}

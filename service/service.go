@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ import (
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/health"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/internal/httpserve"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/retry"
@@ -355,7 +357,10 @@ func (s *Service) Run(ctx context.Context) error {
 		groups = append(groups, g)
 	}
 
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := httpserve.New(api, httpserve.Limits{
+		MaxConns: maxConnections(cfg.Admin.MaxConnections), ReadTimeout: cfg.Admin.ReadTimeout,
+		WriteTimeout: cfg.Admin.WriteTimeout, Probes: []string{"/healthz", "/readyz", "/metrics"},
+	})
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 
@@ -417,6 +422,20 @@ func dueAt(r *kgo.Record, delay time.Duration) time.Time {
 		}
 	}
 	return due
+}
+
+// maxConnections is admin.max_connections, or by default 1024 or a
+// quarter of the open-file limit, whichever is lower: the rest of the
+// descriptors are the Kafka, Redis and endpoint connections'.
+func maxConnections(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur > 0 && lim.Cur/4 < 1024 {
+		return max(16, int(lim.Cur/4))
+	}
+	return 1024
 }
 
 // workerName names this process among the workers that share Redis.
