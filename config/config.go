@@ -114,6 +114,10 @@ type Events struct {
 	// MaxDepth is the deepest nesting of objects and arrays accepted.
 	// Default 64.
 	MaxDepth int `yaml:"max_depth" validate:"gt=0,lte=10000"`
+	// MaxMatchBytes is how much of a string field a filter's regex
+	// examines: matching costs up to the regex's size per byte, and one
+	// event must not stall a worker. Default 4 KiB.
+	MaxMatchBytes int `yaml:"max_match_bytes" validate:"gt=0,lte=1048576"`
 	// Fields lists, for each well-known field, the JSON paths tried in order.
 	Fields Fields `yaml:"fields"`
 }
@@ -279,8 +283,9 @@ func Default() Config {
 			FetchMaxPartitionBytes: 256 << 10,
 		},
 		Events: Events{
-			MaxBytes: 1 << 20,
-			MaxDepth: 64,
+			MaxBytes:      1 << 20,
+			MaxDepth:      64,
+			MaxMatchBytes: 4 << 10,
 			Fields: Fields{
 				Type:      []string{"type", "event_type"},
 				Level:     []string{"level", "severity"},

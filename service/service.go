@@ -118,8 +118,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	store := subscription.NewStore(rdb, cfg.Redis.KeyPrefix)
 	cache := subscription.NewCache(store, subscription.CacheOptions{
-		Refresh: cfg.Redis.RefreshInterval,
-		Logger:  s.log.With().Str("component", "subscriptions").Logger(),
+		Refresh:       cfg.Redis.RefreshInterval,
+		MaxMatchBytes: cfg.Events.MaxMatchBytes,
+		Logger:        s.log.With().Str("component", "subscriptions").Logger(),
 		OnReload: func(n int, err error) {
 			if err != nil {
 				s.metrics.Reloads.WithLabelValues("error").Inc()

@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,29 @@ func BenchmarkMatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(matched)/float64(b.N), "matches/op")
 		})
+	}
+}
+
+// BenchmarkWorstRegexFilter matches a 100 KB message against the costliest
+// filter allowed: regexes up to MaxFilterInsts together, each matching,
+// examining DefaultMaxMatchBytes. (Before the bounds, five `.{0,1000}z$`
+// over the whole message took seconds of CPU for one event.)
+func BenchmarkWorstRegexFilter(b *testing.B) {
+	regex := ".{0,120}z" // 243 instructions
+	var where []Predicate
+	for range MaxFilterInsts / 243 {
+		where = append(where, Predicate{Path: "message", Op: OpRegex, Value: regex})
+	}
+	c, err := Compile(valid(func(s *Subscription) { s.Filter.Where = where }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each regex finds its z at the end of what it examines.
+	msg := strings.Repeat("a", DefaultMaxMatchBytes-1) + "z" + strings.Repeat("a", 96<<10)
+	ev := mustEvent(b, `{"type":"t","message":"`+msg+`"}`)
+	for b.Loop() {
+		if !c.Matches(ev) {
+			b.Fatal("no match")
+		}
 	}
 }

@@ -21,6 +21,7 @@ type Cache struct {
 	refresh  time.Duration
 	log      zerolog.Logger
 	onReload func(n int, err error)
+	maxMatch int
 
 	// reloading serializes reloads, which the refresh loop and the admin
 	// API both start: a slower load finishing last would otherwise put
@@ -44,6 +45,9 @@ type CacheOptions struct {
 	// OnReload, when set, is called after each reload attempt with the
 	// number of subscriptions loaded or the error.
 	OnReload func(n int, err error)
+	// MaxMatchBytes is how much of a string field a regex examines.
+	// Default DefaultMaxMatchBytes.
+	MaxMatchBytes int
 }
 
 // NewCache returns a cache over store; call Start to load it.
@@ -51,7 +55,11 @@ func NewCache(store *Store, opts CacheOptions) *Cache {
 	if opts.Refresh <= 0 {
 		opts.Refresh = 5 * time.Second
 	}
-	c := &Cache{store: store, refresh: opts.Refresh, log: opts.Logger, onReload: opts.OnReload, kick: make(chan struct{}, 1)}
+	if opts.MaxMatchBytes <= 0 {
+		opts.MaxMatchBytes = DefaultMaxMatchBytes
+	}
+	c := &Cache{store: store, refresh: opts.Refresh, log: opts.Logger, onReload: opts.OnReload, kick: make(chan struct{}, 1),
+		maxMatch: opts.MaxMatchBytes}
 	c.set.Store(NewSet(nil))
 	return c
 }
@@ -183,6 +191,7 @@ func (c *Cache) reload(ctx context.Context) error {
 			c.log.Error().Err(err).Str("subscription", s.ID).Msg("stored subscription is invalid; skipped")
 			continue
 		}
+		cs.maxMatch = c.maxMatch
 		compiled = append(compiled, cs)
 	}
 	for id, err := range snap.Broken {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookstream/hookstream/event"
 )
@@ -27,10 +28,11 @@ type Compiled struct {
 	// Host is the URL's host (and port), which per-host limits go by.
 	Host string
 
-	levels  []string // lower-cased
-	sources map[string]struct{}
-	globs   []glob
-	where   []predicate
+	levels   []string // lower-cased
+	sources  map[string]struct{}
+	globs    []glob
+	where    []predicate
+	maxMatch int // bytes of a string a regex examines
 }
 
 // ExpiringKey is a signing key valid until ExpiresAt.
@@ -47,7 +49,9 @@ func (c *Compiled) Timeout() time.Duration { return time.Duration(c.Subscription
 func Compile(s Subscription) (*Compiled, error) {
 	verr := &ValidationError{}
 	validateBasics(&s, verr)
-	c := &Compiled{Subscription: s}
+	checkFilterSize(s.Filter, verr)
+	insts := 0 // of the filter's regexes and globs
+	c := &Compiled{Subscription: s, maxMatch: DefaultMaxMatchBytes}
 	if u, err := url.Parse(s.URL); err == nil {
 		c.Host = u.Host
 	}
@@ -87,7 +91,7 @@ func Compile(s Subscription) (*Compiled, error) {
 			c.sources[src] = struct{}{}
 			continue
 		}
-		g, err := compileGlob(src)
+		g, err := compileGlob(src, &insts)
 		if err != nil {
 			verr.add(field, "%v", err)
 			continue
@@ -95,7 +99,7 @@ func Compile(s Subscription) (*Compiled, error) {
 		c.globs = append(c.globs, g)
 	}
 	for i, p := range s.Filter.Where {
-		pr, field, err := compilePredicate(p)
+		pr, field, err := compilePredicate(p, &insts)
 		if err != nil {
 			verr.add(fmt.Sprintf("filter.where[%d].%s", i, field), "%v", err)
 			continue
@@ -138,7 +142,7 @@ func (c *Compiled) matchSource(source string) bool {
 
 func (c *Compiled) matchWhere(ev *event.Event) bool {
 	for i := range c.where {
-		if !c.where[i].eval(ev.Fields()) {
+		if !c.where[i].eval(ev.Fields(), c.maxMatch) {
 			return false
 		}
 	}
@@ -161,7 +165,7 @@ type glob struct {
 	re             *regexp.Regexp
 }
 
-func compileGlob(pattern string) (glob, error) {
+func compileGlob(pattern string, insts *int) (glob, error) {
 	star := strings.Count(pattern, "*")
 	if !strings.Contains(pattern, "?") && star == 1 {
 		switch {
@@ -184,9 +188,12 @@ func compileGlob(pattern string) (glob, error) {
 		}
 	}
 	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
+	if len(pattern) > MaxPatternBytes {
+		return glob{}, fmt.Errorf("glob is %d bytes; at most %d", len(pattern), MaxPatternBytes)
+	}
+	re, err := compileBounded(b.String(), insts)
 	if err != nil {
-		return glob{}, fmt.Errorf("glob %q: %v", pattern, err)
+		return glob{}, fmt.Errorf("glob %v", err)
 	}
 	return glob{re: re}, nil
 }
@@ -209,7 +216,7 @@ type predicate struct {
 	exists bool
 }
 
-func compilePredicate(p Predicate) (predicate, string, error) {
+func compilePredicate(p Predicate, insts *int) (predicate, string, error) {
 	path, err := event.ParsePath(p.Path)
 	if err != nil {
 		return predicate{}, "path", err
@@ -226,6 +233,9 @@ func compilePredicate(p Predicate) (predicate, string, error) {
 		if !ok || len(list) == 0 {
 			return pr, "value", fmt.Errorf("%s needs a non-empty list", p.Op)
 		}
+		if len(list) > MaxSetValues {
+			return pr, "value", fmt.Errorf("%s has %d values; at most %d", p.Op, len(list), MaxSetValues)
+		}
 		for i, v := range list {
 			if !isScalar(v) {
 				return pr, "value", fmt.Errorf("%s: element %d is not a string, number, boolean or null", p.Op, i)
@@ -237,8 +247,8 @@ func compilePredicate(p Predicate) (predicate, string, error) {
 		if !ok {
 			return pr, "value", fmt.Errorf("regex needs a string")
 		}
-		if pr.re, err = regexp.Compile(s); err != nil {
-			return pr, "value", fmt.Errorf("regex does not compile: %v", err)
+		if pr.re, err = compileBounded(s, insts); err != nil {
+			return pr, "value", fmt.Errorf("regex %v", err)
 		}
 	case OpContains:
 		if !isScalar(p.Value) || p.Value == nil {
@@ -283,7 +293,9 @@ func isScalar(v any) bool {
 	return false
 }
 
-func (p *predicate) eval(obj map[string]any) bool {
+// eval tests the predicate on obj; a regex examines at most the first
+// maxMatch bytes of a string.
+func (p *predicate) eval(obj map[string]any, maxMatch int) bool {
 	got, ok := p.path.Lookup(obj)
 	switch p.op {
 	case OpExists:
@@ -303,7 +315,7 @@ func (p *predicate) eval(obj map[string]any) bool {
 		return inSet(got, p.set)
 	case OpRegex:
 		s, ok := got.(string)
-		return ok && p.re.MatchString(s)
+		return ok && p.re.MatchString(head(s, maxMatch))
 	case OpPrefix:
 		s, ok := got.(string)
 		return ok && strings.HasPrefix(s, p.want.(string))
@@ -394,4 +406,15 @@ func compare(got, want any) (int, bool) {
 		return strings.Compare(g, w), true
 	}
 	return 0, false
+}
+
+// head is s cut to at most n bytes, between characters.
+func head(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

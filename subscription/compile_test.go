@@ -73,6 +73,36 @@ func TestCompileRejects(t *testing.T) {
 		{"eq object", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpEq, Value: map[string]any{}}} }, "filter.where[0].value"},
 		{"gt bool", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpGt, Value: true}} }, "filter.where[0].value"},
 		{"exists string", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpExists, Value: "yes"}} }, "filter.where[0].value"},
+		{"header bell", func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\u0007b"} }, "headers.X-A"},
+		{"header DEL", func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\x7fb"} }, "headers.X-A"},
+		{"costly regex", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "message", Op: OpRegex, Value: ".{0,1000}z$"}} }, "filter.where[0].value"},
+		{"long regex", func(s *Subscription) {
+			s.Filter.Where = []Predicate{{Path: "message", Op: OpRegex, Value: strings.Repeat("a", MaxPatternBytes+1)}}
+		}, "filter.where[0].value"},
+		{"costly regexes together", func(s *Subscription) {
+			for range 3 {
+				s.Filter.Where = append(s.Filter.Where, Predicate{Path: "message", Op: OpRegex, Value: ".{0,120}z"})
+			}
+		}, "filter.where[2].value"},
+		{"costly glob", func(s *Subscription) { s.Filter.Sources = []string{strings.Repeat("?", 600)} }, "filter.sources[0]"},
+		{"too many predicates", func(s *Subscription) {
+			for range MaxPredicates + 1 {
+				s.Filter.Where = append(s.Filter.Where, Predicate{Path: "a", Op: OpExists})
+			}
+		}, "filter.where"},
+		{"too many types", func(s *Subscription) {
+			for i := range MaxFilterValues + 1 {
+				s.Filter.Types = append(s.Filter.Types, fmt.Sprint("t", i))
+			}
+		}, "filter.types"},
+		{"large in", func(s *Subscription) {
+			s.Filter.Where = []Predicate{{Path: "a", Op: OpIn, Value: make([]any, MaxSetValues+1)}}
+		}, "filter.where[0].value"},
+		{"filter too large", func(s *Subscription) {
+			for range 20 {
+				s.Filter.Where = append(s.Filter.Where, Predicate{Path: "a", Op: OpEq, Value: strings.Repeat("x", 1000)})
+			}
+		}, "filter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +117,37 @@ func TestCompileRejects(t *testing.T) {
 				}
 			}
 			t.Errorf("errors %v do not name %q", verr.Errors, tt.field)
+		})
+	}
+}
+
+// TestRegexExaminesTheHeadOfAString: a regex sees at most the first
+// maxMatch bytes of a field, cut between characters.
+func TestRegexExaminesTheHeadOfAString(t *testing.T) {
+	long := strings.Repeat("é", 3000) + "z" // 6,001 bytes
+	tests := []struct {
+		name, regex string
+		maxMatch    int
+		want        bool
+	}{
+		{"start within", "^é", DefaultMaxMatchBytes, true},
+		{"end beyond", "z$", DefaultMaxMatchBytes, false},
+		{"end within a larger limit", "z$", 8 << 10, true},
+		{"cut between characters", "^(é)+$", 4097, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Compile(valid(func(s *Subscription) {
+				s.Filter.Where = []Predicate{{Path: "message", Op: OpRegex, Value: tt.regex}}
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.maxMatch = tt.maxMatch
+			js, _ := json.Marshal(map[string]string{"type": "t", "message": long})
+			if got := c.Matches(mustEvent(t, string(js))); got != tt.want {
+				t.Errorf("%s on a %d-byte message, examining %d: %v, want %v", tt.regex, len(long), tt.maxMatch, got, tt.want)
+			}
 		})
 	}
 }

@@ -277,8 +277,8 @@ func validateBasics(s *Subscription, verr *ValidationError) {
 			verr.add("headers."+name, "is not a valid HTTP header name")
 		case reservedHeaders[strings.ToLower(name)]:
 			verr.add("headers."+name, "is set by hookstream and cannot be overridden")
-		case strings.ContainsAny(value, "\r\n\x00"):
-			verr.add("headers."+name, "value must not contain CR, LF or NUL")
+		case strings.ContainsFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }):
+			verr.add("headers."+name, "value must not contain control characters")
 		}
 	}
 	if s.MaxAttempts < 1 || s.MaxAttempts > 100 {
