@@ -75,7 +75,9 @@ func TestCompileRejects(t *testing.T) {
 		{"exists string", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "a", Op: OpExists, Value: "yes"}} }, "filter.where[0].value"},
 		{"header bell", func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\u0007b"} }, "headers.X-A"},
 		{"header DEL", func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\x7fb"} }, "headers.X-A"},
-		{"costly regex", func(s *Subscription) { s.Filter.Where = []Predicate{{Path: "message", Op: OpRegex, Value: ".{0,1000}z$"}} }, "filter.where[0].value"},
+		{"costly regex", func(s *Subscription) {
+			s.Filter.Where = []Predicate{{Path: "message", Op: OpRegex, Value: ".{0,1000}z$"}}
+		}, "filter.where[0].value"},
 		{"long regex", func(s *Subscription) {
 			s.Filter.Where = []Predicate{{Path: "message", Op: OpRegex, Value: strings.Repeat("a", MaxPatternBytes+1)}}
 		}, "filter.where[0].value"},
