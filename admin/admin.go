@@ -227,7 +227,10 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 	a.opts.Logger.Info().Str("subscription", sub.ID).Str("url", delivery.RedactURL(sub.URL)).Msg("subscription created")
 	a.applyLocally(r.Context())
 	w.Header().Set("Location", "/v1/subscriptions/"+url.PathEscape(sub.ID))
-	writeJSON(w, http.StatusCreated, sub)
+	// The secret is shown this once; what the caller sent stays masked.
+	shown := sub.Masked()
+	shown.Secret = sub.Secret
+	writeJSON(w, http.StatusCreated, shown)
 }
 
 // listSubscriptions pages through subscriptions in ID order:
@@ -386,7 +389,8 @@ func (a *API) load(w http.ResponseWriter, r *http.Request, id string) (subscript
 // again on the newer value), and answers with it masked.
 func (a *API) update(w http.ResponseWriter, r *http.Request, id string, change func(subscription.Subscription) subscription.Subscription) {
 	next, ok := a.store(w, r, id, func(cur subscription.Subscription) subscription.Subscription {
-		next := change(cur)
+		// A value written back as it was shown, masked, keeps what it hides.
+		next := change(cur).Unmasked(cur)
 		next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, a.opts.Now().UTC()
 		// Why hookstream disabled it stays until it is enabled again.
 		if next.Enabled {
@@ -719,18 +723,42 @@ func (a *API) checkDestination(raw string) (FieldError, bool) {
 	if err != nil {
 		return FieldError{Field: "url", Message: err.Error()}, false
 	}
-	host := u.Hostname()
+	host := strings.TrimSuffix(u.Hostname(), ".")
 	if strings.EqualFold(host, "localhost") {
 		host = "127.0.0.1"
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
+		if numericHost(host) {
+			return FieldError{Field: "url", Message: fmt.Sprintf("host %q is an address in a numeric form other than dotted IPv4; write it as a.b.c.d", u.Hostname())}, false
+		}
 		return FieldError{}, true
 	}
 	if err := a.opts.Guard.Check(addr); err != nil {
 		return FieldError{Field: "url", Message: err.Error()}, false
 	}
 	return FieldError{}, true
+}
+
+// numericHost reports whether host is not a name but an IPv4 address in
+// one of the forms resolvers still read (2130706433, 0x7f.1, 127.1,
+// 0177.0.0.1): its last label is a number, which no top-level domain is.
+func numericHost(host string) bool {
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if last == "" {
+		return false
+	}
+	digits := strings.TrimPrefix(strings.ToLower(last), "0x")
+	if digits == "" {
+		return true // "0x"
+	}
+	hex := len(digits) < len(last)
+	for _, c := range digits {
+		if !(c >= '0' && c <= '9' || hex && c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func newValidator() *validator.Validate {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -170,6 +171,12 @@ func TestBadRequestsAreProblemDetails(t *testing.T) {
 		{"loopback literal", "POST", "/v1/subscriptions", `{"name":"n","url":"http://127.0.0.1:9000/h"}`, "", 422, "url"},
 		{"metadata address", "POST", "/v1/subscriptions", `{"name":"n","url":"http://169.254.169.254/latest"}`, "", 422, "url"},
 		{"localhost", "POST", "/v1/subscriptions", `{"name":"n","url":"http://localhost/h"}`, "", 422, "url"},
+		{"decimal host", "POST", "/v1/subscriptions", `{"name":"n","url":"http://2130706433/h"}`, "", 422, "url"},
+		{"hex host", "POST", "/v1/subscriptions", `{"name":"n","url":"http://0x7f.1/h"}`, "", 422, "url"},
+		{"short host", "POST", "/v1/subscriptions", `{"name":"n","url":"http://127.1/h"}`, "", 422, "url"},
+		{"octal host", "POST", "/v1/subscriptions", `{"name":"n","url":"http://0177.0.0.1/h"}`, "", 422, "url"},
+		{"trailing dot", "POST", "/v1/subscriptions", `{"name":"n","url":"http://127.0.0.1./h"}`, "", 422, "url"},
+		{"IPv6 site-local", "POST", "/v1/subscriptions", `{"name":"n","url":"http://[fec0::1]/h"}`, "", 422, "url"},
 		{"wrong content type", "POST", "/v1/subscriptions", `{}`, "text/plain", 415, ""},
 		{"too large", "POST", "/v1/subscriptions", `{"name":"` + strings.Repeat("x", 5000) + `"}`, "", 413, ""},
 		{"unknown subscription", "GET", "/v1/subscriptions/nope", ``, "", 404, ""},
@@ -290,17 +297,21 @@ func TestBearerTokens(t *testing.T) {
 	tests := []struct {
 		name, method, path, token string
 		status                    int
+		scheme                    string // default "Bearer"
 	}{
-		{"no token", "GET", "/v1/subscriptions", "", 401},
-		{"wrong token", "GET", "/v1/subscriptions", "hst_guess", 401},
-		{"read token reads", "GET", "/v1/subscriptions", readTok, 200},
-		{"read token cannot write", "POST", "/v1/subscriptions", readTok, 403},
-		{"read token cannot delete", "DELETE", "/v1/subscriptions/x", readTok, 403},
-		{"admin token writes", "POST", "/v1/subscriptions", adminTok, 201},
-		{"admin token reads", "GET", "/v1/subscriptions", adminTok, 200},
-		{"unknown route still needs a token", "GET", "/v1/nothing", "", 401},
-		{"health is open", "GET", "/healthz", "", 200},
-		{"metrics are open", "GET", "/metrics", "", 200},
+		{"no token", "GET", "/v1/subscriptions", "", 401, ""},
+		{"lower-case scheme", "GET", "/v1/subscriptions", readTok, 200, "bearer"},
+		{"upper-case scheme", "GET", "/v1/subscriptions", readTok, 200, "BEARER"},
+		{"basic scheme", "GET", "/v1/subscriptions", readTok, 401, "Basic"},
+		{"wrong token", "GET", "/v1/subscriptions", "hst_guess", 401, ""},
+		{"read token reads", "GET", "/v1/subscriptions", readTok, 200, ""},
+		{"read token cannot write", "POST", "/v1/subscriptions", readTok, 403, ""},
+		{"read token cannot delete", "DELETE", "/v1/subscriptions/x", readTok, 403, ""},
+		{"admin token writes", "POST", "/v1/subscriptions", adminTok, 201, ""},
+		{"admin token reads", "GET", "/v1/subscriptions", adminTok, 200, ""},
+		{"unknown route still needs a token", "GET", "/v1/nothing", "", 401, ""},
+		{"health is open", "GET", "/healthz", "", 200, ""},
+		{"metrics are open", "GET", "/metrics", "", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,7 +322,7 @@ func TestBearerTokens(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, r)
 			req.Header.Set("Content-Type", "application/json")
 			if tt.token != "" {
-				req.Header.Set("Authorization", "Bearer "+tt.token)
+				req.Header.Set("Authorization", cmp.Or(tt.scheme, "Bearer")+" "+tt.token)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -686,5 +697,43 @@ func TestWritesApplyToThisInstanceAtOnce(t *testing.T) {
 		if sub, ok := f.cache.Current().Get("sub_now"); !st.check(sub, ok) {
 			t.Errorf("%s %s: this instance's cache holds %+v (present %v) right after the answer", st.method, st.path, sub, ok)
 		}
+	}
+}
+
+// TestCredentialsAreMaskedInEveryAnswer: header values and the URL's
+// query come back masked from every route, and a subscription read and
+// written back whole keeps them.
+func TestCredentialsAreMaskedInEveryAnswer(t *testing.T) {
+	f := newFixture(t)
+	const create = `{"id":"s1","name":"one","url":"https://example.com/in?token=q-s3cr3t",
+		"headers":{"Authorization":"Bearer h-s3cr3t-token"}}`
+	resp, created := f.do(t, "POST", "/v1/subscriptions", create)
+	if resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, created)
+	}
+	_, got := f.do(t, "GET", "/v1/subscriptions/s1", "")
+	_, list := f.do(t, "GET", "/v1/subscriptions", "")
+	_, patched := f.do(t, "PATCH", "/v1/subscriptions/s1", `{"name":"renamed"}`)
+	for name, body := range map[string][]byte{"create": created, "get": got, "list": list, "patch": patched} {
+		if strings.Contains(string(body), "s3cr3t") {
+			t.Errorf("%s answer shows a credential: %s", name, body)
+		}
+	}
+	// A client reads the subscription and puts it back with a new name.
+	var shown map[string]any
+	if err := json.Unmarshal(got, &shown); err != nil {
+		t.Fatal(err)
+	}
+	shown["name"] = "put back"
+	body, _ := json.Marshal(map[string]any{"name": shown["name"], "url": shown["url"], "headers": shown["headers"], "secret": shown["secret"]})
+	if resp, b := f.do(t, "PUT", "/v1/subscriptions/s1", string(body)); resp.StatusCode != 200 {
+		t.Fatalf("put back: %d %s", resp.StatusCode, b)
+	}
+	stored, _ := f.store.Get(context.Background(), "s1")
+	if stored.Name != "put back" || stored.URL != "https://example.com/in?token=q-s3cr3t" || stored.Headers["Authorization"] != "Bearer h-s3cr3t-token" {
+		t.Errorf("stored after a masked put = %+v", stored)
+	}
+	if strings.Contains(f.logs.String(), "s3cr3t") || strings.Contains(f.logs.String(), "/in") {
+		t.Errorf("logs show the URL's path or a credential: %s", f.logs)
 	}
 }

@@ -26,8 +26,10 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
 	if len(a.opts.Tokens) == 0 {
 		return true
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream"`)
 		writeProblem(w, http.StatusUnauthorized, "a bearer token is required: Authorization: Bearer <token>")
 		return false

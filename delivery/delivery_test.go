@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -168,6 +169,11 @@ func TestSendOutcomes(t *testing.T) {
 			w.WriteHeader(429)
 		}, Retryable, "http_429", 429, 30 * time.Second},
 		{"408", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(408) }, Retryable, "http_408", 408, 0},
+		{"headers beyond the cap", func(w http.ResponseWriter, _ *http.Request) {
+			for i := range 100 {
+				w.Header().Set(fmt.Sprint("X-Pad-", i), strings.Repeat("x", 1000))
+			}
+		}, Retryable, "connection", 0, 0},
 		{"timeout", func(w http.ResponseWriter, r *http.Request) {
 			// Read the body so the server notices the client hanging up.
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -259,6 +265,8 @@ func TestGuard(t *testing.T) {
 		{"64:ff9b::a9fe:a9fe", strict, true},
 		{"2002:a9fe:a9fe::", strict, true},
 		{"64:ff9b::5db8:d822", strict, false},
+		{"64:ff9b:1::a00:1", strict, true},
+		{"fec0::1", strict, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {

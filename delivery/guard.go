@@ -42,6 +42,8 @@ var blockedRanges = func() []struct {
 		{"::1/128", "loopback"},
 		{"fc00::/7", "unique local"},
 		{"fe80::/10", "link-local"},
+		{"fec0::/10", "site-local (deprecated)"},
+		{"64:ff9b:1::/48", "local-use NAT64"},
 		{"ff00::/8", "multicast"},
 		{"2001:db8::/32", "documentation"},
 	}

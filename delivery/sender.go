@@ -115,6 +115,9 @@ func NewSender(opts SenderOptions) *Sender {
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 0, // bounded by each attempt's context
+		// An endpoint's answer is read for its status and the start of
+		// its body; headers beyond this fail the attempt, not the worker.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
 	return &Sender{
 		client: &http.Client{
@@ -333,15 +336,24 @@ func printable(b []byte) string {
 	return string(out)
 }
 
-// RedactURL drops a URL's credentials, query and fragment, which may hold
-// secrets, for logs and error messages.
+// MaxResponseHeaderBytes caps the headers of an endpoint's answer.
+const MaxResponseHeaderBytes = 64 << 10
+
+// RedactURL keeps a URL's scheme and host, for logs, error messages and
+// system events: its credentials, query and fragment may hold secrets,
+// and so may its path (Slack, Teams and Discord webhook URLs carry theirs
+// there). "https://hooks.slack.com/services/T0/B0/x" is
+// "https://hooks.slack.com/…".
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Host == "" {
 		return "(unparseable URL)"
 	}
-	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
-	return u.String()
+	out := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		out += "/…"
+	}
+	return out
 }
 
 // signatures signs with the current key and with every rotated-out key

@@ -266,8 +266,14 @@ func rawTime(raw []byte) (time.Time, bool) {
 	return parseTime(scalar(raw))
 }
 
+// lastTime is the latest time an event may carry, the end of year 9999,
+// in unix seconds: later ones (and numbers beyond int64) are not read as
+// times, and the record's time is used instead.
+const lastTime = 253402300799
+
 // parseTime reads RFC 3339 strings and unix times in seconds or
-// milliseconds (numbers above 1e12 are taken as milliseconds).
+// milliseconds (numbers above 1e12 are taken as milliseconds), up to the
+// end of year 9999.
 func parseTime(v any) (time.Time, bool) {
 	switch v := v.(type) {
 	case string:
@@ -278,7 +284,13 @@ func parseTime(v any) (time.Time, bool) {
 			return time.Time{}, false
 		}
 		if v > 1e12 {
+			if v >= (lastTime+1)*1e3 {
+				return time.Time{}, false
+			}
 			return time.UnixMilli(int64(v)).UTC(), true
+		}
+		if v >= lastTime+1 {
+			return time.Time{}, false
 		}
 		sec, frac := math.Modf(v)
 		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true

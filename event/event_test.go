@@ -38,6 +38,10 @@ func TestDecodeFields(t *testing.T) {
 		{"primary wins", `{"type":"first","event_type":"second"}`, "first", "", "", "", time.Time{}},
 		{"numbers as strings", `{"level":3,"source":true}`, "", "3", "true", "", time.Time{}},
 		{"unreadable time", `{"timestamp":"yesterday"}`, "", "", "", "", time.Time{}},
+		{"time beyond int64", `{"timestamp":99999999999999999999999}`, "", "", "", "", time.Time{}},
+		{"millis after year 9999", `{"timestamp":253402300800000}`, "", "", "", "", time.Time{}},
+		{"seconds after year 9999", `{"timestamp":253402300800}`, "", "", "", "", time.Time{}},
+		{"last millisecond of year 9999", `{"timestamp":253402300799999}`, "", "", "", "", time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)},
 		{"leading space", "  \n{\"type\":\"t\"}", "t", "", "", "", time.Time{}},
 	}
 	for _, tt := range tests {

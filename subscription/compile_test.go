@@ -372,3 +372,47 @@ func TestSecrets(t *testing.T) {
 		t.Error("generated values repeat")
 	}
 }
+
+// TestMaskedHidesCredentials: what a subscription shows hides its
+// secrets, header values and query values, and what is written back
+// masked keeps what it hid.
+func TestMaskedHidesCredentials(t *testing.T) {
+	s := valid(func(s *Subscription) {
+		s.URL = "https://hooks.example.com/in?token=s3cr3t-t0ken&team=a#frag"
+		s.Headers = map[string]string{"Authorization": "Bearer s3cr3t-t0ken", "X-Env": "prod"}
+	})
+	m := s.Masked()
+	shown, _ := json.Marshal(m)
+	for _, secret := range []string{"s3cr3t", "prod", s.Secret[10:], "frag"} {
+		if strings.Contains(string(shown), secret) {
+			t.Errorf("masked subscription shows %q: %s", secret, shown)
+		}
+	}
+	if m.URL != "https://hooks.example.com/in?token=…&team=…#…" || m.Headers["Authorization"] != "Bear…" || m.Headers["X-Env"] != "…" {
+		t.Errorf("masked url %q, headers %v", m.URL, m.Headers)
+	}
+	tests := []struct {
+		name string
+		edit func(*Subscription)
+		want func(Subscription) bool
+	}{
+		{"written back as shown", func(*Subscription) {}, func(u Subscription) bool {
+			return u.URL == s.URL && u.Secret == s.Secret && u.Headers["Authorization"] == s.Headers["Authorization"] && u.Headers["X-Env"] == "prod"
+		}},
+		{"a header changed", func(m *Subscription) { m.Headers["X-Env"] = "staging" }, func(u Subscription) bool {
+			return u.Headers["X-Env"] == "staging" && u.Headers["Authorization"] == s.Headers["Authorization"]
+		}},
+		{"the url changed", func(m *Subscription) { m.URL = "https://other.example.com/in" }, func(u Subscription) bool {
+			return u.URL == "https://other.example.com/in"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := s.Masked()
+			tt.edit(&m)
+			if u := m.Unmasked(s); !tt.want(u) {
+				t.Errorf("unmasked = %+v", u)
+			}
+		})
+	}
+}

@@ -184,33 +184,6 @@ func DecodeSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// Masked returns a copy whose secret shows only its first characters,
-// for listing.
-func (s Subscription) Masked() Subscription {
-	s.Secret = MaskSecret(s.Secret)
-	prev := make([]PreviousSecret, len(s.PreviousSecrets))
-	for i, p := range s.PreviousSecrets {
-		prev[i] = PreviousSecret{Secret: MaskSecret(p.Secret), ExpiresAt: p.ExpiresAt}
-	}
-	if len(prev) > 0 {
-		s.PreviousSecrets = prev
-	}
-	return s
-}
-
-// MaskSecret hides all of a secret but its prefix and first four
-// characters.
-func MaskSecret(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	raw := strings.TrimPrefix(secret, SecretPrefix)
-	if len(raw) > 4 {
-		raw = raw[:4]
-	}
-	return SecretPrefix + raw + "…"
-}
-
 // FieldError is one invalid field of a subscription.
 type FieldError struct {
 	Field   string `json:"field"`

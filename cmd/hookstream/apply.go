@@ -220,7 +220,7 @@ func makePlan(desired, current []map[string]any, prune bool) ([]change, error) {
 			if !given {
 				continue
 			}
-			a, err := canonical(k, v)
+			a, err := canonical(k, shown(k, v))
 			if err != nil {
 				return nil, fmt.Errorf("subscription %s: %s: %w", id, k, err)
 			}
@@ -246,6 +246,32 @@ func makePlan(desired, current []map[string]any, prune bool) ([]change, error) {
 		plan = append(plan, gone...)
 	}
 	return plan, nil
+}
+
+// shown is a field's value as the API shows it, masked: the file's header
+// values and URL compare with the stored ones as far as they are shown (a
+// change hidden by the mask, after a value's first four characters, is
+// made with "hookstream subs update").
+func shown(field string, v any) any {
+	switch field {
+	case "url":
+		if u, ok := v.(string); ok {
+			return subscription.MaskURL(u)
+		}
+	case "headers":
+		if h, ok := v.(map[string]any); ok {
+			masked := make(map[string]any, len(h))
+			for k, val := range h {
+				if s, ok := val.(string); ok {
+					masked[k] = subscription.MaskValue(s)
+				} else {
+					masked[k] = val
+				}
+			}
+			return masked
+		}
+	}
+	return v
 }
 
 // canonical renders a field's value so that equal settings compare equal

@@ -1,0 +1,110 @@
+package subscription
+
+import (
+	"strings"
+)
+
+// Masked returns a copy fit to show: its secrets, custom header values
+// and the values of its URL's query show only their first characters.
+// Every answer of the admin API is masked, whatever the token's scope.
+func (s Subscription) Masked() Subscription {
+	s.Secret = MaskSecret(s.Secret)
+	prev := make([]PreviousSecret, len(s.PreviousSecrets))
+	for i, p := range s.PreviousSecrets {
+		prev[i] = PreviousSecret{Secret: MaskSecret(p.Secret), ExpiresAt: p.ExpiresAt}
+	}
+	if len(prev) > 0 {
+		s.PreviousSecrets = prev
+	}
+	if len(s.Headers) > 0 {
+		h := make(map[string]string, len(s.Headers))
+		for k, v := range s.Headers {
+			h[k] = MaskValue(v)
+		}
+		s.Headers = h
+	}
+	s.URL = MaskURL(s.URL)
+	return s
+}
+
+// Unmasked returns s, a change of cur written from a masked copy of it,
+// with every value that is still cur's masked value put back to cur's:
+// a client that reads a subscription, changes its name and writes it
+// back keeps its credentials.
+func (s Subscription) Unmasked(cur Subscription) Subscription {
+	if s.URL != cur.URL && s.URL == MaskURL(cur.URL) {
+		s.URL = cur.URL
+	}
+	if s.Secret != cur.Secret && s.Secret == MaskSecret(cur.Secret) {
+		s.Secret = cur.Secret
+	}
+	var h map[string]string
+	for k, v := range s.Headers {
+		if old, ok := cur.Headers[k]; ok && v != old && v == MaskValue(old) {
+			if h == nil {
+				h = make(map[string]string, len(s.Headers))
+				for k, v := range s.Headers {
+					h[k] = v
+				}
+			}
+			h[k] = old
+		}
+	}
+	if h != nil {
+		s.Headers = h
+	}
+	return s
+}
+
+// MaskSecret hides all of a secret but its prefix and first four
+// characters.
+func MaskSecret(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	raw := strings.TrimPrefix(secret, SecretPrefix)
+	if len(raw) > 4 {
+		raw = raw[:4]
+	}
+	return SecretPrefix + raw + "…"
+}
+
+// MaskValue hides a value that may be a credential: a value of more than
+// eight bytes keeps its first four ("Bearer abc…" shows "Bear…"), a
+// shorter one nothing.
+func MaskValue(v string) string {
+	if v == "" {
+		return ""
+	}
+	if len(v) > 8 {
+		return head(v, 4) + "…"
+	}
+	return "…"
+}
+
+// MaskURL hides the values of a URL's query and its fragment, which may
+// carry tokens: "https://x/hook?token=abc" shows "https://x/hook?token=…".
+func MaskURL(raw string) string {
+	base, frag, hasFrag := strings.Cut(raw, "#")
+	base, query, hasQuery := strings.Cut(base, "?")
+	if !hasQuery && !hasFrag {
+		return raw
+	}
+	var b strings.Builder
+	b.WriteString(base)
+	if hasQuery {
+		b.WriteByte('?')
+		for i, pair := range strings.Split(query, "&") {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			key, _, _ := strings.Cut(pair, "=")
+			b.WriteString(key)
+			b.WriteString("=…")
+		}
+	}
+	if hasFrag && frag != "" {
+		b.WriteString("#…")
+	}
+	return b.String()
+}
