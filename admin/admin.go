@@ -225,13 +225,17 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.Logger.Info().Str("subscription", sub.ID).Str("url", delivery.RedactURL(sub.URL)).Msg("subscription created")
-	a.applyLocally(r.Context())
+	a.applyLocally(r.Context(), sub.ID)
 	w.Header().Set("Location", "/v1/subscriptions/"+url.PathEscape(sub.ID))
 	// The secret is shown this once; what the caller sent stays masked.
 	shown := sub.Masked()
 	shown.Secret = sub.Secret
 	writeJSON(w, http.StatusCreated, shown)
 }
+
+// listScan is the fewest subscriptions a filtered page reads before it
+// answers.
+const listScan = 2000
 
 // listSubscriptions pages through subscriptions in ID order:
 // ?limit (1–1000, default 100), ?cursor (the next_cursor of the previous
@@ -260,25 +264,22 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cursor, name := q.Get("cursor"), strings.ToLower(q.Get("name"))
-	snap, err := a.opts.Store.Load(r.Context())
+	var keep func(subscription.Subscription) bool
+	if name != "" || enabled != nil {
+		keep = func(s subscription.Subscription) bool {
+			return (name == "" || strings.Contains(strings.ToLower(s.Name), name)) && (enabled == nil || s.Enabled == *enabled)
+		}
+	}
+	// A filtered page reads a bounded number of subscriptions, and may
+	// come back short with a cursor to go on from.
+	subs, next, err := a.opts.Store.Page(r.Context(), cursor, limit, max(listScan, 10*limit), keep)
 	if err != nil {
 		a.unavailable(w, err)
 		return
 	}
-	all := snap.Subs
-	sortByID(all)
-	page := make([]subscription.Subscription, 0, min(limit, len(all)))
-	next := ""
-	for _, s := range all {
-		if s.ID <= cursor || (name != "" && !strings.Contains(strings.ToLower(s.Name), name)) ||
-			(enabled != nil && s.Enabled != *enabled) {
-			continue
-		}
-		if len(page) == limit {
-			next = page[len(page)-1].ID
-			break
-		}
-		page = append(page, s.Masked())
+	page := make([]subscription.Subscription, len(subs))
+	for i, s := range subs {
+		page[i] = s.Masked()
 	}
 	resp := map[string]any{"data": page}
 	if next != "" {
@@ -432,7 +433,7 @@ func (a *API) store(w http.ResponseWriter, r *http.Request, id string, change fu
 	var re *requestError
 	switch {
 	case err == nil:
-		a.applyLocally(r.Context())
+		a.applyLocally(r.Context(), id)
 		return next, true
 	case errors.As(err, &re) && re.err != nil:
 		a.invalid(w, re.err)
@@ -448,15 +449,15 @@ func (a *API) store(w http.ResponseWriter, r *http.Request, id string, change fu
 	return next, false
 }
 
-// applyLocally reloads this instance's subscription cache after a write,
-// so that once the API has answered, this instance matches with the
-// change; other instances learn of it from Redis within moments. A failed
-// reload only delays that: the write itself is stored.
-func (a *API) applyLocally(ctx context.Context) {
+// applyLocally applies a write of subscription id to this instance's
+// cache, so that once the API has answered, this instance matches with
+// the change; other instances learn of it from Redis within moments. A
+// failure only delays that: the write itself is stored.
+func (a *API) applyLocally(ctx context.Context, id string) {
 	if a.opts.Cache == nil {
 		return
 	}
-	if err := a.opts.Cache.Reload(ctx); err != nil {
+	if err := a.opts.Cache.Apply(ctx, id); err != nil {
 		a.opts.Logger.Warn().Err(err).Msg("subscription stored; this instance applies it at its next refresh")
 	}
 }
@@ -476,7 +477,7 @@ func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, err)
 	default:
 		a.opts.Logger.Info().Str("subscription", r.PathValue("id")).Msg("subscription deleted")
-		a.applyLocally(r.Context())
+		a.applyLocally(r.Context(), r.PathValue("id"))
 		if a.opts.History != nil {
 			if err := a.opts.History.Forget(r.Context(), r.PathValue("id")); err != nil {
 				a.opts.Logger.Warn().Err(err).Msg("history of a deleted subscription kept")

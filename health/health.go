@@ -60,7 +60,7 @@ type Options struct {
 	Disabled *prometheus.CounterVec
 	// Applied, when set, is called after a subscription was disabled, so
 	// that this worker stops matching it at once.
-	Applied func(context.Context)
+	Applied func(ctx context.Context, id string)
 	// FlushInterval is how often observed attempts are written to Redis.
 	// Default 1s.
 	FlushInterval time.Duration
@@ -247,7 +247,7 @@ func (m *Monitor) disable(ctx context.Context, id string, reason subscription.Di
 	m.opts.Logger.Warn().Str("subscription", id).Str("name", sub.Name).Str("url", delivery.RedactURL(sub.URL)).
 		Str("reason", string(reason)).Msg("subscription disabled")
 	if m.opts.Applied != nil {
-		m.opts.Applied(ctx)
+		m.opts.Applied(ctx, id)
 	}
 	m.publish(ctx, sub, reason, now)
 	return nil

@@ -129,6 +129,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.metrics.Reloads.WithLabelValues("ok").Inc()
 			s.metrics.Subscriptions.Set(float64(n))
 		},
+		OnChange: func(n int) { s.metrics.Subscriptions.Set(float64(n)) },
 	})
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "redis_up",
 		Help: "1 while Redis answers, 0 while workers match from the cached subscriptions."},
@@ -233,7 +234,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Store: store, Redis: rdb, Prefix: cfg.Redis.KeyPrefix,
 		DisableOnGone: cfg.Delivery.DisableOnGone, DisableAfter: cfg.Delivery.DisableAfter,
 		Producer: producer, Topic: firstTopic, Disabled: s.metrics.Disabled,
-		Applied: func(ctx context.Context) { _ = cache.Reload(ctx) },
+		Applied: func(ctx context.Context, id string) { _ = cache.Apply(ctx, id) },
 		Logger:  s.log.With().Str("component", "health").Logger(),
 		Now:     s.opts.Now,
 	})

@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ type Cache struct {
 	refresh  time.Duration
 	log      zerolog.Logger
 	onReload func(n int, err error)
+	onChange func(n int)
 	maxMatch int
 
 	// reloading serializes reloads, which the refresh loop and the admin
@@ -45,6 +47,9 @@ type CacheOptions struct {
 	// OnReload, when set, is called after each reload attempt with the
 	// number of subscriptions loaded or the error.
 	OnReload func(n int, err error)
+	// OnChange, when set, is called after a change is applied with the
+	// number of subscriptions.
+	OnChange func(n int)
 	// MaxMatchBytes is how much of a string field a regex examines.
 	// Default DefaultMaxMatchBytes.
 	MaxMatchBytes int
@@ -59,7 +64,7 @@ func NewCache(store *Store, opts CacheOptions) *Cache {
 		opts.MaxMatchBytes = DefaultMaxMatchBytes
 	}
 	c := &Cache{store: store, refresh: opts.Refresh, log: opts.Logger, onReload: opts.OnReload, kick: make(chan struct{}, 1),
-		maxMatch: opts.MaxMatchBytes}
+		maxMatch: opts.MaxMatchBytes, onChange: opts.OnChange}
 	c.set.Store(NewSet(nil))
 	return c
 }
@@ -133,10 +138,17 @@ func (c *Cache) listen(ctx context.Context, ps *redis.PubSub) {
 			if !ok {
 				return
 			}
-			c.log.Debug().Str("version", msg.Payload).Msg("subscriptions changed")
-			select {
-			case c.kick <- struct{}{}:
-			default:
+			change, ok := ParseChange(msg.Payload)
+			if ok {
+				ok = c.applyChange(ctx, change) == nil
+			}
+			if !ok {
+				// A message of another version of hookstream, or a change
+				// that could not be applied: load everything.
+				select {
+				case c.kick <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
@@ -171,6 +183,73 @@ func (c *Cache) loop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// compactAt is how many changes a Set carries before it is built anew:
+// matching compares an event with each changed subscription in turn.
+const compactAt = 256
+
+// Apply reads subscription id from the store and applies it to the cache,
+// or removes it when it is gone: a writer applies its own change at once,
+// before every worker hears of it.
+func (c *Cache) Apply(ctx context.Context, id string) error {
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
+	return c.applyLocked(ctx, id)
+}
+
+// applyChange applies an announced change: the next version applies the
+// one subscription it changed; a gap (messages missed while
+// disconnected) loads everything.
+func (c *Cache) applyChange(ctx context.Context, ch Change) error {
+	c.reloading.Lock()
+	switch cur := c.version.Load(); {
+	case ch.Version <= cur:
+		c.reloading.Unlock()
+		return nil // a reload already read it
+	case ch.Version > cur+1:
+		c.reloading.Unlock()
+		c.log.Debug().Int64("version", ch.Version).Int64("cached", cur).Msg("subscription changes missed; reloading")
+		return c.reload(ctx)
+	}
+	defer c.reloading.Unlock()
+	if err := c.applyLocked(ctx, ch.ID); err != nil {
+		return err
+	}
+	c.version.Store(ch.Version)
+	return nil
+}
+
+// applyLocked applies subscription id as stored now; c.reloading is held.
+func (c *Cache) applyLocked(ctx context.Context, id string) error {
+	sub, err := c.store.Get(ctx, id)
+	set := c.set.Load()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		set = set.Without(id)
+	case err != nil:
+		c.setHealth(err)
+		return err
+	default:
+		cs, cerr := Compile(sub)
+		if cerr != nil {
+			c.log.Error().Err(cerr).Str("subscription", id).Msg("stored subscription is invalid; skipped")
+			set = set.Without(id)
+			break
+		}
+		cs.maxMatch = c.maxMatch
+		set = set.With(cs)
+	}
+	if set.Changes() >= compactAt {
+		set = NewSet(set.All())
+	}
+	c.set.Store(set)
+	c.setHealth(nil)
+	if c.onChange != nil {
+		c.onChange(set.Len())
+	}
+	c.log.Debug().Str("subscription", id).Int("subscriptions", set.Len()).Msg("subscription change applied")
+	return nil
 }
 
 func (c *Cache) reload(ctx context.Context) error {

@@ -294,8 +294,7 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 		}
 		return out
 	}
-	var subs []*Compiled
-	for i := range 700 {
+	gen := func(i int) *Compiled {
 		f := Filter{Types: pick(types, 1), Levels: pick(levels, 2), Sources: pick(sources, 1)}
 		if r.IntN(4) == 0 {
 			f.Sources = append(f.Sources, []string{"payment-*", "*-worker", "a?th"}[r.IntN(3)])
@@ -311,9 +310,40 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		subs = append(subs, c)
+		return c
 	}
-	set := NewSet(subs)
+	var subs []*Compiled
+	for i := range 700 {
+		subs = append(subs, gen(i))
+	}
+	// The same kind of set as built at once, and as built from 600 of
+	// them and then changed 200 times: replaced, added, deleted.
+	changed := NewSet(subs[:600])
+	for range 200 {
+		i := r.IntN(800)
+		if r.IntN(4) == 0 {
+			changed = changed.Without(fmt.Sprintf("sub_%04d", i))
+		} else {
+			changed = changed.With(gen(i))
+		}
+	}
+	if n := len(changed.All()); changed.Len() != n || NewSet(changed.All()).Len() != n {
+		t.Fatalf("changed set: Len() = %d, All() holds %d", changed.Len(), n)
+	}
+	for _, c := range changed.All() {
+		if got, ok := changed.Get(c.ID); !ok || got != c {
+			t.Fatalf("changed set: Get(%s) = %v, %v", c.ID, got, ok)
+		}
+	}
+	for _, set := range []*Set{NewSet(subs), changed} {
+		checkAgainstBruteForce(t, r, set, types, levels, sources)
+	}
+}
+
+// checkAgainstBruteForce matches random events with set and by running
+// every filter of set.All().
+func checkAgainstBruteForce(t *testing.T, r *rand.Rand, set *Set, types, levels, sources []string) {
+	t.Helper()
 	for range 500 {
 		js, _ := json.Marshal(map[string]any{
 			"type": types[r.IntN(len(types))], "level": strings.ToUpper(levels[r.IntN(len(levels))]),
@@ -356,6 +386,18 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(200, func() { dst = set.Match(e, dst[:0]) }); n != 0 {
 		t.Errorf("Match allocates %.1f times per event", n)
+	}
+	// Nor with subscriptions changed since the set was built.
+	added, err := Compile(valid(func(s *Subscription) { s.ID = "sub_0500a"; s.Filter = Filter{Sources: []string{"svc-7"}} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set = set.With(added).Without("sub_0007")
+	if got := set.Match(e, dst[:0]); len(got) != 20 || got[9] != added {
+		t.Fatalf("after changes matched %d, want 20 in ID order", len(got))
+	}
+	if n := testing.AllocsPerRun(200, func() { dst = set.Match(e, dst[:0]) }); n != 0 {
+		t.Errorf("Match of a changed set allocates %.1f times per event", n)
 	}
 }
 

@@ -2,23 +2,125 @@ package subscription
 
 import (
 	"math/bits"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hookstream/hookstream/event"
 )
 
 // Set is an immutable snapshot of compiled subscriptions with an index
-// for matching. Build one with NewSet; share it freely.
+// for matching. Build one with NewSet, change one with With and Without;
+// share it freely.
 //
-// The index keeps, for each of type, level and source, a bitset of the
-// enabled subscriptions that accept each value plus a bitset of those that
-// accept any value. Matching ANDs three bitsets a machine word at a time
-// and runs the full filter only on the survivors, so events are not
-// compared against every subscription.
+// A Set is an index built once (see index) and the few subscriptions
+// changed since, so that a change costs the size of the change, not of
+// every subscription: once the changes are many (Changes), the owner
+// builds a new Set with NewSet.
 type Set struct {
+	base  *index
+	delta map[string]*Compiled // changed since base: the new value, nil when deleted
+	extra []*Compiled          // the enabled values of delta, by ID
+	n     int
+}
+
+// NewSet indexes subs. Disabled subscriptions are kept for lookup by ID
+// but never match.
+func NewSet(subs []*Compiled) *Set {
+	b := newIndex(subs)
+	return &Set{base: b, n: len(b.all)}
+}
+
+// With returns a copy of s in which c replaces the subscription of its
+// ID, or is added.
+func (s *Set) With(c *Compiled) *Set { return s.change(c.ID, c) }
+
+// Without returns a copy of s without the subscription id.
+func (s *Set) Without(id string) *Set { return s.change(id, nil) }
+
+// Changes returns how many subscriptions changed since the Set was built.
+func (s *Set) Changes() int { return len(s.delta) }
+
+func (s *Set) change(id string, c *Compiled) *Set {
+	_, had := s.Get(id)
+	next := &Set{base: s.base, delta: make(map[string]*Compiled, len(s.delta)+1), n: s.n}
+	for k, v := range s.delta {
+		next.delta[k] = v
+	}
+	next.delta[id] = c
+	for _, v := range next.delta {
+		if v != nil && v.Enabled {
+			next.extra = append(next.extra, v)
+		}
+	}
+	slices.SortFunc(next.extra, func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
+	switch {
+	case had && c == nil:
+		next.n--
+	case !had && c != nil:
+		next.n++
+	}
+	return next
+}
+
+// Len returns the number of subscriptions, enabled or not.
+func (s *Set) Len() int { return s.n }
+
+// All returns every subscription sorted by ID.
+func (s *Set) All() []*Compiled {
+	out := make([]*Compiled, 0, s.n)
+	for _, c := range s.base.all {
+		if _, changed := s.delta[c.ID]; !changed {
+			out = append(out, c)
+		}
+	}
+	for _, c := range s.delta {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Get returns the subscription with the given ID.
+func (s *Set) Get(id string) (*Compiled, bool) {
+	if c, ok := s.delta[id]; ok {
+		return c, c != nil
+	}
+	return s.base.get(id)
+}
+
+// Match appends to dst the enabled subscriptions whose filter ev passes,
+// in ID order, and returns the extended slice. With a dst of enough
+// capacity it does not allocate.
+func (s *Set) Match(ev *event.Event, dst []*Compiled) []*Compiled {
+	start := len(dst)
+	dst = s.base.match(ev, dst, s.delta)
+	if len(s.extra) == 0 {
+		return dst
+	}
+	fromBase := len(dst)
+	for _, c := range s.extra {
+		if c.Matches(ev) {
+			dst = append(dst, c)
+		}
+	}
+	if fromBase > start && len(dst) > fromBase {
+		slices.SortFunc(dst[start:], func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return dst
+}
+
+// index is the matching index of a set of subscriptions, built once.
+//
+// It keeps, for each of type, level and source, a bitset of the enabled
+// subscriptions that accept each value plus a bitset of those that accept
+// any value. Matching ANDs three bitsets a machine word at a time and
+// runs the full filter only on the survivors, so events are not compared
+// against every subscription.
+type index struct {
 	all     []*Compiled // sorted by ID
-	byID    map[string]*Compiled
 	enabled []*Compiled // bit i of every bitset is enabled[i]
 	words   int
 
@@ -33,20 +135,16 @@ type bitset []uint64
 
 func (b bitset) set(i int) { b[i/64] |= 1 << (uint(i) % 64) }
 
-// NewSet indexes subs. Disabled subscriptions are kept for lookup by ID
-// but never match.
-func NewSet(subs []*Compiled) *Set {
+func newIndex(subs []*Compiled) *index {
 	all := append([]*Compiled(nil), subs...)
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
-	s := &Set{
+	slices.SortFunc(all, func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
+	s := &index{
 		all:      all,
-		byID:     make(map[string]*Compiled, len(all)),
 		typeOf:   map[string]bitset{},
 		levelOf:  map[string]bitset{},
 		sourceOf: map[string]bitset{},
 	}
 	for _, c := range all {
-		s.byID[c.ID] = c
 		if c.Enabled {
 			s.enabled = append(s.enabled, c)
 		}
@@ -89,23 +187,17 @@ func NewSet(subs []*Compiled) *Set {
 	return s
 }
 
-// Len returns the number of subscriptions, enabled or not.
-func (s *Set) Len() int { return len(s.all) }
-
-// All returns every subscription sorted by ID. The slice must not be
-// modified.
-func (s *Set) All() []*Compiled { return s.all }
-
-// Get returns the subscription with the given ID.
-func (s *Set) Get(id string) (*Compiled, bool) {
-	c, ok := s.byID[id]
-	return c, ok
+func (s *index) get(id string) (*Compiled, bool) {
+	i, ok := slices.BinarySearchFunc(s.all, id, func(c *Compiled, id string) int { return strings.Compare(c.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return s.all[i], true
 }
 
-// Match appends to dst the enabled subscriptions whose filter ev passes,
-// in ID order, and returns the extended slice. With a dst of enough
-// capacity it does not allocate.
-func (s *Set) Match(ev *event.Event, dst []*Compiled) []*Compiled {
+// match appends to dst the enabled subscriptions whose filter ev passes,
+// in ID order, leaving out those in skip.
+func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compiled) []*Compiled {
 	if s.words == 0 {
 		return dst
 	}
@@ -132,6 +224,11 @@ func (s *Set) Match(ev *event.Event, dst []*Compiled) []*Compiled {
 			i := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
 			c := s.enabled[i]
+			if len(skip) > 0 {
+				if _, changed := skip[c.ID]; changed {
+					continue
+				}
+			}
 			if !s.globSource.has(i) || c.matchSource(ev.Source) {
 				if c.matchWhere(ev) {
 					dst = append(dst, c)

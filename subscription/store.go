@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,11 +19,12 @@ var ErrNotFound = errors.New("subscription not found")
 // ErrExists is returned when creating a subscription whose ID is taken.
 var ErrExists = errors.New("subscription already exists")
 
-// Store keeps subscriptions in Redis: one hash of ID to JSON, a version
-// counter bumped by every change, and a channel announcing each change.
+// Store keeps subscriptions in Redis: one hash of ID to JSON, a sorted
+// set of the IDs (to page through them in order), a version counter
+// bumped by every change, and a channel announcing each change.
 type Store struct {
-	rdb                    redis.UniversalClient
-	hash, version, channel string
+	rdb                         redis.UniversalClient
+	hash, ids, version, channel string
 }
 
 // NewStore returns a store whose keys start with prefix.
@@ -29,14 +32,32 @@ func NewStore(rdb redis.UniversalClient, prefix string) *Store {
 	return &Store{
 		rdb:     rdb,
 		hash:    prefix + ":subscriptions",
+		ids:     prefix + ":subscriptions:ids",
 		version: prefix + ":subscriptions:version",
 		channel: prefix + ":subscriptions:changed",
 	}
 }
 
 // Channel is the pub/sub channel that announces changes; each message is
-// the new version.
+// "<version> <id>": the version the change made, and the subscription it
+// changed.
 func (s *Store) Channel() string { return s.channel }
+
+// Change is one announced change.
+type Change struct {
+	Version int64
+	ID      string
+}
+
+// ParseChange reads a message of Channel.
+func ParseChange(msg string) (Change, bool) {
+	v, id, ok := strings.Cut(msg, " ")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if !ok || err != nil || id == "" {
+		return Change{}, false
+	}
+	return Change{Version: n, ID: id}, true
+}
 
 // Client returns the Redis client, for health checks.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
@@ -57,8 +78,9 @@ if ARGV[3] == "1" and redis.call("HEXISTS", KEYS[1], ARGV[1]) == 1 then
   return -1
 end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+redis.call("ZADD", KEYS[4], 0, ARGV[1])
 local v = redis.call("INCR", KEYS[2])
-redis.call("PUBLISH", KEYS[3], v)
+redis.call("PUBLISH", KEYS[3], v .. " " .. ARGV[1])
 return v
 `)
 
@@ -71,7 +93,7 @@ func (s *Store) write(ctx context.Context, sub Subscription, create bool) error 
 	if create {
 		flag = "1"
 	}
-	v, err := createScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel}, sub.ID, b, flag).Int64()
+	v, err := createScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel, s.ids}, sub.ID, b, flag).Int64()
 	if err != nil {
 		return fmt.Errorf("store subscription %s: %w", sub.ID, err)
 	}
@@ -82,18 +104,19 @@ func (s *Store) write(ctx context.Context, sub Subscription, create bool) error 
 }
 
 var deleteScript = redis.NewScript(`
+redis.call("ZREM", KEYS[4], ARGV[1])
 if redis.call("HDEL", KEYS[1], ARGV[1]) == 0 then
   return -1
 end
 local v = redis.call("INCR", KEYS[2])
-redis.call("PUBLISH", KEYS[3], v)
+redis.call("PUBLISH", KEYS[3], v .. " " .. ARGV[1])
 return v
 `)
 
 // Delete removes a subscription; it fails with ErrNotFound when there is
 // none with that ID.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	v, err := deleteScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel}, id).Int64()
+	v, err := deleteScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel, s.ids}, id).Int64()
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
@@ -113,7 +136,7 @@ if cur ~= ARGV[2] then
 end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
 local v = redis.call("INCR", KEYS[2])
-redis.call("PUBLISH", KEYS[3], v)
+redis.call("PUBLISH", KEYS[3], v .. " " .. ARGV[1])
 return v
 `)
 
@@ -206,17 +229,25 @@ type Snapshot struct {
 }
 
 // Load reads every subscription and the version they are at, in one
-// transaction.
+// transaction. It also repairs the index of IDs when it does not count
+// as many as there are subscriptions (one written by an older version).
 func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 	var getAll *redis.MapStringStringCmd
 	var ver *redis.StringCmd
+	var indexed *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		ver = p.Get(ctx, s.version)
 		getAll = p.HGetAll(ctx, s.hash)
+		indexed = p.ZCard(ctx, s.ids)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
+	}
+	if n := indexed.Val(); n != int64(len(getAll.Val())) {
+		if err := s.reindex(ctx, getAll.Val()); err != nil {
+			return Snapshot{}, err
+		}
 	}
 	snap := Snapshot{}
 	if v, err := ver.Result(); err == nil {
@@ -234,6 +265,109 @@ func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 		snap.Subs = append(snap.Subs, sub)
 	}
 	return snap, nil
+}
+
+// reindex makes the index of IDs hold those of stored, and those of
+// subscriptions stored since, and no others.
+func (s *Store) reindex(ctx context.Context, stored map[string]string) error {
+	members := make([]redis.Z, 0, len(stored))
+	for id := range stored {
+		members = append(members, redis.Z{Member: id})
+	}
+	for chunk := range slices.Chunk(members, 1000) {
+		if err := s.rdb.ZAdd(ctx, s.ids, chunk...).Err(); err != nil {
+			return fmt.Errorf("index subscriptions: %w", err)
+		}
+	}
+	// IDs indexed but no longer stored.
+	indexed, err := s.rdb.ZRange(ctx, s.ids, 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("index subscriptions: %w", err)
+	}
+	var gone []any
+	for _, id := range indexed {
+		if _, ok := stored[id]; !ok {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		exists, err := s.rdb.HMGet(ctx, s.hash, anyStrings(gone)...).Result()
+		if err != nil {
+			return fmt.Errorf("index subscriptions: %w", err)
+		}
+		var remove []any
+		for i, v := range exists {
+			if v == nil {
+				remove = append(remove, gone[i])
+			}
+		}
+		if len(remove) > 0 {
+			if err := s.rdb.ZRem(ctx, s.ids, remove...).Err(); err != nil {
+				return fmt.Errorf("index subscriptions: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func anyStrings(v []any) []string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = x.(string)
+	}
+	return out
+}
+
+// Page returns up to limit subscriptions with IDs after after, in ID
+// order, that keep holds for (nil: every one), and the cursor of the next
+// page ("" at the end). It reads at most scan subscriptions: a selective
+// filter may return a short page, even an empty one, with a cursor to go
+// on from.
+func (s *Store) Page(ctx context.Context, after string, limit, scan int, keep func(Subscription) bool) ([]Subscription, string, error) {
+	const batch = 200
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	page := make([]Subscription, 0, min(limit, batch))
+	scanned := 0
+	for {
+		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.ids, Start: start, Stop: "+", ByLex: true,
+			Count: int64(min(batch, max(limit-len(page), 1)+1, max(scan-scanned, 1)))}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list subscriptions: %w", err)
+		}
+		if len(ids) == 0 {
+			return page, "", nil
+		}
+		values, err := s.rdb.HMGet(ctx, s.hash, ids...).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list subscriptions: %w", err)
+		}
+		for _, v := range values {
+			raw, ok := v.(string)
+			if !ok {
+				continue // deleted since the index was read
+			}
+			var sub Subscription
+			if err := json.Unmarshal([]byte(raw), &sub); err != nil {
+				continue // Load reports it
+			}
+			if keep != nil && !keep(sub) {
+				continue
+			}
+			if len(page) == limit {
+				return page, page[len(page)-1].ID, nil
+			}
+			page = append(page, sub)
+		}
+		scanned += len(ids)
+		last := ids[len(ids)-1]
+		if scanned >= scan {
+			return page, last, nil
+		}
+		start = "(" + last
+	}
 }
 
 // Version returns the current version; 0 before the first change.
