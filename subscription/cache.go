@@ -32,7 +32,9 @@ type Cache struct {
 	set       atomic.Pointer[Set]
 	version   atomic.Int64
 	kick      chan struct{}
-	wg        sync.WaitGroup
+	// compactKick asks the refresh loop to build the set anew.
+	compactKick chan struct{}
+	wg          sync.WaitGroup
 
 	mu      sync.Mutex
 	lastErr error
@@ -63,7 +65,7 @@ func NewCache(store *Store, opts CacheOptions) *Cache {
 	if opts.MaxMatchBytes <= 0 {
 		opts.MaxMatchBytes = DefaultMaxMatchBytes
 	}
-	c := &Cache{store: store, refresh: opts.Refresh, log: opts.Logger, onReload: opts.OnReload, kick: make(chan struct{}, 1),
+	c := &Cache{store: store, refresh: opts.Refresh, log: opts.Logger, onReload: opts.OnReload, kick: make(chan struct{}, 1), compactKick: make(chan struct{}, 1),
 		maxMatch: opts.MaxMatchBytes, onChange: opts.OnChange}
 	c.set.Store(NewSet(nil))
 	return c
@@ -161,6 +163,8 @@ func (c *Cache) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.compactKick:
+			c.compact()
 		case <-c.kick:
 			if err := c.reload(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
@@ -240,8 +244,15 @@ func (c *Cache) applyLocked(ctx context.Context, id string) error {
 		cs.maxMatch = c.maxMatch
 		set = set.With(cs)
 	}
-	if set.Changes() >= compactAt {
+	switch {
+	case set.Changes() >= 4*compactAt:
+		// Not started, or compacting cannot keep up: do it here.
 		set = NewSet(set.All())
+	case set.Changes() >= compactAt:
+		select {
+		case c.compactKick <- struct{}{}:
+		default:
+		}
 	}
 	c.set.Store(set)
 	c.setHealth(nil)
@@ -250,6 +261,28 @@ func (c *Cache) applyLocked(ctx context.Context, id string) error {
 	}
 	c.log.Debug().Str("subscription", id).Int("subscriptions", set.Len()).Msg("subscription change applied")
 	return nil
+}
+
+// compact builds the set anew with its changes in its index, without
+// holding up the changes meanwhile, which it then carries over.
+func (c *Cache) compact() {
+	from := c.set.Load()
+	if from.Changes() < compactAt {
+		return
+	}
+	built := NewSet(from.All())
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
+	cur := c.set.Load()
+	if cur.base != from.base {
+		return // reloaded meanwhile
+	}
+	for id, v := range cur.delta {
+		if old, ok := from.delta[id]; !ok || old != v {
+			built = built.change(id, v)
+		}
+	}
+	c.set.Store(built)
 }
 
 func (c *Cache) reload(ctx context.Context) error {

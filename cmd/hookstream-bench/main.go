@@ -37,9 +37,10 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,match,steady,isolation", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,match,steady,isolation,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
+		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
 		out       = flag.String("out", "", "write the results as JSON here")
 		profile   = flag.String("profile", "", "save a 3s CPU profile of hookstream in each scenario to this directory")
 	)
@@ -85,6 +86,8 @@ func main() {
 			rows = append(rows, b.steady(5000, *steadyFor), b.steady(20000, *steadyFor))
 		case "isolation":
 			rows = append(rows, b.isolation(*events/4))
+		case "control":
+			rows = append(rows, b.control(*subs)...)
 		default:
 			check(fmt.Errorf("unknown scenario %q", s))
 		}
