@@ -3,6 +3,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 KAFKA_PORT ?= 29092
+KAFKA_CACHE ?= $(or $(HOOKSTREAM_KAFKA_CACHE),$(CURDIR)/.cache/kafka)
+# The local broker's listeners (deploy/local/kafka.sh), as the tests find them.
+KAFKA_TEST_ENV = HOOKSTREAM_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) \
+	HOOKSTREAM_TEST_KAFKA_SASL_PLAIN=127.0.0.1:$(shell echo $$(($(KAFKA_PORT)+2))) \
+	HOOKSTREAM_TEST_KAFKA_SASL_SSL=127.0.0.1:$(shell echo $$(($(KAFKA_PORT)+3))) \
+	HOOKSTREAM_TEST_KAFKA_CA=$(KAFKA_CACHE)/broker-$(KAFKA_PORT)/tls/ca.pem
 
 RUN ?= .
 
@@ -26,7 +32,7 @@ test:
 
 ## test-kafka: run every test against a real Apache Kafka broker (started if needed)
 test-kafka: kafka-start
-	HOOKSTREAM_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) go test -race -count=1 ./...
+	$(KAFKA_TEST_ENV) go test -race -count=1 ./...
 
 ## test-faults: fault tests (real hookstream processes, SIGKILL, broker restarts …) against kfake
 ##   RUN=TestCrashLoop picks tests; HOOKSTREAM_FAULT_SCALE=5 runs the long form
@@ -35,7 +41,7 @@ test-faults:
 
 ## test-faults-kafka: the fault tests against the local Apache Kafka broker
 test-faults-kafka: kafka-start
-	HOOKSTREAM_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(MAKE) test-faults
+	$(KAFKA_TEST_ENV) $(MAKE) test-faults
 
 ## kafka-start, kafka-stop: the local Apache Kafka broker of deploy/local/kafka.sh
 kafka-start:

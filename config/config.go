@@ -103,6 +103,68 @@ type Kafka struct {
 	// Defaults 1 MiB and 256 KiB.
 	FetchMaxBytes          int32 `yaml:"fetch_max_bytes" validate:"gte=65536"`
 	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes" validate:"gte=16384,ltefield=FetchMaxBytes"`
+	// TLS encrypts every connection to the brokers.
+	TLS TLS `yaml:"tls"`
+	// SASL authenticates every connection to the brokers.
+	SASL SASL `yaml:"sasl"`
+}
+
+// TLS configures a TLS client. Files are PEM.
+type TLS struct {
+	// Enabled turns TLS on; a CA file or a client certificate turns it on
+	// too. Default false.
+	Enabled bool `yaml:"enabled"`
+	// CAFile holds the certificates that may sign the server's; empty
+	// trusts the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and its key, for
+	// mutual TLS.
+	CertFile string `yaml:"cert_file" validate:"required_with=KeyFile"`
+	KeyFile  string `yaml:"key_file" validate:"required_with=CertFile"`
+	// ServerName overrides the name the server's certificate must carry.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any server certificate: only to try
+	// something out; hookstream warns at every start.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// On reports whether TLS is used.
+func (t TLS) On() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" }
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScram256    = "SCRAM-SHA-256"
+	SASLScram512    = "SCRAM-SHA-512"
+	SASLOAuthBearer = "OAUTHBEARER"
+	SASLAWSMSKIAM   = "AWS_MSK_IAM"
+)
+
+// SASL configures how hookstream authenticates to the brokers. Secrets
+// may come from the file, from a *_file path, or from the environment
+// (HOOKSTREAM_KAFKA_SASL_PASSWORD …); they are never logged.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or
+	// AWS_MSK_IAM; empty: no SASL. Default empty.
+	Mechanism string `yaml:"mechanism" validate:"omitempty,oneof=PLAIN SCRAM-SHA-256 SCRAM-SHA-512 OAUTHBEARER AWS_MSK_IAM"`
+	// Username and Password (or PasswordFile) for PLAIN and SCRAM. For
+	// AWS_MSK_IAM they are an access key ID and secret access key, read
+	// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and
+	// AWS_SESSION_TOKEN) when empty.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// Token (or TokenFile) is a fixed OAUTHBEARER token. Instead, with
+	// TokenURL, tokens are fetched from that OAuth 2.0 endpoint with the
+	// client credentials grant (ClientID, ClientSecret or
+	// ClientSecretFile, Scopes) and renewed before they expire.
+	Token            string   `yaml:"token"`
+	TokenFile        string   `yaml:"token_file"`
+	TokenURL         string   `yaml:"token_url" validate:"omitempty,url"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"`
 }
 
 // Events says where the fields used for matching are found in a log event
@@ -411,6 +473,7 @@ func (c *Config) Validate() error {
 			problems = append(problems, fmt.Sprintf("kafka.input_topics: %q is hookstream's own retry or DLQ topic", t))
 		}
 	}
+	problems = append(problems, c.Kafka.securityProblems()...)
 	if len(problems) > 0 {
 		return &Error{Problems: problems}
 	}

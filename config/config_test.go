@@ -126,6 +126,19 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"negative cooldown", "delivery:\n  breaker_cooldown: -1s\n", nil, []string{"delivery.breaker_cooldown"}},
 		{"cooldown past the retry-after cap", "retry:\n  max_retry_after: 1m\ndelivery:\n  breaker_cooldown: 2m\n", nil,
 			[]string{"delivery.breaker_cooldown", "2m0s", "retry.max_retry_after (1m0s)"}},
+		{"unknown SASL mechanism", "kafka:\n  sasl: {mechanism: GSSAPI}\n", nil, []string{"kafka.sasl.mechanism"}},
+		{"SCRAM without a user", "kafka:\n  sasl: {mechanism: SCRAM-SHA-512, password: x}\n", nil, []string{"kafka.sasl.username", "required"}},
+		{"PLAIN without a password", "kafka:\n  sasl: {mechanism: PLAIN, username: u}\n", nil, []string{"kafka.sasl.password", "required"}},
+		{"password twice", "kafka:\n  sasl: {mechanism: PLAIN, username: u, password: x, password_file: /etc/hostname}\n", nil, []string{"kafka.sasl.password", "not both"}},
+		{"missing password file", "kafka:\n  sasl: {mechanism: PLAIN, username: u, password_file: /nonexistent/pw}\n", nil, []string{"kafka.sasl.password_file", "no such file"}},
+		{"credentials without a mechanism", "kafka:\n  sasl: {username: u, password: x}\n", nil, []string{"kafka.sasl.mechanism", "required"}},
+		{"OAUTHBEARER with nothing", "kafka:\n  sasl: {mechanism: OAUTHBEARER}\n", nil, []string{"kafka.sasl.token_url"}},
+		{"token endpoint without a client", "kafka:\n  sasl: {mechanism: OAUTHBEARER, token_url: 'https://idp.example.com/token'}\n", nil,
+			[]string{"kafka.sasl.client_id", "kafka.sasl.client_secret"}},
+		{"MSK IAM without TLS", "kafka:\n  sasl: {mechanism: AWS_MSK_IAM}\n", nil, []string{"kafka.tls.enabled", "AWS_MSK_IAM"}},
+		{"missing CA file", "kafka:\n  tls: {ca_file: /nonexistent/ca.pem}\n", nil, []string{"kafka.tls.ca_file", "no such file"}},
+		{"CA file without certificates", "kafka:\n  tls: {ca_file: /etc/hostname}\n", nil, []string{"kafka.tls.ca_file", "no PEM certificate"}},
+		{"certificate without key", "kafka:\n  tls: {cert_file: /etc/hostname}\n", nil, []string{"kafka.tls.key_file", "required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,7 @@ func TestDLQUnwritableForAWhile(t *testing.T) {
 	rc.respond = func(string, int) int { return http.StatusBadRequest } // straight to the DLQ
 	in.subscribe(t, rc, map[string]any{"name": "strict"})
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := kgo.NewClient(e.kafka()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestForgedHeadersCannotBeReplayed(t *testing.T) {
 	} {
 		forged.Headers = append(forged.Headers, kgo.RecordHeader{Key: h[0], Value: []byte(h[1])})
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := kgo.NewClient(e.kafka()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/kafkaconn"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -40,7 +41,12 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	input := testenv.Topic("logs")
-	brokers := testenv.Kafka(t, 3, input)
+	return newEnvOn(t, input, testenv.Kafka(t, 3, input))
+}
+
+// newEnvOn is newEnv on brokers that hold the input topic.
+func newEnvOn(t *testing.T, input string, brokers []string) *env {
+	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	cfg := testenv.Config(brokers, input, prefix)
 	cfg.Retry.Rungs = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}
@@ -48,6 +54,17 @@ func newEnv(t *testing.T) *env {
 	cfg.Delivery.Timeout = 2 * time.Second
 	cfg.ShutdownTimeout = 10 * time.Second
 	return &env{t: t, brokers: brokers, rdb: rdb, cfg: cfg, input: input}
+}
+
+// kafka returns the options of a client that connects as hookstream
+// does, with extra.
+func (e *env) kafka(extra ...kgo.Opt) []kgo.Opt {
+	e.t.Helper()
+	opts, err := kafkaconn.Options(e.cfg.Kafka)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return append(opts, extra...)
 }
 
 // instance is one running hookstream.
@@ -198,7 +215,7 @@ func (in *instance) do(t testing.TB, method, path string, body any) (int, []byte
 // publish writes events to the input topic and waits for the acks.
 func (e *env) publish(values ...[]byte) {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(e.input))
+	cl, err := kgo.NewClient(e.kafka(kgo.DefaultProduceTopic(e.input))...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -218,7 +235,7 @@ func (e *env) publish(values ...[]byte) {
 // them again.
 func (e *env) waitForGroups(members int) {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := kgo.NewClient(e.kafka()...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -251,8 +268,8 @@ func (e *env) waitForGroups(members int) {
 // readTopic returns every record of topic written so far.
 func (e *env) readTopic(topic string) []*kgo.Record {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl, err := kgo.NewClient(e.kafka(kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		e.t.Fatal(err)
 	}

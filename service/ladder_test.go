@@ -398,7 +398,7 @@ func TestRetryWrittenByAClockAhead(t *testing.T) {
 		}
 		recs = append(recs, rec)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := kgo.NewClient(e.kafka()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +37,7 @@ import (
 	"github.com/hookstream/hookstream/health"
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/internal/httpserve"
+	"github.com/hookstream/hookstream/kafkaconn"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/retry"
@@ -141,16 +144,20 @@ func (s *Service) Run(ctx context.Context) error {
 		}))
 
 	// Kafka: the producer of retry and DLQ records, and the topics.
-	// Each client gets its own kprom hooks, told apart by a "client" label.
+	// Every client connects with the same brokers, TLS and SASL; each gets
+	// its own kprom hooks, told apart by a "client" label.
+	connect, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	if cfg.Kafka.TLS.InsecureSkipVerify {
+		s.log.Warn().Msg("kafka.tls.insecure_skip_verify is set: any server certificate is accepted, and the connection to Kafka can be intercepted")
+	}
 	kafkaOpts := func(role string, extra ...kgo.Opt) []kgo.Opt {
 		hooks := kprom.NewMetrics("hookstream_kafka", kprom.Registerer(s.reg),
 			kprom.WithStaticLabel(prometheus.Labels{"client": role}))
-		return append([]kgo.Opt{
-			kgo.SeedBrokers(cfg.Kafka.Brokers...),
-			kgo.ClientID(cfg.Kafka.ClientID),
-			kgo.WithLogger(newKgoLogger(s.log)),
-			kgo.WithHooks(hooks),
-		}, extra...)
+		opts := append(slices.Clone(connect), kgo.WithLogger(newKgoLogger(s.log)), kgo.WithHooks(hooks))
+		return append(opts, extra...)
 	}
 	batchMax := int32(min(cfg.Kafka.MaxMessageBytes, 1<<30))
 	producer, err := kgo.NewClient(kafkaOpts("producer",
@@ -170,7 +177,7 @@ func (s *Service) Run(ctx context.Context) error {
 	dlqMax, err := ensureTopics(tctx, producer, cfg, cfg.Kafka.MaxMessageBytes, s.log)
 	cancel()
 	if err != nil {
-		return err
+		return fmt.Errorf("kafka at %s (%s): %w", strings.Join(cfg.Kafka.Brokers, ","), kafkaconn.Describe(cfg.Kafka), err)
 	}
 
 	// The pipeline.
@@ -268,8 +275,7 @@ func (s *Service) Run(ctx context.Context) error {
 	limiter := consumer.NewLimiter(cfg.Delivery.MaxInFlight, s.metrics.InFlight)
 	dlqReader := &dlq.Reader{
 		Client: producer, Topic: cfg.DLQTopic(), FirstRung: ladder.Rungs[0].Topic,
-		ConsumerOpts: []kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID),
-			kgo.WithLogger(newKgoLogger(s.log)), kgo.FetchMaxBytes(4 << 20)},
+		ConsumerOpts: append(slices.Clone(connect), kgo.WithLogger(newKgoLogger(s.log)), kgo.FetchMaxBytes(4<<20)),
 	}
 	api := admin.New(admin.Options{
 		Store: store, Cache: cache, Producer: producer, EventsTopic: firstTopic, Guard: guard,

@@ -50,7 +50,9 @@ func (b *bench) control(n int) []row {
 
 	applied := b.timeApplyFile(a, 10000)
 
-	ratio := func(m, f time.Duration) string { return fmt.Sprintf("%.1f×", float64(m)/float64(max(f, time.Microsecond))) }
+	ratio := func(m, f time.Duration) string {
+		return fmt.Sprintf("%.1f×", float64(m)/float64(max(f, time.Microsecond)))
+	}
 	label := fmt.Sprintf("control plane: %d subscriptions stored (beside a few)", n)
 	return []row{
 		{Scenario: label + ": create, update, delete",

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/config"
+	"github.com/hookstream/hookstream/kafkaconn"
 )
 
 const publishUsage = `Usage:
@@ -68,9 +69,14 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		defer f.Close()
 		in = f
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(*topic),
+	cfg.Kafka.Brokers = seeds
+	connect, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(connect, kgo.DefaultProduceTopic(*topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(int32(min(cfg.Kafka.MaxMessageBytes, 1<<30))),
-		kgo.RecordDeliveryTimeout(*timeout))
+		kgo.RecordDeliveryTimeout(*timeout))...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
