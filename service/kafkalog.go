@@ -1,6 +1,8 @@
 package service
 
 import (
+	"context"
+
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -42,4 +44,13 @@ func (l *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		}
 	}
 	e.Msg(msg)
+}
+
+// RedisLogger adapts zerolog to go-redis's process-wide logger
+// (redis.SetLogger), which otherwise writes plain lines to stderr.
+type RedisLogger struct{ Log zerolog.Logger }
+
+// Printf logs a go-redis message as a warning.
+func (l RedisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.Log.Warn().Msgf(format, v...)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -103,6 +104,45 @@ func TestSecuredKafkaRefusesFast(t *testing.T) {
 				t.Errorf("refused after %s, want at once", took)
 			}
 			t.Logf("refused after %s: %v", took.Round(time.Millisecond), err)
+		})
+	}
+}
+
+// TestCheckConnections: each configured connection is tried once and
+// reported with what worked, or the other side's own error.
+func TestCheckConnections(t *testing.T) {
+	e := newSecureEnv(t, config.SASLScram512)
+	e.cfg.Redis.URL = "redis://" + e.rdb.(*redis.Client).Options().Addr + "/0"
+	tests := []struct {
+		name   string
+		change func(*config.Config)
+		want   map[string]string // check → "ok" or a part of its error
+	}{
+		{"all reachable", func(*config.Config) {}, map[string]string{"kafka": "ok", "topics": "ok", "redis": "ok"}},
+		{"wrong password", func(c *config.Config) { c.Kafka.SASL.Password = "wrong" }, map[string]string{"kafka": `SASL SCRAM-SHA-512 as "hookstream"`, "redis": "ok"}},
+		{"missing input topic", func(c *config.Config) { c.Kafka.InputTopics = []string{"nope-" + testenv.Unique()} }, map[string]string{"kafka": "ok", "topics": "does not exist", "redis": "ok"}},
+		{"redis down", func(c *config.Config) { c.Redis.URL = "redis://" + testenv.FreeAddr(t) + "/0" }, map[string]string{"kafka": "ok", "topics": "ok", "redis": "connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := e.cfg
+			tt.change(&cfg)
+			got := map[string]ConnectionCheck{}
+			for _, c := range CheckConnections(context.Background(), cfg) {
+				got[c.Name] = c
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("checks %v, want %v", got, tt.want)
+			}
+			for name, want := range tt.want {
+				c, ok := got[name]
+				switch {
+				case !ok:
+					t.Errorf("no %s check", name)
+				case want == "ok" && !c.OK, want != "ok" && (c.OK || !strings.Contains(c.Detail, want)):
+					t.Errorf("%s: ok=%v %q, want %q", name, c.OK, c.Detail, want)
+				}
+			}
 		})
 	}
 }

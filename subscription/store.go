@@ -59,6 +59,9 @@ func ParseChange(msg string) (Change, bool) {
 	return Change{Version: n, ID: id}, true
 }
 
+// HashKey is the key of the hash that holds every subscription.
+func (s *Store) HashKey() string { return s.hash }
+
 // Client returns the Redis client, for health checks.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/hookstream/hookstream/admin"
@@ -33,7 +34,8 @@ var clock func() time.Time
 const usage = `hookstream turns log events flowing through Kafka into signed webhooks.
 
 Usage:
-  hookstream run --config FILE [--check-config]   run workers and the admin API
+  hookstream run --config FILE [--check-config [--connect]]
+                                                  run workers and the admin API
   hookstream dev [flags]                          run with an embedded broker and Redis
   hookstream token [--scope admin|read]           make an admin API token and its config entry
   hookstream version                              print the version
@@ -106,7 +108,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML config file; every field can be overridden by HOOKSTREAM_* variables")
-	check := fs.Bool("check-config", false, "validate the config, print it and exit 0 if valid, 1 if not")
+	check := fs.Bool("check-config", false, "validate the config and exit 0 if valid, 1 if not")
+	connect := fs.Bool("connect", false, "with --check-config: also try every connection (Kafka with its TLS and SASL, the topics, Redis) once and print what worked")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -119,9 +122,31 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *check {
 		fmt.Fprintln(stdout, "config is valid")
+		if !*connect {
+			return nil
+		}
+		// The Redis pool's own retries would log each failure again; the
+		// check reports it once.
+		redis.SetLogger(service.RedisLogger{Log: zerolog.Nop()})
+		failed := 0
+		for _, c := range service.CheckConnections(ctx, cfg) {
+			mark := "ok  "
+			if !c.OK {
+				mark = "FAIL"
+				failed++
+			}
+			fmt.Fprintf(stdout, "%s %-7s %s\n", mark, c.Name, c.Detail)
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d connection check(s) failed", failed)
+		}
 		return nil
 	}
+	if *connect {
+		return usageError("run: --connect goes with --check-config")
+	}
 	log := newLogger(cfg.Log, stderr)
+	redis.SetLogger(service.RedisLogger{Log: log.With().Str("component", "redis").Logger()})
 	svc, err := service.New(service.Options{Config: cfg, Logger: log, Version: version, Now: clock})
 	if err != nil {
 		return err
