@@ -276,13 +276,46 @@ type RateLimit struct {
 
 // Redis configures the subscription store.
 type Redis struct {
-	// URL is a redis:// or rediss:// URL. Default redis://127.0.0.1:6379/0.
+	// URL is a redis:// or rediss:// (TLS) URL of a single Redis, with an
+	// ACL user and password if any. With Sentinel or Cluster set, only
+	// its credentials and database are used. Default
+	// redis://127.0.0.1:6379/0.
 	URL string `yaml:"url" validate:"required,url"`
+	// Username and Password (or PasswordFile) override the URL's: an ACL
+	// user kept out of the URL. Default none.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// TLS configures TLS to Redis (and to Sentinel); a rediss:// URL
+	// turns it on too.
+	TLS TLS `yaml:"tls"`
+	// Sentinel, with a master name, reaches the master a Sentinel group
+	// names, and follows its failovers.
+	Sentinel Sentinel `yaml:"sentinel"`
+	// Cluster, with addresses, reaches a Redis Cluster.
+	Cluster RedisCluster `yaml:"cluster"`
 	// KeyPrefix prefixes every key and channel. Default hookstream.
 	KeyPrefix string `yaml:"key_prefix" validate:"required"`
 	// RefreshInterval is how often the cached subscriptions' version is
 	// checked against Redis, repairing missed notifications. Default 5s.
 	RefreshInterval time.Duration `yaml:"refresh_interval" validate:"gt=0"`
+}
+
+// Sentinel is a Redis Sentinel group.
+type Sentinel struct {
+	// MasterName is the master's name in the group; empty: no Sentinel.
+	MasterName string `yaml:"master_name"`
+	// Addrs are the sentinels, host:port.
+	Addrs []string `yaml:"addrs" validate:"dive,hostname_port"`
+	// Password (or PasswordFile) of the sentinels, when they require one.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// RedisCluster is a Redis Cluster.
+type RedisCluster struct {
+	// Addrs are seed nodes, host:port; empty: no cluster.
+	Addrs []string `yaml:"addrs" validate:"dive,hostname_port"`
 }
 
 // History configures the delivery history the admin API shows: recent
@@ -474,6 +507,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	problems = append(problems, c.Kafka.securityProblems()...)
+	problems = append(problems, c.Redis.redisProblems()...)
 	if len(problems) > 0 {
 		return &Error{Problems: problems}
 	}

@@ -139,6 +139,13 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"missing CA file", "kafka:\n  tls: {ca_file: /nonexistent/ca.pem}\n", nil, []string{"kafka.tls.ca_file", "no such file"}},
 		{"CA file without certificates", "kafka:\n  tls: {ca_file: /etc/hostname}\n", nil, []string{"kafka.tls.ca_file", "no PEM certificate"}},
 		{"certificate without key", "kafka:\n  tls: {cert_file: /etc/hostname}\n", nil, []string{"kafka.tls.key_file", "required"}},
+		{"sentinel without addresses", "redis:\n  sentinel: {master_name: mymaster}\n", nil, []string{"redis.sentinel.addrs", "required"}},
+		{"sentinel addresses without a master", "redis:\n  sentinel: {addrs: ['s:26379']}\n", nil, []string{"redis.sentinel.master_name"}},
+		{"sentinel and cluster", "redis:\n  sentinel: {master_name: m, addrs: ['s:26379']}\n  cluster: {addrs: ['c:6379']}\n", nil,
+			[]string{"redis.sentinel", "exclusive"}},
+		{"bad cluster address", "redis:\n  cluster: {addrs: [nohost]}\n", nil, []string{"redis.cluster.addrs[0]"}},
+		{"redis password twice", "redis:\n  password: x\n  password_file: /etc/hostname\n", nil, []string{"redis.password", "not both"}},
+		{"missing redis CA", "redis:\n  tls: {ca_file: /nonexistent/ca.pem}\n", nil, []string{"redis.tls.ca_file", "no such file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,16 +16,7 @@ func (k *Kafka) securityProblems() []string {
 		problems = append(problems, "kafka."+field+": "+fmt.Sprintf(format, args...))
 	}
 	t := k.TLS
-	if t.CAFile != "" {
-		if _, err := CertPool(t.CAFile); err != nil {
-			add("tls.ca_file", "%v", err)
-		}
-	}
-	if t.CertFile != "" && t.KeyFile != "" {
-		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			add("tls.cert_file", "with tls.key_file: %v", err)
-		}
-	}
+	problems = append(problems, t.problems("kafka.tls")...)
 	s := k.SASL
 	either := func(value, file, field string) {
 		switch {
@@ -73,6 +64,74 @@ func (k *Kafka) securityProblems() []string {
 		}
 	}
 	return problems
+}
+
+// redisProblems checks redis.* beyond their tags.
+func (r *Redis) redisProblems() []string {
+	var problems []string
+	add := func(field, format string, args ...any) {
+		problems = append(problems, "redis."+field+": "+fmt.Sprintf(format, args...))
+	}
+	problems = append(problems, r.TLS.problems("redis.tls")...)
+	for _, f := range []struct{ value, file, field string }{
+		{r.Password, r.PasswordFile, "password"}, {r.Sentinel.Password, r.Sentinel.PasswordFile, "sentinel.password"},
+	} {
+		switch {
+		case f.value != "" && f.file != "":
+			add(f.field, "give it or %s_file, not both", f.field)
+		case f.file != "":
+			if _, err := ReadSecretFile(f.file); err != nil {
+				add(f.field+"_file", "%v", err)
+			}
+		}
+	}
+	switch {
+	case r.Sentinel.MasterName != "" && len(r.Cluster.Addrs) > 0:
+		add("sentinel", "and redis.cluster are exclusive: a Sentinel group or a Cluster")
+	case r.Sentinel.MasterName != "" && len(r.Sentinel.Addrs) == 0:
+		add("sentinel.addrs", "is required with sentinel.master_name")
+	case r.Sentinel.MasterName == "" && len(r.Sentinel.Addrs) > 0:
+		add("sentinel.master_name", "is required with sentinel.addrs")
+	}
+	return problems
+}
+
+// problems checks that t's files hold what they should; field names its
+// place in the config.
+func (t TLS) problems(field string) []string {
+	var problems []string
+	if t.CAFile != "" {
+		if _, err := CertPool(t.CAFile); err != nil {
+			problems = append(problems, fmt.Sprintf("%s.ca_file: %v", field, err))
+		}
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			problems = append(problems, fmt.Sprintf("%s.cert_file: with %s.key_file: %v", field, field, err))
+		}
+	}
+	return problems
+}
+
+// ClientConfig is the client TLS configuration of t. An error names the
+// field under tls ("tls.ca_file: …").
+func (t TLS) ClientConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user's explicit choice, warned about at start
+	if t.CAFile != "" {
+		pool, err := CertPool(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // CertPool reads the PEM certificates of path.

@@ -59,20 +59,24 @@ func busiestSecond(at []time.Time) int {
 // TestLimiterHoldsAcrossWorkers: three workers sharing Redis, each asking
 // as fast as it can, together get the limit and no more.
 func TestLimiterHoldsAcrossWorkers(t *testing.T) {
-	rdb, prefix := testenv.Redis(t)
-	limit := RateLimit{PerSecond: 50, Burst: 1}
-	var workers []*Limiter
-	for i := range 3 {
-		workers = append(workers, NewLimiter(rdb, prefix, fmt.Sprint("w", i), nil))
-	}
-	at := grants(t, workers, "sub:a", limit, 3*time.Second)
-	busiest := busiestSecond(at)
-	t.Logf("%d grants in 3s, at most %d in one second", len(at), busiest)
-	if busiest > 55 {
-		t.Errorf("%d grants in one second, over 50/s + 10%%", busiest)
-	}
-	if len(at) < 135 {
-		t.Errorf("%d grants in 3s at 50/s: the workers went slower than the limit", len(at))
+	for _, b := range testenv.RedisBackends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			rdb, prefix := b.Client, b.Prefix
+			limit := RateLimit{PerSecond: 50, Burst: 1}
+			var workers []*Limiter
+			for i := range 3 {
+				workers = append(workers, NewLimiter(rdb, prefix, fmt.Sprint("w", i), nil))
+			}
+			at := grants(t, workers, "sub:a", limit, 3*time.Second)
+			busiest := busiestSecond(at)
+			t.Logf("%d grants in 3s, at most %d in one second", len(at), busiest)
+			if busiest > 55 {
+				t.Errorf("%d grants in one second, over 50/s + 10%%", busiest)
+			}
+			if len(at) < 135 {
+				t.Errorf("%d grants in 3s at 50/s: the workers went slower than the limit", len(at))
+			}
+		})
 	}
 }
 
@@ -114,28 +118,32 @@ func TestLimiterPacesItsShareWithoutRedis(t *testing.T) {
 // TestLimiterPauseHoldsEveryWorker: a 429's Retry-After seen by one worker
 // holds the key on the others too.
 func TestLimiterPauseHoldsEveryWorker(t *testing.T) {
-	rdb, prefix := testenv.Redis(t)
-	limit := RateLimit{PerSecond: 100, Burst: 5}
-	a, b := NewLimiter(rdb, prefix, "a", nil), NewLimiter(rdb, prefix, "b", nil)
-	ctx := context.Background()
-	if !b.Wait(ctx, "sub:a", limit, 0) {
-		t.Fatal("a fresh key gave no token")
-	}
-	a.Pause(ctx, "sub:a", limit, time.Now().Add(time.Second))
-	b.mu.Lock()
-	b.buckets["sub:a"].tokens = 0 // what b took before the pause is spent
-	b.mu.Unlock()
-	for name, l := range map[string]*Limiter{"the worker that saw it": a, "another": b} {
-		if l.Wait(ctx, "sub:a", limit, 300*time.Millisecond) {
-			t.Errorf("%s got a token during the pause", name)
-		}
-	}
-	start := time.Now()
-	if !b.Wait(ctx, "sub:a", limit, 2*time.Second) {
-		t.Fatal("no token after the pause")
-	}
-	if waited := time.Since(start); waited < 300*time.Millisecond {
-		t.Errorf("token %s into the rest of the pause", waited)
+	for _, b := range testenv.RedisBackends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			rdb, prefix := b.Client, b.Prefix
+			limit := RateLimit{PerSecond: 100, Burst: 5}
+			a, b := NewLimiter(rdb, prefix, "a", nil), NewLimiter(rdb, prefix, "b", nil)
+			ctx := context.Background()
+			if !b.Wait(ctx, "sub:a", limit, 0) {
+				t.Fatal("a fresh key gave no token")
+			}
+			a.Pause(ctx, "sub:a", limit, time.Now().Add(time.Second))
+			b.mu.Lock()
+			b.buckets["sub:a"].tokens = 0 // what b took before the pause is spent
+			b.mu.Unlock()
+			for name, l := range map[string]*Limiter{"the worker that saw it": a, "another": b} {
+				if l.Wait(ctx, "sub:a", limit, 300*time.Millisecond) {
+					t.Errorf("%s got a token during the pause", name)
+				}
+			}
+			start := time.Now()
+			if !b.Wait(ctx, "sub:a", limit, 2*time.Second) {
+				t.Fatal("no token after the pause")
+			}
+			if waited := time.Since(start); waited < 300*time.Millisecond {
+				t.Errorf("token %s into the rest of the pause", waited)
+			}
+		})
 	}
 }
 

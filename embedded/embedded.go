@@ -6,6 +6,8 @@
 package embedded
 
 import (
+	"github.com/hookstream/hookstream/subscription"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,7 +130,8 @@ type saved struct {
 func (e *Env) savePath() string { return filepath.Join(e.opts.DataDir, "subscriptions.json") }
 
 func (e *Env) keys() (hash, version string) {
-	return e.opts.KeyPrefix + ":subscriptions", e.opts.KeyPrefix + ":subscriptions:version"
+	tag := subscription.HashTag(e.opts.KeyPrefix)
+	return tag + ":subscriptions", tag + ":subscriptions:version"
 }
 
 func (e *Env) save() error {

@@ -223,8 +223,10 @@ local cur = tonumber(redis.call("HGET", KEYS[1], ARGV[1]) or "0")
 if tonumber(ARGV[2]) > cur then redis.call("HSET", KEYS[1], ARGV[1], ARGV[2]) end
 return 0`
 
-func (r *Recorder) attemptsKey(id string) string { return r.opts.Prefix + ":attempts:" + id }
-func (r *Recorder) totalsKey(id string) string   { return r.opts.Prefix + ":totals:" + id }
+// A subscription's keys share the hash tag {id}, so that deleting both
+// is one command on a Redis Cluster.
+func (r *Recorder) attemptsKey(id string) string { return r.opts.Prefix + ":attempts:{" + id + "}" }
+func (r *Recorder) totalsKey(id string) string   { return r.opts.Prefix + ":totals:{" + id + "}" }
 
 // Attempts returns up to limit of a subscription's newest attempts, the
 // newest first.

@@ -30,9 +30,9 @@ import (
 func Options(cfg config.Kafka) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID)}
 	if cfg.TLS.On() {
-		tc, err := TLSConfig(cfg.TLS)
+		tc, err := cfg.TLS.ClientConfig()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("kafka.%w", err)
 		}
 		opts = append(opts, kgo.Dialer((&tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: tc}).DialContext))
 	}
@@ -66,26 +66,6 @@ func Describe(cfg config.Kafka) string {
 		parts = append(parts, "SASL "+s.Mechanism)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// TLSConfig is the client TLS configuration of t.
-func TLSConfig(t config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user's explicit choice, warned about at start
-	if t.CAFile != "" {
-		pool, err := config.CertPool(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.cert_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Mechanism is the SASL mechanism of s.

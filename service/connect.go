@@ -8,13 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/kafkaconn"
+	"github.com/hookstream/hookstream/redisconn"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -59,16 +59,15 @@ func CheckConnections(ctx context.Context, cfg config.Config) []ConnectionCheck 
 		add("kafka", fmt.Errorf("%s: %w", how, err), "")
 	}
 
-	ropts, err := redis.ParseURL(cfg.Redis.URL)
+	target := redisconn.Describe(cfg.Redis)
+	rdb, err := redisconn.New(cfg.Redis)
 	if err != nil {
-		add("redis", fmt.Errorf("redis.url: %w", err), "")
+		add("redis", err, "")
 		return out
 	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	target := fmt.Sprintf("%s (db %d)", ropts.Addr, ropts.DB)
 	if err := rdb.Ping(rctx).Err(); err != nil {
 		add("redis", fmt.Errorf("%s: %w", target, err), "")
 		return out

@@ -146,3 +146,44 @@ func TestCheckConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineOnRedisClusterAndSentinel: the pipeline and the admin API
+// run on a Redis Cluster and on a Sentinel group's master: deliveries with
+// a retry, a rate limit, history, and a delete that forgets it.
+func TestPipelineOnRedisClusterAndSentinel(t *testing.T) {
+	ran := 0
+	for _, b := range testenv.RedisBackends(t) {
+		if b.Name == "single" {
+			continue
+		}
+		ran++
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t)
+			e.rdb, e.cfg.Redis.KeyPrefix = b.Client, b.Prefix
+			in := e.start()
+			rc := newReceiver(t)
+			rc.respond = failFirst(1)
+			sub := in.subscribe(t, rc, map[string]any{"name": b.Name, "rate_limit": map[string]any{"per_second": 1000, "burst": 10}})
+			id := sub["id"].(string)
+			for i := range 5 {
+				e.publish(logEvent(i, `"level":"error"`))
+			}
+			testenv.Eventually(t, 15*time.Second, func() bool { return rc.deliveredCount() == 5 }, "on %s: %d of 5 delivered", b.Name, rc.deliveredCount())
+			var hist struct{ Data []map[string]any }
+			testenv.Eventually(t, 5*time.Second, func() bool {
+				hist.Data = nil
+				in.getJSON(t, "/v1/subscriptions/"+id+"/attempts", &hist)
+				return len(hist.Data) == 10
+			}, "on %s: %d attempts in the history, want 10", b.Name, len(hist.Data))
+			if status, body := in.do(t, http.MethodDelete, "/v1/subscriptions/"+id, nil); status != http.StatusNoContent {
+				t.Fatalf("delete: %d %s", status, body)
+			}
+			if _, _, _, bad := rc.snapshot(); len(bad) > 0 {
+				t.Errorf("deliveries not verified: %v", bad)
+			}
+		})
+	}
+	if ran == 0 {
+		t.Skip("no Redis Cluster or Sentinel group to run on (deploy/local/redis.sh starts both; CI does)")
+	}
+}

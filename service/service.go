@@ -40,6 +40,7 @@ import (
 	"github.com/hookstream/hookstream/kafkaconn"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/processor"
+	"github.com/hookstream/hookstream/redisconn"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -111,15 +112,20 @@ func (s *Service) Run(ctx context.Context) error {
 	// Redis and the subscription cache.
 	rdb := s.opts.Redis
 	if rdb == nil {
-		ropts, err := redis.ParseURL(cfg.Redis.URL)
+		client, err := redisconn.New(cfg.Redis)
 		if err != nil {
-			return fmt.Errorf("redis.url: %w", err)
+			return err
 		}
-		client := redis.NewClient(ropts)
 		defer client.Close()
 		rdb = client
 	}
+	if cfg.Redis.TLS.InsecureSkipVerify {
+		s.log.Warn().Msg("redis.tls.insecure_skip_verify is set: any server certificate is accepted, and the connection to Redis can be intercepted")
+	}
 	store := subscription.NewStore(rdb, cfg.Redis.KeyPrefix)
+	if err := store.MoveKeys(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("subscriptions stored under the keys of an older version could not be moved")
+	}
 	cache := subscription.NewCache(store, subscription.CacheOptions{
 		Refresh:       cfg.Redis.RefreshInterval,
 		MaxMatchBytes: cfg.Events.MaxMatchBytes,

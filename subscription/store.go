@@ -23,19 +23,55 @@ var ErrExists = errors.New("subscription already exists")
 // set of the IDs (to page through them in order), a version counter
 // bumped by every change, and a channel announcing each change.
 type Store struct {
-	rdb                         redis.UniversalClient
-	hash, ids, version, channel string
+	rdb                                 redis.UniversalClient
+	prefix, hash, ids, version, channel string
 }
 
-// NewStore returns a store whose keys start with prefix.
+// NewStore returns a store whose keys start with prefix. The keys share
+// the hash tag {prefix}, so that the scripts touching several of them run
+// on a Redis Cluster.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
+	tag := HashTag(prefix)
 	return &Store{
 		rdb:     rdb,
-		hash:    prefix + ":subscriptions",
-		ids:     prefix + ":subscriptions:ids",
-		version: prefix + ":subscriptions:version",
+		prefix:  prefix,
+		hash:    tag + ":subscriptions",
+		ids:     tag + ":subscriptions:ids",
+		version: tag + ":subscriptions:version",
 		channel: prefix + ":subscriptions:changed",
 	}
+}
+
+// HashTag is prefix as a Redis Cluster hash tag: "{prefix}", or prefix
+// itself when it holds one already.
+func HashTag(prefix string) string {
+	if i := strings.IndexByte(prefix, '{'); i >= 0 && strings.IndexByte(prefix[i:], '}') > 1 {
+		return prefix
+	}
+	return "{" + prefix + "}"
+}
+
+// MoveKeys moves subscriptions stored by an older version, under keys
+// without the hash tag, to the store's keys, unless those hold some
+// already.
+func (s *Store) MoveKeys(ctx context.Context) error {
+	if HashTag(s.prefix) == s.prefix {
+		return nil
+	}
+	for _, k := range [][2]string{
+		{s.prefix + ":subscriptions", s.hash},
+		{s.prefix + ":subscriptions:version", s.version},
+	} {
+		n, err := s.rdb.Exists(ctx, k[0]).Result()
+		if err != nil || n == 0 {
+			continue
+		}
+		// On one Redis; a cluster never held the old keys' scripts.
+		if err := s.rdb.RenameNX(ctx, k[0], k[1]).Err(); err != nil {
+			return fmt.Errorf("move %s to %s: %w", k[0], k[1], err)
+		}
+	}
+	return nil
 }
 
 // Channel is the pub/sub channel that announces changes; each message is
@@ -62,6 +98,9 @@ func ParseChange(msg string) (Change, bool) {
 // HashKey is the key of the hash that holds every subscription.
 func (s *Store) HashKey() string { return s.hash }
 
+// VersionKey is the key of the version counter.
+func (s *Store) VersionKey() string { return s.version }
+
 // Client returns the Redis client, for health checks.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
@@ -81,9 +120,9 @@ if ARGV[3] == "1" and redis.call("HEXISTS", KEYS[1], ARGV[1]) == 1 then
   return -1
 end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
-redis.call("ZADD", KEYS[4], 0, ARGV[1])
+redis.call("ZADD", KEYS[3], 0, ARGV[1])
 local v = redis.call("INCR", KEYS[2])
-redis.call("PUBLISH", KEYS[3], v .. " " .. ARGV[1])
+redis.call("PUBLISH", ARGV[4], v .. " " .. ARGV[1])
 return v
 `)
 
@@ -96,7 +135,7 @@ func (s *Store) write(ctx context.Context, sub Subscription, create bool) error 
 	if create {
 		flag = "1"
 	}
-	v, err := createScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel, s.ids}, sub.ID, b, flag).Int64()
+	v, err := createScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.ids}, sub.ID, b, flag, s.channel).Int64()
 	if err != nil {
 		return fmt.Errorf("store subscription %s: %w", sub.ID, err)
 	}
@@ -107,19 +146,19 @@ func (s *Store) write(ctx context.Context, sub Subscription, create bool) error 
 }
 
 var deleteScript = redis.NewScript(`
-redis.call("ZREM", KEYS[4], ARGV[1])
+redis.call("ZREM", KEYS[3], ARGV[1])
 if redis.call("HDEL", KEYS[1], ARGV[1]) == 0 then
   return -1
 end
 local v = redis.call("INCR", KEYS[2])
-redis.call("PUBLISH", KEYS[3], v .. " " .. ARGV[1])
+redis.call("PUBLISH", ARGV[2], v .. " " .. ARGV[1])
 return v
 `)
 
 // Delete removes a subscription; it fails with ErrNotFound when there is
 // none with that ID.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	v, err := deleteScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel, s.ids}, id).Int64()
+	v, err := deleteScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.ids}, id, s.channel).Int64()
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
@@ -139,7 +178,7 @@ if cur ~= ARGV[2] then
 end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
 local v = redis.call("INCR", KEYS[2])
-redis.call("PUBLISH", KEYS[3], v .. " " .. ARGV[1])
+redis.call("PUBLISH", ARGV[4], v .. " " .. ARGV[1])
 return v
 `)
 
@@ -164,7 +203,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(Subscription)
 		if err != nil {
 			return next, fmt.Errorf("encode subscription %s: %w", id, err)
 		}
-		v, err := casScript.Run(ctx, s.rdb, []string{s.hash, s.version, s.channel}, id, raw, b).Int64()
+		v, err := casScript.Run(ctx, s.rdb, []string{s.hash, s.version}, id, raw, b, s.channel).Int64()
 		switch {
 		case err != nil:
 			return next, fmt.Errorf("store subscription %s: %w", id, err)

@@ -98,10 +98,28 @@ func TestCA(t testing.TB) (caFile string, server *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+	dir := t.TempDir()
+	caFile = filepath.Join(dir, "ca.pem")
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for path, block := range map[string]*pem.Block{
+		caFile:                               {Type: "CERTIFICATE", Bytes: caDER},
+		filepath.Join(dir, "server.pem"):     {Type: "CERTIFICATE", Bytes: der},
+		filepath.Join(dir, "server-key.pem"): {Type: "PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return caFile, &tls.Config{MinVersion: tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// ServerFiles are the server certificate and key files TestCA wrote
+// beside caFile.
+func ServerFiles(caFile string) (cert, key string) {
+	dir := filepath.Dir(caFile)
+	return filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
 }
