@@ -130,6 +130,8 @@ type setup struct {
 	dir    string
 	// breakerFailures sets delivery.breaker_failures (0: no breaker).
 	breakerFailures int
+	// redisExtra is more of the redis section, indented.
+	redisExtra string
 
 	mu    sync.Mutex
 	procs []*proc // every process started, for diagnostics
@@ -200,11 +202,12 @@ redis:
   url: %s
   key_prefix: %s
   refresh_interval: 500ms
+%s
 admin:
   addr: %s
   pprof: true
 shutdown_timeout: 10s
-`, strings.Join(s.broker.brokers, ", "), s.group, s.group, s.input, s.breakerFailures, redisURL, s.prefix, admin)
+`, strings.Join(s.broker.brokers, ", "), s.group, s.group, s.input, s.breakerFailures, redisURL, s.prefix, s.redisExtra, admin)
 	path := filepath.Join(s.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)

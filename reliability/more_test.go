@@ -4,8 +4,10 @@ package reliability
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -216,4 +218,78 @@ func (rc *receiver) dupCount() int {
 		d += n - 1
 	}
 	return d
+}
+
+// TestRedisSentinelFailover: hookstream reaches Redis through a Sentinel
+// group; mid-stream the sentinel fails the master over to its replica.
+// Deliveries go on, nothing is lost, and a subscription created after the
+// failover (on the new master) matches on the worker.
+func TestRedisSentinelFailover(t *testing.T) {
+	addrs, master := testenv.SentinelAddrs(), testenv.SentinelMaster()
+	if addrs == nil {
+		if os.Getenv("HOOKSTREAM_TEST_REQUIRE_REDIS") == "1" {
+			t.Fatal("HOOKSTREAM_TEST_REQUIRE_REDIS=1 but HOOKSTREAM_TEST_REDIS_SENTINEL is not set")
+		}
+		t.Skip("no Sentinel group (deploy/local/redis.sh starts one; CI does)")
+	}
+	s := newSetup(t, 6)
+	s.redisExtra = fmt.Sprintf("  sentinel: {master_name: %s, addrs: [%s]}", master, strings.Join(addrs, ", "))
+	p := s.startWith("sentinel", "redis://sentinel-master/0")
+	rc := newReceiver(t)
+	id, secret := p.subscribe(t, `{"name":"before","url":"`+rc.srv.URL+`","filter":{"types":["match"]}}`)
+	rc.trust(id, secret)
+	n := 4000 * scale()
+	matched, published := publish(t, s.broker.brokers, s.input, "so", n, 400, func(i int) bool { return i%2 == 0 })
+
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: addrs[0]})
+	defer sentinel.Close()
+	ctx := context.Background()
+	before, err := sentinel.GetMasterAddrByName(ctx, master).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rc.deliveredCount() < len(matched)/4 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := sentinel.Failover(ctx, master).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var after []string
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		after, err = sentinel.GetMasterAddrByName(ctx, master).Result()
+		return err == nil && after[1] != before[1]
+	}, "the master did not change")
+	switched := time.Since(start)
+	t.Logf("master %s:%s failed over to %s:%s in %s", before[0], before[1], after[0], after[1], switched.Round(time.Millisecond))
+
+	rc2 := newReceiver(t)
+	rc2.wantType = "late"
+	var id2, secret2 string
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		resp, err := http.Post("http://"+p.admin+"/v1/subscriptions", "application/json",
+			strings.NewReader(`{"name":"after","url":"`+rc2.srv.URL+`","filter":{"types":["late"]}}`))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var sub struct{ ID, Secret string }
+		if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&sub) != nil {
+			return false
+		}
+		id2, secret2 = sub.ID, sub.Secret
+		return true
+	}, "no subscription could be created after the failover")
+	rc2.trust(id2, secret2)
+	<-published
+	lateIDs := publishTyped(t, s.broker.brokers, s.input, "late", 20)
+	testenv.Eventually(t, 30*time.Second, func() bool { return rc2.deliveredCount() == len(lateIDs) },
+		"subscription created after the failover got %d of %d events", rc2.deliveredCount(), len(lateIDs))
+	lost, dups, _ := s.account(t, rc, matched, 3*time.Minute)
+	if lost != 0 {
+		t.Errorf("%d matched events lost", lost)
+	}
+	result{command: "make test-faults RUN=TestRedisSentinelFailover", test: "Redis Sentinel failover",
+		injected: fmt.Sprintf("the sentinel fails the master over mid-stream (switched in %s); a subscription created after", switched.Round(10*time.Millisecond)),
+		events:   n, matched: len(matched), lost: lost, duplicates: dups, broker: s.broker.name}.log(t)
 }
