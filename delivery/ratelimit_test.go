@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -59,25 +61,22 @@ func busiestSecond(at []time.Time) int {
 // TestLimiterHoldsAcrossWorkers: three workers sharing Redis, each asking
 // as fast as it can, together get the limit and no more.
 func TestLimiterHoldsAcrossWorkers(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			limit := RateLimit{PerSecond: 50, Burst: 1}
-			var workers []*Limiter
-			for i := range 3 {
-				workers = append(workers, NewLimiter(rdb, prefix, fmt.Sprint("w", i), nil))
-			}
-			at := grants(t, workers, "sub:a", limit, 3*time.Second)
-			busiest := busiestSecond(at)
-			t.Logf("%d grants in 3s, at most %d in one second", len(at), busiest)
-			if busiest > 55 {
-				t.Errorf("%d grants in one second, over 50/s + 10%%", busiest)
-			}
-			if len(at) < 135 {
-				t.Errorf("%d grants in 3s at 50/s: the workers went slower than the limit", len(at))
-			}
-		})
-	}
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		limit := RateLimit{PerSecond: 50, Burst: 1}
+		var workers []*Limiter
+		for i := range 3 {
+			workers = append(workers, NewLimiter(rdb, prefix, fmt.Sprint("w", i), nil))
+		}
+		at := grants(t, workers, "sub:a", limit, 3*time.Second)
+		busiest := busiestSecond(at)
+		t.Logf("%d grants in 3s, at most %d in one second", len(at), busiest)
+		if busiest > 55 {
+			t.Errorf("%d grants in one second, over 50/s + 10%%", busiest)
+		}
+		if len(at) < 135 {
+			t.Errorf("%d grants in 3s at 50/s: the workers went slower than the limit", len(at))
+		}
+	})
 }
 
 // TestLimiterIgnoresWorkersClocks: a worker whose clock runs an hour
@@ -118,33 +117,30 @@ func TestLimiterPacesItsShareWithoutRedis(t *testing.T) {
 // TestLimiterPauseHoldsEveryWorker: a 429's Retry-After seen by one worker
 // holds the key on the others too.
 func TestLimiterPauseHoldsEveryWorker(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			limit := RateLimit{PerSecond: 100, Burst: 5}
-			a, b := NewLimiter(rdb, prefix, "a", nil), NewLimiter(rdb, prefix, "b", nil)
-			ctx := context.Background()
-			if !b.Wait(ctx, "sub:a", limit, 0) {
-				t.Fatal("a fresh key gave no token")
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		limit := RateLimit{PerSecond: 100, Burst: 5}
+		a, b := NewLimiter(rdb, prefix, "a", nil), NewLimiter(rdb, prefix, "b", nil)
+		ctx := context.Background()
+		if !b.Wait(ctx, "sub:a", limit, 0) {
+			t.Fatal("a fresh key gave no token")
+		}
+		a.Pause(ctx, "sub:a", limit, time.Now().Add(time.Second))
+		b.mu.Lock()
+		b.buckets["sub:a"].tokens = 0 // what b took before the pause is spent
+		b.mu.Unlock()
+		for name, l := range map[string]*Limiter{"the worker that saw it": a, "another": b} {
+			if l.Wait(ctx, "sub:a", limit, 300*time.Millisecond) {
+				t.Errorf("%s got a token during the pause", name)
 			}
-			a.Pause(ctx, "sub:a", limit, time.Now().Add(time.Second))
-			b.mu.Lock()
-			b.buckets["sub:a"].tokens = 0 // what b took before the pause is spent
-			b.mu.Unlock()
-			for name, l := range map[string]*Limiter{"the worker that saw it": a, "another": b} {
-				if l.Wait(ctx, "sub:a", limit, 300*time.Millisecond) {
-					t.Errorf("%s got a token during the pause", name)
-				}
-			}
-			start := time.Now()
-			if !b.Wait(ctx, "sub:a", limit, 2*time.Second) {
-				t.Fatal("no token after the pause")
-			}
-			if waited := time.Since(start); waited < 300*time.Millisecond {
-				t.Errorf("token %s into the rest of the pause", waited)
-			}
-		})
-	}
+		}
+		start := time.Now()
+		if !b.Wait(ctx, "sub:a", limit, 2*time.Second) {
+			t.Fatal("no token after the pause")
+		}
+		if waited := time.Since(start); waited < 300*time.Millisecond {
+			t.Errorf("token %s into the rest of the pause", waited)
+		}
+	})
 }
 
 // TestSendWaitsForItsTurn: a subscription's rate limit makes attempts

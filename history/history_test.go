@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rs/zerolog"
 
 	"github.com/hookstream/hookstream/internal/testenv"
@@ -20,79 +22,73 @@ func flushNow(t *testing.T, r *Recorder) {
 }
 
 func TestRecorderKeepsTheNewestAttemptsAndCountsAll(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			r := New(rdb, Options{Prefix: prefix, Limit: 3, Logger: zerolog.Nop()})
-			ctx := context.Background()
-			base := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-			outcomes := []struct{ outcome, next string }{
-				{"retryable", "retry:1s"}, {"retryable", "retry:2s"}, {"delivered", ""},
-				{"permanent", "dlq"}, {"delivered", ""},
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		r := New(rdb, Options{Prefix: prefix, Limit: 3, Logger: zerolog.Nop()})
+		ctx := context.Background()
+		base := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+		outcomes := []struct{ outcome, next string }{
+			{"retryable", "retry:1s"}, {"retryable", "retry:2s"}, {"delivered", ""},
+			{"permanent", "dlq"}, {"delivered", ""},
+		}
+		// Two flushes, so the list is trimmed across writes too.
+		for i, o := range outcomes {
+			r.Record("sub_a", Attempt{Time: base.Add(time.Duration(i) * time.Second), Number: i + 1, Outcome: o.outcome, Next: o.next})
+			if i == 1 {
+				flushNow(t, r)
 			}
-			// Two flushes, so the list is trimmed across writes too.
-			for i, o := range outcomes {
-				r.Record("sub_a", Attempt{Time: base.Add(time.Duration(i) * time.Second), Number: i + 1, Outcome: o.outcome, Next: o.next})
-				if i == 1 {
-					flushNow(t, r)
-				}
-			}
-			flushNow(t, r)
+		}
+		flushNow(t, r)
 
-			got, err := r.Attempts(ctx, "sub_a", 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var numbers []int
-			for _, a := range got {
-				numbers = append(numbers, a.Number)
-			}
-			if len(numbers) != 3 || numbers[0] != 5 || numbers[1] != 4 || numbers[2] != 3 {
-				t.Errorf("attempts kept = %v, want the newest 3, newest first: [5 4 3]", numbers)
-			}
-			totals, err := r.Totals(ctx, []string{"sub_a", "sub_none"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := Totals{Attempts: 5, Delivered: 2, Failed: 3, Retried: 2, DeadLettered: 1, LastAttempt: base.Add(4 * time.Second)}
-			if got := totals["sub_a"]; got != want {
-				t.Errorf("totals = %+v, want %+v", got, want)
-			}
-			if got := totals["sub_a"].SuccessRate(); got != 0.4 {
-				t.Errorf("success rate = %v, want 0.4", got)
-			}
-			if got := totals["sub_none"]; got != (Totals{}) {
-				t.Errorf("totals of a subscription without attempts = %+v", got)
-			}
+		got, err := r.Attempts(ctx, "sub_a", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var numbers []int
+		for _, a := range got {
+			numbers = append(numbers, a.Number)
+		}
+		if len(numbers) != 3 || numbers[0] != 5 || numbers[1] != 4 || numbers[2] != 3 {
+			t.Errorf("attempts kept = %v, want the newest 3, newest first: [5 4 3]", numbers)
+		}
+		totals, err := r.Totals(ctx, []string{"sub_a", "sub_none"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Totals{Attempts: 5, Delivered: 2, Failed: 3, Retried: 2, DeadLettered: 1, LastAttempt: base.Add(4 * time.Second)}
+		if got := totals["sub_a"]; got != want {
+			t.Errorf("totals = %+v, want %+v", got, want)
+		}
+		if got := totals["sub_a"].SuccessRate(); got != 0.4 {
+			t.Errorf("success rate = %v, want 0.4", got)
+		}
+		if got := totals["sub_none"]; got != (Totals{}) {
+			t.Errorf("totals of a subscription without attempts = %+v", got)
+		}
 
-			if err := r.Forget(ctx, "sub_a"); err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := r.Attempts(ctx, "sub_a", 10); len(got) != 0 {
-				t.Errorf("%d attempts after Forget", len(got))
-			}
-		})
-	}
+		if err := r.Forget(ctx, "sub_a"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := r.Attempts(ctx, "sub_a", 10); len(got) != 0 {
+			t.Errorf("%d attempts after Forget", len(got))
+		}
+	})
 }
 
 // TestRecorderSkipsDeletedSubscriptions: attempts buffered for a
 // subscription deleted before the flush do not bring its history back.
 func TestRecorderSkipsDeletedSubscriptions(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			known := map[string]bool{"kept": true}
-			r := New(rdb, Options{Prefix: prefix, Known: func(id string) bool { return known[id] }, Logger: zerolog.Nop()})
-			r.Record("kept", Attempt{Time: time.Now(), Number: 1, Outcome: "delivered"})
-			r.Record("deleted", Attempt{Time: time.Now(), Number: 1, Outcome: "delivered"})
-			flushNow(t, r)
-			totals, err := r.Totals(context.Background(), []string{"kept", "deleted"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if totals["kept"].Attempts != 1 || totals["deleted"].Attempts != 0 {
-				t.Errorf("totals = %+v, want 1 attempt for kept and none for deleted", totals)
-			}
-		})
-	}
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		known := map[string]bool{"kept": true}
+		r := New(rdb, Options{Prefix: prefix, Known: func(id string) bool { return known[id] }, Logger: zerolog.Nop()})
+		r.Record("kept", Attempt{Time: time.Now(), Number: 1, Outcome: "delivered"})
+		r.Record("deleted", Attempt{Time: time.Now(), Number: 1, Outcome: "delivered"})
+		flushNow(t, r)
+		totals, err := r.Totals(context.Background(), []string{"kept", "deleted"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if totals["kept"].Attempts != 1 || totals["deleted"].Attempts != 0 {
+			t.Errorf("totals = %+v, want 1 attempt for kept and none for deleted", totals)
+		}
+	})
 }

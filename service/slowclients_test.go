@@ -1,13 +1,13 @@
 package service
 
 import (
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookstream/hookstream/internal/testenv"
 )
 
 // TestSlowClientsCannotHoldTheAdminAPI: clients that declare a body and
@@ -21,16 +21,7 @@ func TestSlowClientsCannotHoldTheAdminAPI(t *testing.T) {
 	in := e.start()
 	addr := strings.TrimPrefix(in.base, "http://")
 
-	var slow []net.Conn
-	for range 40 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		fmt.Fprint(c, "POST /v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{")
-		slow = append(slow, c)
-	}
+	slow := testenv.SlowClients(t, addr, 40)
 	time.Sleep(100 * time.Millisecond)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, tt := range []struct {

@@ -21,77 +21,71 @@ import (
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func TestStoreCRUD(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			store := NewStore(rdb, prefix)
-			ctx := context.Background()
-			sub := valid(nil)
-			if err := store.Create(ctx, sub); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Create(ctx, sub); !errors.Is(err, ErrExists) {
-				t.Fatalf("second Create() = %v, want ErrExists", err)
-			}
-			got, err := store.Get(ctx, sub.ID)
-			if err != nil || got.URL != sub.URL || got.Secret != sub.Secret {
-				t.Fatalf("Get() = %+v, %v", got, err)
-			}
-			v1, _ := store.Version(ctx)
-			sub.Name = "renamed"
-			if err := store.Put(ctx, sub); err != nil {
-				t.Fatal(err)
-			}
-			snap, err := store.Load(ctx)
-			if err != nil || len(snap.Subs) != 1 || snap.Subs[0].Name != "renamed" || snap.Version != v1+1 {
-				t.Fatalf("Load() = %+v, %v (version before put %d)", snap, err, v1)
-			}
-			if err := store.Delete(ctx, sub.ID); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Delete(ctx, sub.ID); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("second Delete() = %v, want ErrNotFound", err)
-			}
-			if _, err := store.Get(ctx, sub.ID); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get() after delete = %v, want ErrNotFound", err)
-			}
-		})
-	}
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		store := NewStore(rdb, prefix)
+		ctx := context.Background()
+		sub := valid(nil)
+		if err := store.Create(ctx, sub); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Create(ctx, sub); !errors.Is(err, ErrExists) {
+			t.Fatalf("second Create() = %v, want ErrExists", err)
+		}
+		got, err := store.Get(ctx, sub.ID)
+		if err != nil || got.URL != sub.URL || got.Secret != sub.Secret {
+			t.Fatalf("Get() = %+v, %v", got, err)
+		}
+		v1, _ := store.Version(ctx)
+		sub.Name = "renamed"
+		if err := store.Put(ctx, sub); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := store.Load(ctx)
+		if err != nil || len(snap.Subs) != 1 || snap.Subs[0].Name != "renamed" || snap.Version != v1+1 {
+			t.Fatalf("Load() = %+v, %v (version before put %d)", snap, err, v1)
+		}
+		if err := store.Delete(ctx, sub.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Delete(ctx, sub.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second Delete() = %v, want ErrNotFound", err)
+		}
+		if _, err := store.Get(ctx, sub.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get() after delete = %v, want ErrNotFound", err)
+		}
+	})
 }
 
 func TestCacheFollowsChangesWithinASecond(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			store := NewStore(rdb, prefix)
-			// A long refresh interval: only the pub/sub notification can be fast.
-			cache := NewCache(store, CacheOptions{Refresh: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t))})
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(func() { cancel(); cache.Wait() })
-			if err := cache.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if n := cache.Current().Len(); n != 0 {
-				t.Fatalf("fresh cache has %d subscriptions", n)
-			}
-			// Start returns listening: a change made right after it is not missed.
-			if n, err := subscribers(ctx, rdb, store.Channel()); err != nil || n == 0 {
-				t.Fatalf("Start returned before subscribing to %s: %v, %v", store.Channel(), n, err)
-			}
-			start := time.Now()
-			if err := store.Create(ctx, valid(nil)); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, time.Second, func() bool { _, ok := cache.Current().Get("sub_1"); return ok },
-				"created subscription not in the cache")
-			t.Logf("create reached the cache in %s", time.Since(start))
-			if err := store.Delete(ctx, "sub_1"); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, time.Second, func() bool { return cache.Current().Len() == 0 },
-				"deleted subscription still in the cache")
-		})
-	}
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		store := NewStore(rdb, prefix)
+		// A long refresh interval: only the pub/sub notification can be fast.
+		cache := NewCache(store, CacheOptions{Refresh: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(func() { cancel(); cache.Wait() })
+		if err := cache.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := cache.Current().Len(); n != 0 {
+			t.Fatalf("fresh cache has %d subscriptions", n)
+		}
+		// Start returns listening: a change made right after it is not missed.
+		if n, err := subscribers(ctx, rdb, store.Channel()); err != nil || n == 0 {
+			t.Fatalf("Start returned before subscribing to %s: %v, %v", store.Channel(), n, err)
+		}
+		start := time.Now()
+		if err := store.Create(ctx, valid(nil)); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, time.Second, func() bool { _, ok := cache.Current().Get("sub_1"); return ok },
+			"created subscription not in the cache")
+		t.Logf("create reached the cache in %s", time.Since(start))
+		if err := store.Delete(ctx, "sub_1"); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, time.Second, func() bool { return cache.Current().Len() == 0 },
+			"deleted subscription still in the cache")
+	})
 }
 
 func TestCacheSurvivesRedisOutage(t *testing.T) {
@@ -153,201 +147,192 @@ func TestCacheStartWaitsForRedis(t *testing.T) {
 // TestStoreUpdateLosesNothing: concurrent read-modify-write updates of
 // one subscription all take effect, one after the other.
 func TestStoreUpdateLosesNothing(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			store := NewStore(rdb, prefix)
-			ctx := context.Background()
-			sub := valid(nil)
-			sub.Headers = map[string]string{}
-			if err := store.Create(ctx, sub); err != nil {
-				t.Fatal(err)
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		store := NewStore(rdb, prefix)
+		ctx := context.Background()
+		sub := valid(nil)
+		sub.Headers = map[string]string{}
+		if err := store.Create(ctx, sub); err != nil {
+			t.Fatal(err)
+		}
+		const writers = 8
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = store.Update(ctx, sub.ID, func(cur Subscription) (Subscription, error) {
+					if cur.Headers == nil {
+						cur.Headers = map[string]string{}
+					}
+					cur.Headers["x-writer-"+string(rune('a'+i))] = "1"
+					return cur, nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, ErrConflict) {
+				t.Fatalf("writer %d: %v", i, err)
 			}
-			const writers = 8
-			var wg sync.WaitGroup
-			errs := make([]error, writers)
-			for i := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[i] = store.Update(ctx, sub.ID, func(cur Subscription) (Subscription, error) {
-						if cur.Headers == nil {
-							cur.Headers = map[string]string{}
-						}
-						cur.Headers["x-writer-"+string(rune('a'+i))] = "1"
-						return cur, nil
-					})
-				}()
-			}
-			wg.Wait()
-			for i, err := range errs {
-				if err != nil && !errors.Is(err, ErrConflict) {
-					t.Fatalf("writer %d: %v", i, err)
-				}
-			}
-			got, err := store.Get(ctx, sub.ID)
+		}
+		got, err := store.Get(ctx, sub.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conflicts := 0
+		for _, err := range errs {
 			if err != nil {
-				t.Fatal(err)
+				conflicts++
 			}
-			conflicts := 0
-			for _, err := range errs {
-				if err != nil {
-					conflicts++
-				}
-			}
-			if len(got.Headers) != writers-conflicts {
-				t.Errorf("%d headers stored after %d successful updates: an update was lost", len(got.Headers), writers-conflicts)
-			}
+		}
+		if len(got.Headers) != writers-conflicts {
+			t.Errorf("%d headers stored after %d successful updates: an update was lost", len(got.Headers), writers-conflicts)
+		}
 
-			if _, err := store.Update(ctx, "sub_none", func(c Subscription) (Subscription, error) { return c, nil }); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Update() of an unknown ID = %v, want ErrNotFound", err)
-			}
-			refuse := errors.New("refused")
-			if _, err := store.Update(ctx, sub.ID, func(c Subscription) (Subscription, error) { return c, refuse }); !errors.Is(err, refuse) {
-				t.Errorf("Update() = %v, want the change's error", err)
-			}
-		})
-	}
+		if _, err := store.Update(ctx, "sub_none", func(c Subscription) (Subscription, error) { return c, nil }); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Update() of an unknown ID = %v, want ErrNotFound", err)
+		}
+		refuse := errors.New("refused")
+		if _, err := store.Update(ctx, sub.ID, func(c Subscription) (Subscription, error) { return c, refuse }); !errors.Is(err, refuse) {
+			t.Errorf("Update() = %v, want the change's error", err)
+		}
+	})
 }
 
 // TestCacheAppliesEachChangeAlone: a change announced on the channel is
 // applied by reading the one subscription it changed; only a gap in the
 // versions (changes missed) loads everything again.
 func TestCacheAppliesEachChangeAlone(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			store := NewStore(rdb, prefix)
-			ctx, cancel := context.WithCancel(context.Background())
-			for i := range 50 {
-				if err := store.Create(ctx, valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%02d", i) })); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var reloads atomic.Int32
-			cache := NewCache(store, CacheOptions{Refresh: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-				OnReload: func(int, error) { reloads.Add(1) }})
-			t.Cleanup(func() { cancel(); cache.Wait() })
-			if err := cache.Start(ctx); err != nil {
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		store := NewStore(rdb, prefix)
+		ctx, cancel := context.WithCancel(context.Background())
+		for i := range 50 {
+			if err := store.Create(ctx, valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%02d", i) })); err != nil {
 				t.Fatal(err)
 			}
-			started := reloads.Load()
-			for i := range 300 { // beyond compactAt: the set is built anew once on the way
-				id := fmt.Sprintf("sub_%02d", i%60)
-				if i%7 == 0 {
-					_ = store.Delete(ctx, id)
-					continue
-				}
-				if err := store.Put(ctx, valid(func(s *Subscription) { s.ID = id; s.Name = fmt.Sprint("v", i) })); err != nil {
-					t.Fatal(err)
-				}
+		}
+		var reloads atomic.Int32
+		cache := NewCache(store, CacheOptions{Refresh: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+			OnReload: func(int, error) { reloads.Add(1) }})
+		t.Cleanup(func() { cancel(); cache.Wait() })
+		if err := cache.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		started := reloads.Load()
+		for i := range 300 { // beyond compactAt: the set is built anew once on the way
+			id := fmt.Sprintf("sub_%02d", i%60)
+			if i%7 == 0 {
+				_ = store.Delete(ctx, id)
+				continue
 			}
-			want, _ := store.Version(ctx)
-			testenv.Eventually(t, 5*time.Second, func() bool { return cache.Version() == want }, "cache at version %d, want %d", cache.Version(), want)
-			if n := reloads.Load() - started; n != 0 {
-				t.Errorf("%d full reloads for 300 announced changes, want none", n)
-			}
-			snap, err := store.Load(ctx)
-			if err != nil {
+			if err := store.Put(ctx, valid(func(s *Subscription) { s.ID = id; s.Name = fmt.Sprint("v", i) })); err != nil {
 				t.Fatal(err)
 			}
-			if got := cache.Current().Len(); got != len(snap.Subs) {
-				t.Errorf("cache holds %d subscriptions, the store %d", got, len(snap.Subs))
+		}
+		want, _ := store.Version(ctx)
+		testenv.Eventually(t, 5*time.Second, func() bool { return cache.Version() == want }, "cache at version %d, want %d", cache.Version(), want)
+		if n := reloads.Load() - started; n != 0 {
+			t.Errorf("%d full reloads for 300 announced changes, want none", n)
+		}
+		snap, err := store.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cache.Current().Len(); got != len(snap.Subs) {
+			t.Errorf("cache holds %d subscriptions, the store %d", got, len(snap.Subs))
+		}
+		for _, s := range snap.Subs {
+			if c, ok := cache.Current().Get(s.ID); !ok || c.Name != s.Name {
+				t.Errorf("cache has %s as %v, the store as %q", s.ID, c, s.Name)
 			}
-			for _, s := range snap.Subs {
-				if c, ok := cache.Current().Get(s.ID); !ok || c.Name != s.Name {
-					t.Errorf("cache has %s as %v, the store as %q", s.ID, c, s.Name)
-				}
-			}
+		}
 
-			// A version skipped (a message missed) reloads everything.
-			if err := rdb.Incr(ctx, store.VersionKey()).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Delete(ctx, "sub_01"); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, 5*time.Second, func() bool { return reloads.Load() > started }, "a gap in versions did not reload")
-			if _, ok := cache.Current().Get("sub_01"); ok {
-				t.Error("deleted subscription still cached after the reload")
-			}
-		})
-	}
+		// A version skipped (a message missed) reloads everything.
+		if err := rdb.Incr(ctx, store.VersionKey()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Delete(ctx, "sub_01"); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, func() bool { return reloads.Load() > started }, "a gap in versions did not reload")
+		if _, ok := cache.Current().Get("sub_01"); ok {
+			t.Error("deleted subscription still cached after the reload")
+		}
+	})
 }
 
 // TestStorePages: pages in ID order, with filters that read a bounded
 // number of subscriptions, and an index rebuilt for subscriptions stored
 // without one.
 func TestStorePages(t *testing.T) {
-	for _, b := range testenv.RedisBackends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			rdb, prefix := b.Client, b.Prefix
-			store := NewStore(rdb, prefix)
-			ctx := context.Background()
-			for i := range 25 {
-				if err := store.Create(ctx, valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%02d", i); s.Enabled = i%5 == 0 })); err != nil {
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		store := NewStore(rdb, prefix)
+		ctx := context.Background()
+		for i := range 25 {
+			if err := store.Create(ctx, valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%02d", i); s.Enabled = i%5 == 0 })); err != nil {
+				t.Fatal(err)
+			}
+		}
+		enabled := func(s Subscription) bool { return s.Enabled }
+		walk := func(limit, scan int, keep func(Subscription) bool) (ids []string, pages int) {
+			t.Helper()
+			cursor := ""
+			for {
+				page, next, err := store.Page(ctx, cursor, limit, scan, keep)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			enabled := func(s Subscription) bool { return s.Enabled }
-			walk := func(limit, scan int, keep func(Subscription) bool) (ids []string, pages int) {
-				t.Helper()
-				cursor := ""
-				for {
-					page, next, err := store.Page(ctx, cursor, limit, scan, keep)
-					if err != nil {
-						t.Fatal(err)
-					}
-					pages++
-					for _, s := range page {
-						ids = append(ids, s.ID)
-					}
-					if next == "" {
-						return ids, pages
-					}
-					if len(page) > limit || pages > 100 {
-						t.Fatalf("page of %d, limit %d; %d pages", len(page), limit, pages)
-					}
-					cursor = next
+				pages++
+				for _, s := range page {
+					ids = append(ids, s.ID)
 				}
+				if next == "" {
+					return ids, pages
+				}
+				if len(page) > limit || pages > 100 {
+					t.Fatalf("page of %d, limit %d; %d pages", len(page), limit, pages)
+				}
+				cursor = next
 			}
-			tests := []struct {
-				name              string
-				limit, scan       int
-				keep              func(Subscription) bool
-				wantIDs, minPages int
-			}{
-				{"all in pages of 10", 10, 1000, nil, 25, 3},
-				{"all in one page", 100, 1000, nil, 25, 1},
-				{"page exactly full", 25, 1000, nil, 25, 1},
-				{"enabled only", 2, 1000, enabled, 5, 3},
-				{"enabled, reading 3 at a time", 10, 3, enabled, 5, 9},
-			}
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					ids, pages := walk(tt.limit, tt.scan, tt.keep)
-					if len(ids) != tt.wantIDs || !slices.IsSorted(ids) || pages < tt.minPages {
-						t.Errorf("%d ids in %d pages: %v", len(ids), pages, ids)
-					}
-				})
-			}
+		}
+		tests := []struct {
+			name              string
+			limit, scan       int
+			keep              func(Subscription) bool
+			wantIDs, minPages int
+		}{
+			{"all in pages of 10", 10, 1000, nil, 25, 3},
+			{"all in one page", 100, 1000, nil, 25, 1},
+			{"page exactly full", 25, 1000, nil, 25, 1},
+			{"enabled only", 2, 1000, enabled, 5, 3},
+			{"enabled, reading 3 at a time", 10, 3, enabled, 5, 9},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ids, pages := walk(tt.limit, tt.scan, tt.keep)
+				if len(ids) != tt.wantIDs || !slices.IsSorted(ids) || pages < tt.minPages {
+					t.Errorf("%d ids in %d pages: %v", len(ids), pages, ids)
+				}
+			})
+		}
 
-			// Subscriptions written before the index existed are indexed by the
-			// next full load.
-			if err := rdb.Del(ctx, HashTag(prefix)+":subscriptions:ids").Err(); err != nil {
-				t.Fatal(err)
-			}
-			if ids, _ := walk(10, 1000, nil); len(ids) != 0 {
-				t.Fatalf("%d listed without an index", len(ids))
-			}
-			if _, err := store.Load(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if ids, _ := walk(10, 1000, nil); len(ids) != 25 {
-				t.Errorf("%d listed after the index was rebuilt, want 25", len(ids))
-			}
-		})
-	}
+		// Subscriptions written before the index existed are indexed by the
+		// next full load.
+		if err := rdb.Del(ctx, HashTag(prefix)+":subscriptions:ids").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := walk(10, 1000, nil); len(ids) != 0 {
+			t.Fatalf("%d listed without an index", len(ids))
+		}
+		if _, err := store.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := walk(10, 1000, nil); len(ids) != 25 {
+			t.Errorf("%d listed after the index was rebuilt, want 25", len(ids))
+		}
+	})
 }
 
 func TestHashTag(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookstream/hookstream/internal/testenv"
 )
 
 // start serves a handler that reads the body and answers 204, with
@@ -33,42 +35,12 @@ func start(t *testing.T, limits Limits) (*Server, string) {
 	return s, ln.Addr().String()
 }
 
-// slowClients opens n connections that each declare a 200 KB body and
-// send one byte of it.
-func slowClients(t *testing.T, addr string, n int) []net.Conn {
-	t.Helper()
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, err := fmt.Fprint(c, "POST /v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n{"); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	return conns
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf(msg, args...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestSlowClientsAreCutOff: a client that sends its body slower than the
 // read deadline allows loses its connection at the deadline.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	s, addr := start(t, Limits{ReadTimeout: 300 * time.Millisecond})
-	conns := slowClients(t, addr, 50)
-	waitFor(t, 2*time.Second, func() bool { served, _ := s.Conns(); return served == 50 }, "50 connections not open")
+	conns := testenv.SlowClients(t, addr, 50)
+	testenv.Eventually(t, 2*time.Second, func() bool { served, _ := s.Conns(); return served == 50 }, "50 connections not open")
 	start := time.Now()
 	for _, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -79,7 +51,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("slow clients held their connections %s with a 300ms read deadline", took)
 	}
-	waitFor(t, 2*time.Second, func() bool { served, over := s.Conns(); return served+over == 0 }, "connections still counted")
+	testenv.Eventually(t, 2*time.Second, func() bool { served, over := s.Conns(); return served+over == 0 }, "connections still counted")
 }
 
 // TestProbesAnswerBeyondTheCap: with every connection taken by slow
@@ -87,8 +59,8 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 // to come back.
 func TestProbesAnswerBeyondTheCap(t *testing.T) {
 	s, addr := start(t, Limits{MaxConns: 10, ReadTimeout: 10 * time.Second, Probes: []string{"/healthz"}})
-	slowClients(t, addr, 30)
-	waitFor(t, 2*time.Second, func() bool { served, _ := s.Conns(); return served == 10 }, "the cap not reached")
+	testenv.SlowClients(t, addr, 30)
+	testenv.Eventually(t, 2*time.Second, func() bool { served, _ := s.Conns(); return served == 10 }, "the cap not reached")
 	tests := []struct {
 		path   string
 		status int
@@ -126,8 +98,8 @@ func TestProbesAnswerBeyondTheCap(t *testing.T) {
 // the newest few are kept.
 func TestConnectionsBeyondTheCapAreBrief(t *testing.T) {
 	s, addr := start(t, Limits{MaxConns: 4, ReadTimeout: 10 * time.Second, ProbeTimeout: 200 * time.Millisecond})
-	slowClients(t, addr, 4)
-	waitFor(t, 2*time.Second, func() bool { served, _ := s.Conns(); return served == 4 }, "the cap not reached")
+	testenv.SlowClients(t, addr, 4)
+	testenv.Eventually(t, 2*time.Second, func() bool { served, _ := s.Conns(); return served == 4 }, "the cap not reached")
 	var idle []net.Conn
 	for range 100 {
 		c, err := net.Dial("tcp", addr)
@@ -147,5 +119,5 @@ func TestConnectionsBeyondTheCapAreBrief(t *testing.T) {
 			t.Fatalf("a silent connection beyond the cap still open: %v", err)
 		}
 	}
-	waitFor(t, time.Second, func() bool { _, over := s.Conns(); return over == 0 }, "connections beyond the cap still counted")
+	testenv.Eventually(t, time.Second, func() bool { _, over := s.Conns(); return over == 0 }, "connections beyond the cap still counted")
 }

@@ -94,3 +94,11 @@ func ready(t testing.TB, rdb redis.UniversalClient, what string) redis.Universal
 	}
 	return rdb
 }
+
+// ForEachRedis runs test as a subtest on each of RedisBackends.
+func ForEachRedis(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient, prefix string)) {
+	t.Helper()
+	for _, b := range RedisBackends(t) {
+		t.Run(b.Name, func(t *testing.T) { test(t, b.Client, b.Prefix) })
+	}
+}
