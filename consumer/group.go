@@ -234,7 +234,9 @@ func (g *Group) poll(ctx context.Context) {
 			}
 			p.mu.Lock()
 			p.queue = append(p.queue, ftp.Records...)
-			p.arrivals = append(p.arrivals, arrival{last: ftp.Records[len(ftp.Records)-1].Offset, at: g.opts.Now()})
+			if g.opts.Due != nil && g.opts.MaxWait > 0 {
+				p.arrivals = append(p.arrivals, arrival{last: ftp.Records[len(ftp.Records)-1].Offset, at: g.opts.Now()})
+			}
 			p.mu.Unlock()
 			touched = append(touched, p)
 		})
@@ -311,6 +313,9 @@ func (g *Group) take(p *partition) (*kgo.Record, uint64, bool) {
 	rec := p.queue[0]
 	p.queue[0] = nil
 	p.queue = p.queue[1:]
+	for len(p.arrivals) > 0 && p.arrivals[0].last <= rec.Offset {
+		p.arrivals = p.arrivals[1:] // the fetches taken whole
+	}
 	return rec, p.track.add(rec.Offset), true
 }
 
@@ -330,18 +335,15 @@ func (g *Group) headWait(p *partition) time.Duration {
 	return wait
 }
 
-// arrived returns when the queued record at offset arrived, forgetting
-// the fetches before it; p.mu is held.
+// arrived returns when the queued record at offset arrived: the fetches
+// before it were dropped as their records were taken. p.mu is held.
 func (p *partition) arrived(offset int64, now time.Time) time.Time {
-	i := 0
-	for i < len(p.arrivals) && p.arrivals[i].last < offset {
-		i++
+	for _, a := range p.arrivals {
+		if a.last >= offset {
+			return a.at
+		}
 	}
-	p.arrivals = p.arrivals[i:]
-	if len(p.arrivals) == 0 {
-		return now
-	}
-	return p.arrivals[0].at
+	return now
 }
 
 func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {

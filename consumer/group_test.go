@@ -377,3 +377,38 @@ func TestRecordsDueFarAheadWaitTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestArrivalsAreForgotten: what a group notes of each fetch is dropped
+// as its records are taken, whether or not they had to wait.
+func TestArrivalsAreForgotten(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+	}{
+		{"no due times", Options{}},
+		{"due at once", Options{Due: func(*kgo.Record) time.Time { return time.Time{} }, MaxWait: time.Second}},
+		{"due far ahead", Options{Due: func(*kgo.Record) time.Time { return time.Now().AddDate(1, 0, 0) }, MaxWait: 100 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topic := testenv.Topic("retry")
+			brokers := testenv.Kafka(t, 1, topic)
+			var handled atomic.Int32
+			g, _ := startGroup(t, brokers, topic, tt.opts, func(context.Context, *kgo.Record) error { handled.Add(1); return nil })
+			for range 5 { // several fetches
+				produce(t, brokers, topic, 20)
+				time.Sleep(20 * time.Millisecond)
+			}
+			testenv.Eventually(t, 10*time.Second, func() bool { return handled.Load() == 100 }, "%d of 100 handled", handled.Load())
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			for tp, p := range g.parts {
+				p.mu.Lock()
+				if n := len(p.arrivals); n != 0 {
+					t.Errorf("%v: %d fetches still noted after every record was taken", tp, n)
+				}
+				p.mu.Unlock()
+			}
+		})
+	}
+}
