@@ -168,13 +168,14 @@ func TestPipelineOnRedisClusterAndSentinel(t *testing.T) {
 			for i := range 5 {
 				e.publish(logEvent(i, `"level":"error"`))
 			}
-			testenv.Eventually(t, 15*time.Second, func() bool { return rc.deliveredCount() == 5 }, "on %s: %d of 5 delivered", b.Name, rc.deliveredCount())
+			testenv.Eventually(t, 15*time.Second, func() bool { return rc.deliveredCount() == 5 }, "on %s: not all 5 events delivered", b.Name)
+			// Ten attempts at least: a rebalance may deliver an event again.
 			var hist struct{ Data []map[string]any }
-			testenv.Eventually(t, 5*time.Second, func() bool {
+			testenv.Eventually(t, 10*time.Second, func() bool {
 				hist.Data = nil
 				in.getJSON(t, "/v1/subscriptions/"+id+"/attempts", &hist)
-				return len(hist.Data) == 10
-			}, "on %s: %d attempts in the history, want 10", b.Name, len(hist.Data))
+				return len(hist.Data) >= 10
+			}, "on %s: fewer than 10 attempts in the history", b.Name)
 			if status, body := in.do(t, http.MethodDelete, "/v1/subscriptions/"+id, nil); status != http.StatusNoContent {
 				t.Fatalf("delete: %d %s", status, body)
 			}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A Redis Cluster (three masters) and a Sentinel group (a master, a
 # replica, one sentinel) on 127.0.0.1, for tests: the store, the
-# history, the rate limits and the pipeline run on each.
+# history, the rate limits and the pipeline run on each. The sentinel
+# waits 10 s before it calls the master down, so that a loaded test
+# machine does not fail it over by surprise (the failover test asks for
+# one).
 #
 #   deploy/local/redis.sh start|stop|env
 #
@@ -62,7 +65,7 @@ pidfile $run/$s/redis.pid
 logfile $run/$s/redis.log
 dir $run/$s
 sentinel monitor $master 127.0.0.1 $((base + 3)) 1
-sentinel down-after-milliseconds $master 1000
+sentinel down-after-milliseconds $master 10000
 sentinel failover-timeout $master 5000
 CONF
   redis-server "$run/$s/sentinel.conf" --sentinel
@@ -72,8 +75,16 @@ CONF
 }
 
 stop() {
+  local pids=()
   for pidfile in "$run"/*/redis.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    [ -f "$pidfile" ] && pids+=("$(cat "$pidfile")")
+  done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
   done
   rm -rf "$run"
   echo "redis cluster and sentinel from port $base stopped"

@@ -147,7 +147,6 @@ func (s *Server) admitBeyond(c net.Conn) *conn {
 	limit := time.Now().Add(s.limits.ProbeTimeout)
 	_ = c.SetDeadline(limit)
 	oc := &conn{Conn: c, count: &s.over, overflow: true, limit: limit, s: s}
-	s.over.Add(1)
 	s.mu.Lock()
 	var oldest *conn
 	if len(s.beyond) >= max(16, s.limits.MaxConns/8) {
@@ -159,6 +158,7 @@ func (s *Server) admitBeyond(c net.Conn) *conn {
 	if oldest != nil {
 		oldest.Close()
 	}
+	s.over.Add(1)
 	return oc
 }
 
