@@ -53,6 +53,9 @@ type SenderOptions struct {
 	// HostRateLimit paces the attempts to each destination host whose
 	// subscriptions set no rate limit of their own. Default none.
 	HostRateLimit RateLimit
+	// SlowdownFor is how long a 429 lowers an endpoint's pace on this
+	// worker, to half what it was sent. Default 1m.
+	SlowdownFor time.Duration
 	// RateWait is the longest an attempt waits for its turn before it is
 	// put off without being made. A hookstream sets it to its first
 	// rung's delay. Default 1s.
@@ -72,7 +75,9 @@ type Sender struct {
 	limiter  *Limiter
 	hostRate RateLimit
 	rateWait time.Duration
-	now      func() time.Time
+	// slowdownFor is how long a 429 lowers an endpoint's pace.
+	slowdownFor time.Duration
+	now         func() time.Time
 }
 
 // NewSender returns a Sender with its own pooled transport.
@@ -104,6 +109,9 @@ func NewSender(opts SenderOptions) *Sender {
 	if opts.RateWait <= 0 {
 		opts.RateWait = time.Second
 	}
+	if opts.SlowdownFor <= 0 {
+		opts.SlowdownFor = defaultSlowdownFor
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Guard.Control}
 	transport := &http.Transport{
 		Proxy:                 nil, // a proxy would hide the real destination from the guard
@@ -132,11 +140,12 @@ func NewSender(opts SenderOptions) *Sender {
 		// one endpoint.
 		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown, opts.BreakerMaxCooldown,
 			cmp.Or(opts.MaxPerEndpoint, defaultProbeWaiters), 4*opts.EndpointWait),
-		inFlight: newEndpointSlots(opts.MaxPerEndpoint, opts.EndpointWait),
-		limiter:  opts.Limiter,
-		hostRate: opts.HostRateLimit,
-		rateWait: opts.RateWait,
-		now:      opts.Now,
+		inFlight:    newEndpointSlots(opts.MaxPerEndpoint, opts.EndpointWait),
+		limiter:     opts.Limiter,
+		hostRate:    opts.HostRateLimit,
+		rateWait:    opts.RateWait,
+		slowdownFor: opts.SlowdownFor,
+		now:         opts.Now,
 	}
 }
 
@@ -185,6 +194,13 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 		return Outcome{Class: Retryable, Reason: ReasonRateLimited, NotAttempted: true, Err: errRateLimited}
 	}
 	ep := s.inFlight.get(sub.URL)
+	if !ep.await(ctx, s.now(), s.rateWait) {
+		s.breakers.cancelProbe(sub.URL)
+		if ctx.Err() != nil {
+			return Outcome{Class: Retryable, Reason: ReasonCanceled, NotAttempted: true, Err: ctx.Err()}
+		}
+		return Outcome{Class: Retryable, Reason: ReasonRateLimited, NotAttempted: true, Err: errSlowedDown}
+	}
 	if !s.inFlight.acquire(ctx, ep) {
 		s.breakers.cancelProbe(sub.URL)
 		return Outcome{Class: Retryable, Reason: ReasonSaturated, NotAttempted: true, Err: ep.saturated}
@@ -192,6 +208,7 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	// The attempt starts once it has its slot: the latency is the
 	// endpoint's, not the queue's.
 	start := s.now()
+	ep.sent.add(start)
 	out = s.send(ctx, sub, id, body, start)
 	out.Latency = s.now().Sub(start)
 	s.inFlight.release(ep, out.Latency)
@@ -201,10 +218,13 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	} else {
 		s.breakers.record(sub.URL, v, out.Class != Retryable, start.Add(out.Latency))
 	}
-	if out.Reason == ReasonHTTP429 && out.RetryAfter > 0 && s.limiter != nil {
-		// The endpoint asked every worker to slow down, not just this
-		// delivery.
-		s.limiter.Pause(ctx, key, limit, start.Add(min(out.RetryAfter, maxPause)))
+	if out.Reason == ReasonHTTP429 {
+		// The endpoint asked to be sent less: this worker lowers its pace,
+		// and a Retry-After pauses it on every worker.
+		ep.slowDown(s.now(), s.slowdownFor)
+		if out.RetryAfter > 0 && s.limiter != nil {
+			s.limiter.Pause(ctx, key, limit, start.Add(min(out.RetryAfter, maxPause)))
+		}
 	}
 	return out
 }

@@ -53,6 +53,8 @@ type endpoint struct {
 	slots   chan struct{} // nil when attempts are not capped
 	latency atomic.Int64  // moving average of attempt latency, ns; 0 before the first
 	moved   atomic.Int64  // unix ns when an attempt last started or finished
+	sent    sendRate      // attempts per second
+	slow    atomic.Pointer[slowdown]
 
 	// Refusal errors are made once: while an endpoint is down, every
 	// delivery to it is refused, and redacting its URL for each would
