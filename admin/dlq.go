@@ -1,119 +1,15 @@
+// The dead-letter topic: list and replay.
+
 package admin
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/hookstream/hookstream/dlq"
-	"github.com/hookstream/hookstream/history"
 )
-
-// Queues are the Kafka-side figures of GET /v1/stats.
-type Queues struct {
-	// InFlight counts records this instance is working on.
-	InFlight int           `json:"in_flight"`
-	Rungs    []RungBacklog `json:"rungs"`
-	DLQ      DLQSize       `json:"dlq"`
-}
-
-// RungBacklog is how many records wait on one retry rung, across every
-// instance: its consumer group's lag.
-type RungBacklog struct {
-	Rung    string `json:"rung"`
-	Topic   string `json:"topic"`
-	Backlog int64  `json:"backlog"`
-}
-
-// DLQSize counts the records the DLQ topic holds.
-type DLQSize struct {
-	Topic   string `json:"topic"`
-	Records int64  `json:"records"`
-}
-
-// subscriptionStats is one subscription's line of GET /v1/stats.
-type subscriptionStats struct {
-	ID          string  `json:"id"`
-	Name        string  `json:"name"`
-	Enabled     bool    `json:"enabled"`
-	SuccessRate float64 `json:"success_rate"`
-	history.Totals
-}
-
-type totalStats struct {
-	SuccessRate float64 `json:"success_rate"`
-	history.Totals
-}
-
-// attempts lists a subscription's recent delivery attempts, newest first:
-// ?limit (1–1000, default 50).
-func (a *API) attempts(w http.ResponseWriter, r *http.Request) {
-	if a.opts.History == nil {
-		writeProblem(w, http.StatusNotFound, "delivery history is off (history.attempts is 0)")
-		return
-	}
-	limit, ok := intParam(w, r, "limit", 50, 1, 1000)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	if _, ok := a.load(w, r, id); !ok {
-		return
-	}
-	list, err := a.opts.History.Attempts(r.Context(), id, limit)
-	if err != nil {
-		a.unavailable(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": list})
-}
-
-// stats answers totals and per-subscription success rates from the
-// delivery history, and the queues from Kafka.
-func (a *API) stats(w http.ResponseWriter, r *http.Request) {
-	snap, err := a.opts.Store.Load(r.Context())
-	if err != nil {
-		a.unavailable(w, err)
-		return
-	}
-	sortByID(snap.Subs)
-	ids := make([]string, len(snap.Subs))
-	for i, s := range snap.Subs {
-		ids[i] = s.ID
-	}
-	totals := map[string]history.Totals{}
-	if a.opts.History != nil {
-		if totals, err = a.opts.History.Totals(r.Context(), ids); err != nil {
-			a.unavailable(w, err)
-			return
-		}
-	}
-	var all history.Totals
-	subs := make([]subscriptionStats, 0, len(snap.Subs))
-	for _, s := range snap.Subs {
-		t := totals[s.ID]
-		all = all.Add(t)
-		subs = append(subs, subscriptionStats{ID: s.ID, Name: s.Name, Enabled: s.Enabled, SuccessRate: t.SuccessRate(), Totals: t})
-	}
-	resp := map[string]any{
-		"totals":        totalStats{SuccessRate: all.SuccessRate(), Totals: all},
-		"subscriptions": subs,
-	}
-	if a.opts.Queues != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		q, err := a.opts.Queues(ctx)
-		cancel()
-		if err != nil {
-			a.unavailable(w, err)
-			return
-		}
-		resp["in_flight"], resp["rungs"], resp["dlq"] = q.InFlight, q.Rungs, q.DLQ
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
 
 // dlqFilter reads the selection of GET /v1/dlq from the query.
 func dlqFilter(r *http.Request) (dlq.Filter, []FieldError) {
@@ -231,20 +127,4 @@ func (a *API) dlqError(w http.ResponseWriter, err error) bool {
 		a.unavailable(w, err)
 	}
 	return true
-}
-
-// intParam reads an optional whole-number query parameter in [lo, hi],
-// writing a 400 and returning false when it is bad.
-func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {
-	q := r.URL.Query()
-	if !q.Has(name) {
-		return def, true
-	}
-	n, err := strconv.Atoi(q.Get(name))
-	if err != nil || n < lo || n > hi {
-		writeProblem(w, http.StatusBadRequest, "invalid query parameters",
-			FieldError{Field: name, Message: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)})
-		return 0, false
-	}
-	return n, true
 }

@@ -1,0 +1,91 @@
+// GET /v1/stats: totals from the delivery history, and the queues.
+
+package admin
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/hookstream/hookstream/history"
+)
+
+// Queues are the Kafka-side figures of GET /v1/stats.
+type Queues struct {
+	// InFlight counts records this instance is working on.
+	InFlight int           `json:"in_flight"`
+	Rungs    []RungBacklog `json:"rungs"`
+	DLQ      DLQSize       `json:"dlq"`
+}
+
+// RungBacklog is how many records wait on one retry rung, across every
+// instance: its consumer group's lag.
+type RungBacklog struct {
+	Rung    string `json:"rung"`
+	Topic   string `json:"topic"`
+	Backlog int64  `json:"backlog"`
+}
+
+// DLQSize counts the records the DLQ topic holds.
+type DLQSize struct {
+	Topic   string `json:"topic"`
+	Records int64  `json:"records"`
+}
+
+// subscriptionStats is one subscription's line of GET /v1/stats.
+type subscriptionStats struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	Enabled     bool    `json:"enabled"`
+	SuccessRate float64 `json:"success_rate"`
+	history.Totals
+}
+
+type totalStats struct {
+	SuccessRate float64 `json:"success_rate"`
+	history.Totals
+}
+
+// stats answers totals and per-subscription success rates from the
+// delivery history, and the queues from Kafka.
+func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+	snap, err := a.opts.Store.Load(r.Context())
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	sortByID(snap.Subs)
+	ids := make([]string, len(snap.Subs))
+	for i, s := range snap.Subs {
+		ids[i] = s.ID
+	}
+	totals := map[string]history.Totals{}
+	if a.opts.History != nil {
+		if totals, err = a.opts.History.Totals(r.Context(), ids); err != nil {
+			a.unavailable(w, err)
+			return
+		}
+	}
+	var all history.Totals
+	subs := make([]subscriptionStats, 0, len(snap.Subs))
+	for _, s := range snap.Subs {
+		t := totals[s.ID]
+		all = all.Add(t)
+		subs = append(subs, subscriptionStats{ID: s.ID, Name: s.Name, Enabled: s.Enabled, SuccessRate: t.SuccessRate(), Totals: t})
+	}
+	resp := map[string]any{
+		"totals":        totalStats{SuccessRate: all.SuccessRate(), Totals: all},
+		"subscriptions": subs,
+	}
+	if a.opts.Queues != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		q, err := a.opts.Queues(ctx)
+		cancel()
+		if err != nil {
+			a.unavailable(w, err)
+			return
+		}
+		resp["in_flight"], resp["rungs"], resp["dlq"] = q.InFlight, q.Rungs, q.DLQ
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
