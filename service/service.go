@@ -126,28 +126,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := store.MoveKeys(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("subscriptions stored under the keys of an older version could not be moved")
 	}
-	cache := subscription.NewCache(store, subscription.CacheOptions{
-		Refresh:       cfg.Redis.RefreshInterval,
-		MaxMatchBytes: cfg.Events.MaxMatchBytes,
-		Logger:        s.log.With().Str("component", "subscriptions").Logger(),
-		OnReload: func(n int, err error) {
-			if err != nil {
-				s.metrics.Reloads.WithLabelValues("error").Inc()
-				return
-			}
-			s.metrics.Reloads.WithLabelValues("ok").Inc()
-			s.metrics.Subscriptions.Set(float64(n))
-		},
-		OnChange: func(n int) { s.metrics.Subscriptions.Set(float64(n)) },
-	})
-	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "redis_up",
-		Help: "1 while Redis answers, 0 while workers match from the cached subscriptions."},
-		func() float64 {
-			if _, err := cache.Health(); err != nil {
-				return 0
-			}
-			return 1
-		}))
+	cache := s.newCache(store)
 
 	// Kafka: the producer of retry and DLQ records, and the topics.
 	// Every client connects with the same brokers, TLS and SASL; each gets
@@ -194,36 +173,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("events.fields: %w", err)
 	}
-	guard, err := delivery.NewGuard(cfg.Delivery.AllowNetworks)
+	guard, sender, err := s.newSender(rdb)
 	if err != nil {
-		return fmt.Errorf("delivery.allow_networks: %w", err)
+		return err
 	}
-	firstCooldown, longestCooldown := cfg.BreakerCooldowns()
-	sender := delivery.NewSender(delivery.SenderOptions{
-		UserAgent:        "hookstream/" + s.opts.Version,
-		Guard:            guard,
-		MaxResponseBytes: cfg.Delivery.MaxResponseBytes,
-		// Keep as many idle connections as attempts may be in flight, or
-		// every burst closes and redials the difference.
-		MaxIdleConnsPerHost: max(cfg.Delivery.MaxIdleConnsPerHost, cfg.Delivery.MaxInFlightPerEndpoint),
-		BreakerFailures:     cfg.Delivery.BreakerFailures,
-		BreakerCooldown:     firstCooldown,
-		BreakerMaxCooldown:  longestCooldown,
-		MaxPerEndpoint:      cfg.Delivery.MaxInFlightPerEndpoint,
-		Limiter:             delivery.NewLimiter(rdb, cfg.Redis.KeyPrefix, workerName(), s.opts.Now),
-		HostRateLimit:       delivery.RateLimit{PerSecond: cfg.Delivery.RateLimit.PerSecond, Burst: cfg.Delivery.RateLimit.Burst},
-		// A delivery waits for its turn no longer than the first rung
-		// would have it wait.
-		RateWait: cfg.Retry.Rungs[0],
-		Now:      s.opts.Now,
-	})
 	defer sender.Close()
-	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "open_circuit_breakers",
-		Help: "Endpoints whose circuit breaker is open."}, func() float64 { return float64(sender.OpenBreakers()) }))
-	ladder := retry.Ladder{DLQ: cfg.DLQTopic(), MaxRetryAfter: cfg.Retry.MaxRetryAfter}
-	for i, t := range cfg.RetryTopics() {
-		ladder.Rungs = append(ladder.Rungs, retry.Rung{Topic: t, Delay: cfg.Retry.Rungs[i]})
-	}
+	ladder := ladderOf(cfg)
 	procOpts := processor.Options{
 		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
@@ -321,18 +276,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 
 	// Consumer groups: the input topics, then one group per rung.
-	groupClient := func(role string) []kgo.Opt {
-		return kafkaOpts(role,
-			kgo.FetchMaxWait(cfg.Kafka.FetchMaxWait),
-			kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
-			// The client's default heartbeat (3s) must stay well inside
-			// short session timeouts.
-			kgo.HeartbeatInterval(min(3*time.Second, cfg.Kafka.SessionTimeout/3)),
-			// Brokers return a first batch larger than these, so records up
-			// to kafka.max_message_bytes still arrive; the caps bound memory.
-			kgo.FetchMaxBytes(cfg.Kafka.FetchMaxBytes),
-			kgo.FetchMaxPartitionBytes(cfg.Kafka.FetchMaxPartitionBytes),
-		)
+	if groups, err = s.newGroups(kafkaOpts, proc, limiter, ladder); err != nil {
+		return err
 	}
 	defer func() {
 		if !started {
@@ -341,35 +286,6 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	input := consumer.Options{
-		Group: cfg.Kafka.Group, Topics: cfg.Kafka.InputTopics, Limiter: limiter,
-		CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
-		StartAtEnd: cfg.Kafka.StartOffset == "latest", Client: groupClient("input"),
-		Logger: s.log.With().Str("component", "consumer").Logger(), Metrics: s.metrics, Now: s.opts.Now,
-	}
-	if cfg.Kafka.InputRegex != "" {
-		input.Topics, input.Regex = []string{cfg.Kafka.InputRegex}, true
-	}
-	g, err := consumer.New(input, proc.HandleEvent)
-	if err != nil {
-		return err
-	}
-	groups = append(groups, g)
-	for _, rung := range ladder.Rungs {
-		delay := rung.Delay
-		g, err := consumer.New(consumer.Options{
-			Group: cfg.RungGroup(delay), Topics: []string{rung.Topic}, Limiter: limiter,
-			Due:            func(r *kgo.Record) time.Time { return dueAt(r, delay) },
-			MaxWait:        delay,
-			CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
-			Client: groupClient("retry_" + config.RungName(delay)), Logger: s.log.With().Str("component", "retry").Logger(), Metrics: s.metrics,
-			Now: s.opts.Now,
-		}, proc.HandleJob)
-		if err != nil {
-			return err
-		}
-		groups = append(groups, g)
-	}
 
 	srv := httpserve.New(api, httpserve.Limits{
 		MaxConns: maxConnections(cfg.Admin.MaxConnections), ReadTimeout: cfg.Admin.ReadTimeout,
@@ -399,8 +315,12 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = g.Run(runCtx) }()
 	}
+	inputs := cfg.Kafka.InputTopics
+	if cfg.Kafka.InputRegex != "" {
+		inputs = []string{"/" + cfg.Kafka.InputRegex + "/"}
+	}
 	s.log.Info().Str("admin", s.addr.String()).Strs("brokers", cfg.Kafka.Brokers).
-		Strs("input", input.Topics).Strs("retry_topics", cfg.RetryTopics()).Str("dlq", cfg.DLQTopic()).
+		Strs("input", inputs).Strs("retry_topics", cfg.RetryTopics()).Str("dlq", cfg.DLQTopic()).
 		Int("subscriptions", cache.Current().Len()).Msg("hookstream running")
 	close(s.ready)
 
@@ -420,6 +340,132 @@ func (s *Service) Run(ctx context.Context) error {
 	cancel()
 	s.log.Info().Msg("stopped")
 	return runErr
+}
+
+// newGroups makes the consumer groups: the input topics', then one per
+// rung, whose records wait until due. On an error it closes what it made.
+func (s *Service) newGroups(kafkaOpts func(string, ...kgo.Opt) []kgo.Opt, proc *processor.Processor,
+	limiter *consumer.Limiter, ladder retry.Ladder) ([]*consumer.Group, error) {
+	cfg := &s.cfg
+	groupClient := func(role string) []kgo.Opt {
+		return kafkaOpts(role,
+			kgo.FetchMaxWait(cfg.Kafka.FetchMaxWait),
+			kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
+			// The client's default heartbeat (3s) must stay well inside
+			// short session timeouts.
+			kgo.HeartbeatInterval(min(3*time.Second, cfg.Kafka.SessionTimeout/3)),
+			// Brokers return a first batch larger than these, so records up
+			// to kafka.max_message_bytes still arrive; the caps bound memory.
+			kgo.FetchMaxBytes(cfg.Kafka.FetchMaxBytes),
+			kgo.FetchMaxPartitionBytes(cfg.Kafka.FetchMaxPartitionBytes),
+		)
+	}
+	var groups []*consumer.Group
+	fail := func(err error) ([]*consumer.Group, error) {
+		for _, g := range groups {
+			g.Close()
+		}
+		return nil, err
+	}
+	input := consumer.Options{
+		Group: cfg.Kafka.Group, Topics: cfg.Kafka.InputTopics, Limiter: limiter,
+		CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
+		StartAtEnd: cfg.Kafka.StartOffset == "latest", Client: groupClient("input"),
+		Logger: s.log.With().Str("component", "consumer").Logger(), Metrics: s.metrics, Now: s.opts.Now,
+	}
+	if cfg.Kafka.InputRegex != "" {
+		input.Topics, input.Regex = []string{cfg.Kafka.InputRegex}, true
+	}
+	g, err := consumer.New(input, proc.HandleEvent)
+	if err != nil {
+		return fail(err)
+	}
+	groups = append(groups, g)
+	for _, rung := range ladder.Rungs {
+		delay := rung.Delay
+		g, err := consumer.New(consumer.Options{
+			Group: cfg.RungGroup(delay), Topics: []string{rung.Topic}, Limiter: limiter,
+			Due:            func(r *kgo.Record) time.Time { return dueAt(r, delay) },
+			MaxWait:        delay,
+			CommitInterval: cfg.Kafka.CommitInterval, DrainTimeout: cfg.ShutdownTimeout,
+			Client: groupClient("retry_" + config.RungName(delay)), Logger: s.log.With().Str("component", "retry").Logger(), Metrics: s.metrics,
+			Now: s.opts.Now,
+		}, proc.HandleJob)
+		if err != nil {
+			return fail(err)
+		}
+		groups = append(groups, g)
+	}
+	return groups, nil
+}
+
+// newCache makes the subscription cache of store, with its metrics.
+func (s *Service) newCache(store *subscription.Store) *subscription.Cache {
+	cfg := &s.cfg
+	cache := subscription.NewCache(store, subscription.CacheOptions{
+		Refresh:       cfg.Redis.RefreshInterval,
+		MaxMatchBytes: cfg.Events.MaxMatchBytes,
+		Logger:        s.log.With().Str("component", "subscriptions").Logger(),
+		OnReload: func(n int, err error) {
+			if err != nil {
+				s.metrics.Reloads.WithLabelValues("error").Inc()
+				return
+			}
+			s.metrics.Reloads.WithLabelValues("ok").Inc()
+			s.metrics.Subscriptions.Set(float64(n))
+		},
+		OnChange: func(n int) { s.metrics.Subscriptions.Set(float64(n)) },
+	})
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "redis_up",
+		Help: "1 while Redis answers, 0 while workers match from the cached subscriptions."},
+		func() float64 {
+			if _, err := cache.Health(); err != nil {
+				return 0
+			}
+			return 1
+		}))
+	return cache
+}
+
+// newSender makes the guard of destinations and the sender of every
+// attempt, with its metrics; its rate limits are kept in rdb.
+func (s *Service) newSender(rdb redis.UniversalClient) (*delivery.Guard, *delivery.Sender, error) {
+	cfg := &s.cfg
+	guard, err := delivery.NewGuard(cfg.Delivery.AllowNetworks)
+	if err != nil {
+		return nil, nil, fmt.Errorf("delivery.allow_networks: %w", err)
+	}
+	firstCooldown, longestCooldown := cfg.BreakerCooldowns()
+	sender := delivery.NewSender(delivery.SenderOptions{
+		UserAgent:        "hookstream/" + s.opts.Version,
+		Guard:            guard,
+		MaxResponseBytes: cfg.Delivery.MaxResponseBytes,
+		// Keep as many idle connections as attempts may be in flight, or
+		// every burst closes and redials the difference.
+		MaxIdleConnsPerHost: max(cfg.Delivery.MaxIdleConnsPerHost, cfg.Delivery.MaxInFlightPerEndpoint),
+		BreakerFailures:     cfg.Delivery.BreakerFailures,
+		BreakerCooldown:     firstCooldown,
+		BreakerMaxCooldown:  longestCooldown,
+		MaxPerEndpoint:      cfg.Delivery.MaxInFlightPerEndpoint,
+		Limiter:             delivery.NewLimiter(rdb, cfg.Redis.KeyPrefix, workerName(), s.opts.Now),
+		HostRateLimit:       delivery.RateLimit{PerSecond: cfg.Delivery.RateLimit.PerSecond, Burst: cfg.Delivery.RateLimit.Burst},
+		// A delivery waits for its turn no longer than the first rung
+		// would have it wait.
+		RateWait: cfg.Retry.Rungs[0],
+		Now:      s.opts.Now,
+	})
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hookstream", Name: "open_circuit_breakers",
+		Help: "Endpoints whose circuit breaker is open."}, func() float64 { return float64(sender.OpenBreakers()) }))
+	return guard, sender, nil
+}
+
+// ladderOf is the retry ladder of cfg: a topic per rung, then the DLQ.
+func ladderOf(cfg *config.Config) retry.Ladder {
+	ladder := retry.Ladder{DLQ: cfg.DLQTopic(), MaxRetryAfter: cfg.Retry.MaxRetryAfter}
+	for i, t := range cfg.RetryTopics() {
+		ladder.Rungs = append(ladder.Rungs, retry.Rung{Topic: t, Delay: cfg.Retry.Rungs[i]})
+	}
+	return ladder
 }
 
 // dueAt is when a retry record is due: its not-before header, but never
