@@ -3,7 +3,6 @@
 package reliability
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/internal/testenv"
@@ -97,17 +95,7 @@ func TestDLQUnwritableForAWhile(t *testing.T) {
 	}
 	t.Cleanup(cl.Close)
 	dlqTopic := s.group + ".dlq"
-	setMax := func(n int) {
-		t.Helper()
-		v := strconv.Itoa(n)
-		resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, dlqTopic)
-		if err == nil {
-			_, err = resp.On(dlqTopic, nil)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	setMax := func(n int) { testenv.SetTopicConfig(t, cl, dlqTopic, "max.message.bytes", strconv.Itoa(n)) }
 	setMax(1024) // smaller than any DLQ record below
 	const down = 10 * time.Second
 

@@ -32,17 +32,7 @@ func TestDLQUnwritableForAWhile(t *testing.T) {
 	}
 	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
-	setMax := func(n int) {
-		t.Helper()
-		v := strconv.Itoa(n)
-		resp, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, e.cfg.DLQTopic())
-		if err == nil {
-			_, err = resp.On(e.cfg.DLQTopic(), nil)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	setMax := func(n int) { testenv.SetTopicConfig(t, cl, e.cfg.DLQTopic(), "max.message.bytes", strconv.Itoa(n)) }
 	setMax(1024) // smaller than any DLQ record below
 
 	const events = 20

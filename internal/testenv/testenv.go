@@ -204,3 +204,16 @@ func Unique() string {
 
 // Topic returns a topic name unique to this test run.
 func Topic(base string) string { return base + "-" + Unique() }
+
+// SetTopicConfig sets one config of topic through cl, as an operator
+// altering it would.
+func SetTopicConfig(t testing.TB, cl *kgo.Client, topic, key, value string) {
+	t.Helper()
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: key, Value: &value}}, topic)
+	if err == nil {
+		_, err = resp.On(topic, nil)
+	}
+	if err != nil {
+		t.Fatalf("set %s of %s to %s: %v", key, topic, value, err)
+	}
+}
