@@ -653,11 +653,32 @@ func describe(fe validator.FieldError) string {
 		return fmt.Sprintf("must be a CIDR such as 127.0.0.0/8 (got %q)", fe.Value())
 	case "token":
 		return "must be <admin|read>:<sha256 hex of the token> (make one with: hookstream token)"
+	case "required_with":
+		// The tag names the Go field beside it; the config calls it by its
+		// YAML name, at the same depth.
+		path := fieldPath(fe.Namespace())
+		return fmt.Sprintf("is required with %s", path[:strings.LastIndexByte(path, '.')+1]+snakeCase(fe.Param()))
 	case "excludesall":
 		return fmt.Sprintf("must not contain any of %q (got %q)", fe.Param(), fe.Value())
 	default:
 		return fmt.Sprintf("failed %q (got %v)", fe.Tag(), fe.Value())
 	}
+}
+
+// snakeCase turns a Go field name into its YAML name: CertFile is
+// cert_file.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func dedupe(in []string) []string {

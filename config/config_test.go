@@ -138,7 +138,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"MSK IAM without TLS", "kafka:\n  sasl: {mechanism: AWS_MSK_IAM}\n", nil, []string{"kafka.tls.enabled", "AWS_MSK_IAM"}},
 		{"missing CA file", "kafka:\n  tls: {ca_file: /nonexistent/ca.pem}\n", nil, []string{"kafka.tls.ca_file", "no such file"}},
 		{"CA file without certificates", "kafka:\n  tls: {ca_file: /etc/hostname}\n", nil, []string{"kafka.tls.ca_file", "no PEM certificate"}},
-		{"certificate without key", "kafka:\n  tls: {cert_file: /etc/hostname}\n", nil, []string{"kafka.tls.key_file", "required"}},
+		{"certificate without key", "kafka:\n  tls: {cert_file: /etc/hostname}\n", nil, []string{"kafka.tls.key_file", "required", "with kafka.tls.cert_file"}},
 		{"sentinel without addresses", "redis:\n  sentinel: {master_name: mymaster}\n", nil, []string{"redis.sentinel.addrs", "required"}},
 		{"sentinel addresses without a master", "redis:\n  sentinel: {addrs: ['s:26379']}\n", nil, []string{"redis.sentinel.master_name"}},
 		{"sentinel and cluster", "redis:\n  sentinel: {master_name: m, addrs: ['s:26379']}\n  cluster: {addrs: ['c:6379']}\n", nil,
