@@ -44,6 +44,10 @@ type Options struct {
 	Pprof bool
 	// Sender makes the attempts of POST …/test.
 	Sender *delivery.Sender
+	// Prepare renders and signs a delivery of an event as the pipeline
+	// does, for POST …/test and …/preview; a *processor.Processor's
+	// Prepare is one.
+	Prepare func(sub *subscription.Compiled, webhookID string, event []byte, now time.Time) (delivery.Request, error)
 	// RotationWindow is how long a rotated-out secret keeps signing.
 	RotationWindow time.Duration
 	// Tokens maps the hash of each accepted bearer token to its scope.
@@ -104,6 +108,7 @@ func New(opts Options) *API {
 		{"DELETE /v1/subscriptions/{id}", a.deleteSubscription},
 		{"POST /v1/subscriptions/{id}/rotate-secret", a.rotateSecret},
 		{"POST /v1/subscriptions/{id}/test", a.testSubscription},
+		{"POST /v1/subscriptions/{id}/preview", a.previewSubscription},
 		{"GET /v1/subscriptions/{id}/attempts", a.attempts},
 		{"GET /v1/stats", a.stats},
 		{"GET /v1/dlq", a.listDLQ},

@@ -21,7 +21,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -553,7 +555,7 @@ func TestTestDelivery(t *testing.T) {
 	guard, _ := delivery.NewGuard([]string{"127.0.0.0/8"})
 	sender := delivery.NewSender(delivery.SenderOptions{Guard: guard, UserAgent: "hookstream/test"})
 	t.Cleanup(sender.Close)
-	api := httptest.NewServer(New(Options{Store: store, Guard: guard, Sender: sender, Logger: zerolog.Nop(),
+	api := httptest.NewServer(New(Options{Store: store, Guard: guard, Sender: sender, Prepare: prepare(t), Logger: zerolog.Nop(),
 		DefaultTimeout: 2 * time.Second, DefaultMaxAttempts: 5}))
 	t.Cleanup(api.Close)
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -617,6 +619,85 @@ func TestTestDelivery(t *testing.T) {
 	recv.Close()
 	if code, res := post("/v1/subscriptions/t1/test", ""); code != 200 || res["outcome"] != "retryable" || res["reason"] != "connection" {
 		t.Errorf("dead endpoint: %d %v", code, res)
+	}
+}
+
+// prepare renders and signs deliveries as the pipeline does.
+func prepare(t testing.TB) func(*subscription.Compiled, string, []byte, time.Time) (delivery.Request, error) {
+	t.Helper()
+	dec, err := event.NewDecoder(event.Locations{Type: []string{"type"}, Level: []string{"level"}, Source: []string{"source"},
+		Timestamp: []string{"timestamp"}, Message: []string{"message"}}, 1<<20, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return processor.New(processor.Options{Decoder: dec}).Prepare
+}
+
+func TestPreview(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	store := subscription.NewStore(rdb, prefix)
+	guard, _ := delivery.NewGuard([]string{"127.0.0.0/8"})
+	sender := delivery.NewSender(delivery.SenderOptions{Guard: guard, UserAgent: "hookstream/test"})
+	t.Cleanup(sender.Close)
+	api := httptest.NewServer(New(Options{Store: store, Guard: guard, Sender: sender, Prepare: prepare(t), Logger: zerolog.Nop(),
+		DefaultTimeout: 2 * time.Second, DefaultMaxAttempts: 5}))
+	t.Cleanup(api.Close)
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(api.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var compact bytes.Buffer
+		if json.Compact(&compact, b) != nil {
+			return resp.StatusCode, string(b)
+		}
+		return resp.StatusCode, compact.String()
+	}
+	const routingKey = "R0UT1NGK3Y00000000000000000secret"
+	for _, sub := range []string{
+		`{"id":"pd","name":"n","url":"https://events.pagerduty.com/v2/enqueue","payload":{"format":"pagerduty","routing_key":"` + routingKey + `"}}`,
+		`{"id":"tpl","name":"n","url":"https://api.example.com/hooks?key=k3y-in-the-query","headers":{"Authorization":"Bearer hdr-s3cret-t0ken"},` +
+			`"payload":{"format":"template","method":"PUT","path":"/orders/{{ .order }}","body":"{\"o\":\"{{ .order }}\"}"}}`,
+	} {
+		if code, body := post("/v1/subscriptions", sub); code != 201 {
+			t.Fatalf("create: %d %s", code, body)
+		}
+	}
+	tests := []struct {
+		name, path, body string
+		status           int
+		want, never      []string
+	}{
+		{"pagerduty", "/v1/subscriptions/pd/preview", `{"event":{"type":"disk.full","level":"critical","source":"db-1"}}`, 200,
+			[]string{`"method":"POST"`, `\"event_action\":\"trigger\"`, `\"severity\":\"critical\"`, `R0UT…`}, []string{routingKey, "Webhook-Signature"}},
+		{"template", "/v1/subscriptions/tpl/preview", `{"event":{"type":"order.paid","order":"o 1"}}`, 200,
+			[]string{`"method":"PUT"`, `"url":"https://api.example.com/orders/o%201?key=…"`, `"Authorization":"Bear…"`, `"Webhook-Signature":"v1,`, `{\"o\":\"o 1\"}`},
+			[]string{"k3y-in-the-query", "hdr-s3cret-t0ken"}},
+		{"render fails", "/v1/subscriptions/tpl/preview", `{"event":{"type":"order.paid"}}`, 422,
+			[]string{`"field":"payload"`, `map has no entry for key \"order\"`}, nil},
+		{"not an object", "/v1/subscriptions/pd/preview", `{"event":"x"}`, 422, []string{`"field":"event"`}, nil},
+		{"unknown", "/v1/subscriptions/nope/preview", ``, 404, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := post(tt.path, tt.body)
+			if code != tt.status {
+				t.Fatalf("%d, want %d: %s", code, tt.status, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("answer lacks %s: %s", w, body)
+				}
+			}
+			for _, n := range tt.never {
+				if strings.Contains(body, n) {
+					t.Errorf("answer shows %s: %s", n, body)
+				}
+			}
+		})
 	}
 }
 
@@ -685,7 +766,7 @@ func TestWritesApplyToThisInstanceAtOnce(t *testing.T) {
 		{"PUT", "/v1/subscriptions/sub_now", `{"name":"n","url":"https://example.com/other"}`, 200,
 			func(s *subscription.Compiled, ok bool) bool { return ok && s.URL == "https://example.com/other" }},
 		{"POST", "/v1/subscriptions/sub_now/rotate-secret", ``, 200,
-			func(s *subscription.Compiled, ok bool) bool { return ok && len(s.PreviousKeys) == 1 }},
+			func(s *subscription.Compiled, ok bool) bool { return ok && len(s.Signer.Previous) == 1 }},
 		{"DELETE", "/v1/subscriptions/sub_now", ``, 204,
 			func(_ *subscription.Compiled, ok bool) bool { return !ok }},
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -30,6 +31,7 @@ type createRequest struct {
 	MaxAttempts *int                    `json:"max_attempts" validate:"omitempty,min=1,max=100"`
 	Timeout     *subscription.Duration  `json:"timeout"`
 	RateLimit   *subscription.RateLimit `json:"rate_limit"`
+	Payload     payload.Spec            `json:"payload"`
 }
 
 func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +51,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		MaxAttempts: a.opts.DefaultMaxAttempts,
 		Timeout:     subscription.Duration(a.opts.DefaultTimeout),
 		RateLimit:   req.RateLimit,
+		Payload:     req.Payload,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -164,7 +167,7 @@ func (a *API) replaceSubscription(w http.ResponseWriter, r *http.Request) {
 			ID: id, Name: req.Name, URL: req.URL, Enabled: req.Enabled == nil || *req.Enabled, Filter: req.Filter,
 			Secret: cur.Secret, PreviousSecrets: cur.PreviousSecrets, Headers: req.Headers,
 			MaxAttempts: a.opts.DefaultMaxAttempts, Timeout: subscription.Duration(a.opts.DefaultTimeout),
-			RateLimit: req.RateLimit, CreatedAt: cur.CreatedAt,
+			RateLimit: req.RateLimit, Payload: req.Payload, CreatedAt: cur.CreatedAt,
 		}
 		if req.Secret != "" {
 			next.Secret = req.Secret
@@ -191,6 +194,7 @@ type patchRequest struct {
 	MaxAttempts *int                    `json:"max_attempts" validate:"omitempty,min=1,max=100"`
 	Timeout     *subscription.Duration  `json:"timeout"`
 	RateLimit   *subscription.RateLimit `json:"rate_limit"`
+	Payload     *payload.Spec           `json:"payload"`
 }
 
 func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) {
@@ -222,6 +226,9 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.RateLimit != nil {
 			s.RateLimit = req.RateLimit
+		}
+		if req.Payload != nil {
+			s.Payload = *req.Payload
 		}
 		return s
 	})

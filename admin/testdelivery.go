@@ -1,20 +1,26 @@
-// POST /v1/subscriptions/{id}/test: a sample event sent now, through the
-// real render, sign and send path.
+// POST /v1/subscriptions/{id}/test and …/preview: a sample or given event
+// rendered and signed through the pipeline's own stages, then sent now
+// (test) or shown (preview).
 
 package admin
 
 import (
-	_ "embed"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
 )
 
-// testRequest is the optional body of POST …/test.
+// testRequest is the optional body of POST …/test and …/preview.
 type testRequest struct {
 	// Event is the log event to send; default a sample.
 	Event json.RawMessage `json:"event"`
@@ -32,13 +38,29 @@ type TestResult struct {
 	Error           string            `json:"error,omitempty"`
 }
 
-// testSubscription sends a sample or supplied event to a subscription
-// through the same render, sign and send path as deliveries, now, and
-// answers with the attempt. Nothing is retried or dead-lettered.
-func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
+// Preview is the request POST …/preview rendered, as it would be sent,
+// with the subscription's secrets masked wherever they appear.
+type Preview struct {
+	WebhookID string            `json:"webhook_id"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	Body      string            `json:"body"`
+}
+
+// prepared is a request made ready from a test or preview body.
+type prepared struct {
+	sub *subscription.Compiled
+	req delivery.Request
+}
+
+// prepare reads a test or preview request and renders and signs its
+// event for the subscription; it answers the problem itself when it
+// cannot.
+func (a *API) prepare(w http.ResponseWriter, r *http.Request) (prepared, bool) {
 	var req testRequest
 	if r.ContentLength != 0 && !a.decode(w, r, &req) {
-		return
+		return prepared{}, false
 	}
 	now := a.opts.Now().UTC()
 	ev := req.Event
@@ -50,28 +72,50 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
 	if json.Unmarshal(ev, &obj) != nil || obj == nil {
 		writeProblem(w, http.StatusUnprocessableEntity, "the event must be a JSON object",
 			FieldError{Field: "event", Message: "must be a JSON object"})
-		return
+		return prepared{}, false
 	}
 	id := r.PathValue("id")
 	stored, ok := a.load(w, r, id)
 	if !ok {
-		return
+		return prepared{}, false
 	}
 	sub, err := subscription.Compile(stored)
 	if err != nil {
 		a.invalid(w, err)
+		return prepared{}, false
+	}
+	out, err := a.opts.Prepare(sub, "msg_test_"+subscription.NewID()[4:], ev, now)
+	var poison *event.PoisonError
+	var render *payload.RenderError
+	switch {
+	case errors.As(err, &poison):
+		writeProblem(w, http.StatusUnprocessableEntity, "the event is not a usable log event",
+			FieldError{Field: "event", Message: poison.Error()})
+		return prepared{}, false
+	case errors.As(err, &render):
+		writeProblem(w, http.StatusUnprocessableEntity, "the subscription's payload cannot be rendered from this event",
+			FieldError{Field: "payload", Message: maskIn(render.Error(), secretsOf(stored))})
+		return prepared{}, false
+	case err != nil:
+		writeProblem(w, http.StatusInternalServerError, err.Error())
+		return prepared{}, false
+	}
+	return prepared{sub: sub, req: out}, true
+}
+
+// testSubscription sends a sample or supplied event to a subscription
+// through the same render, sign and send path as deliveries, now, and
+// answers with the attempt. Nothing is retried or dead-lettered.
+func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.prepare(w, r)
+	if !ok {
 		return
 	}
-	var typ struct {
-		Type string `json:"type"`
-	}
-	_ = json.Unmarshal(ev, &typ)
-	env := delivery.Envelope{ID: "msg_test_" + subscription.NewID()[4:], Type: typ.Type, Timestamp: now, SubscriptionID: id, Data: ev}
-	out := a.opts.Sender.Send(r.Context(), sub, env.ID, env.AppendJSON(nil))
-	res := TestResult{WebhookID: env.ID, Outcome: out.Class.String(), Reason: string(out.Reason), Status: out.Status,
+	out := a.opts.Sender.Send(r.Context(), p.sub, &p.req)
+	res := TestResult{WebhookID: p.req.WebhookID, Outcome: out.Class.String(), Reason: string(out.Reason), Status: out.Status,
 		LatencyMS: float64(out.Latency.Microseconds()) / 1000, ResponseBody: string(out.Body)}
 	if out.Err != nil {
-		res.Error = out.Err.Error()
+		res.Error = maskIn(out.Err.Error(), secretsOf(p.sub.Subscription))
 	}
 	if len(out.Header) > 0 {
 		res.ResponseHeaders = make(map[string]string, len(out.Header))
@@ -80,4 +124,54 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// previewSubscription renders a sample or supplied event as the
+// subscription's endpoint would receive it, without sending it.
+func (a *API) previewSubscription(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.prepare(w, r)
+	if !ok {
+		return
+	}
+	secrets := secretsOf(p.sub.Subscription)
+	req := p.req
+	out := Preview{WebhookID: req.WebhookID, Method: req.Method, URL: subscription.MaskURL(maskIn(cmp.Or(req.URL, p.sub.URL), secrets)),
+		Headers: map[string]string{}, Body: maskIn(string(req.Body), secrets)}
+	for k, v := range p.sub.Header {
+		out.Headers[k] = subscription.MaskValue(strings.Join(v, ", "))
+	}
+	for k, v := range req.Header {
+		out.Headers[k] = maskIn(strings.Join(v, ", "), secrets)
+	}
+	out.Headers["Webhook-Id"] = req.WebhookID
+	out.Headers["Webhook-Timestamp"] = fmt.Sprint(req.Timestamp.Unix())
+	if req.Signature != "" {
+		out.Headers["Webhook-Signature"] = req.Signature
+	}
+	out.Headers["User-Agent"] = a.opts.Sender.UserAgent()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// secretsOf lists the values of s that must never be shown: its
+// payload's secrets and its custom header values, longest first.
+func secretsOf(s subscription.Subscription) []string {
+	var out []string
+	for _, v := range s.Headers {
+		out = append(out, v)
+	}
+	for _, v := range s.Payload.Headers {
+		out = append(out, v)
+	}
+	out = append(out, s.Payload.RoutingKey)
+	out = slices.DeleteFunc(out, func(v string) bool { return len(v) < 4 })
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// maskIn masks every secret found in s.
+func maskIn(s string, secrets []string) string {
+	for _, v := range secrets {
+		s = strings.ReplaceAll(s, v, subscription.MaskValue(v))
+	}
+	return s
 }

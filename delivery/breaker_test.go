@@ -68,7 +68,7 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 	clk := newClock()
 	s := loopbackSender(t, SenderOptions{BreakerFailures: 3, BreakerCooldown: time.Second, BreakerMaxCooldown: 4 * time.Second, Now: clk.now})
 	sub := compiled(t, srv.URL, nil)
-	send := func() Outcome { return s.Send(context.Background(), sub, "m", []byte(`{}`)) }
+	send := func() Outcome { return s.Send(context.Background(), sub, request(sub, "m", []byte(`{}`))) }
 
 	for range 3 {
 		if out := send(); out.Reason != ReasonHTTP5xx {
@@ -159,20 +159,20 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 			s := loopbackSender(t, SenderOptions{BreakerFailures: 1, BreakerCooldown: time.Second,
 				MaxPerEndpoint: tt.maxWaiters, EndpointWait: tt.base, Now: clk.now})
 			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(tt.timeout) })
-			if out := s.Send(context.Background(), sub, "m", []byte(`{}`)); out.Reason != ReasonHTTP5xx {
+			if out := s.Send(context.Background(), sub, request(sub, "m", []byte(`{}`))); out.Reason != ReasonHTTP5xx {
 				t.Fatalf("first attempt: %+v", out)
 			}
 			failing.Store(false)
 			clk.advance(time.Second)
 
 			probeDone := make(chan Outcome, 1)
-			go func() { probeDone <- s.Send(context.Background(), sub, "probe", []byte(`{}`)) }()
+			go func() { probeDone <- s.Send(context.Background(), sub, request(sub, "probe", []byte(`{}`))) }()
 			testenv.Eventually(t, 5*time.Second, func() bool { return hits.Load() == 2 }, "the probe did not reach the server")
 			outs := make(chan Outcome, tt.waiters)
 			var wg sync.WaitGroup
 			for range tt.waiters {
 				wg.Add(1)
-				go func() { defer wg.Done(); outs <- s.Send(context.Background(), sub, "waiter", []byte(`{}`)) }()
+				go func() { defer wg.Done(); outs <- s.Send(context.Background(), sub, request(sub, "waiter", []byte(`{}`))) }()
 			}
 			if tt.delivered == 0 && tt.probeOK {
 				wg.Wait() // they give up while the probe is out

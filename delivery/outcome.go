@@ -53,6 +53,7 @@ const (
 	ReasonConnection         Reason = "connection"
 	ReasonDestinationBlocked Reason = "destination_blocked" // the guard refused the address
 	ReasonBadRequest         Reason = "bad_request"         // no request could be built
+	ReasonRenderFailed       Reason = "render_failed"       // the payload could not be rendered from the event
 	ReasonCanceled           Reason = "canceled"            // shutting down; the attempt does not count
 	// ReasonCircuitOpen: the endpoint's breaker is open, so no request was
 	// made; the attempt counts as failed.

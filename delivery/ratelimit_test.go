@@ -168,7 +168,7 @@ func TestSendWaitsForItsTurn(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
-		go func() { defer wg.Done(); outs <- s.Send(context.Background(), sub, "m", []byte(`{}`)) }()
+		go func() { defer wg.Done(); outs <- s.Send(context.Background(), sub, request(sub, "m", []byte(`{}`))) }()
 	}
 	wg.Wait()
 	close(outs)
@@ -195,12 +195,12 @@ func TestSendWaitsForItsTurn(t *testing.T) {
 		s.RateLimit = &subscription.RateLimit{PerSecond: 1000, Burst: 10}
 	})
 	answer.Store(429)
-	if out := s.Send(context.Background(), fast, "m", []byte(`{}`)); out.Reason != ReasonHTTP429 || out.RetryAfter != 2*time.Second {
+	if out := s.Send(context.Background(), fast, request(fast, "m", []byte(`{}`))); out.Reason != ReasonHTTP429 || out.RetryAfter != 2*time.Second {
 		t.Fatalf("429: %+v", out)
 	}
 	answer.Store(200)
 	before := hits.Load()
-	if out := s.Send(context.Background(), fast, "m", []byte(`{}`)); out.Reason != ReasonRateLimited || hits.Load() != before {
+	if out := s.Send(context.Background(), fast, request(fast, "m", []byte(`{}`))); out.Reason != ReasonRateLimited || hits.Load() != before {
 		t.Errorf("attempt during the endpoint's Retry-After: %+v, %d requests", out, hits.Load()-before)
 	}
 }
@@ -219,21 +219,22 @@ func TestRetryAfterPausesAnUnlimitedEndpoint(t *testing.T) {
 	t.Cleanup(busy.Close)
 	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(other.Close)
+	otherSub := compiled(t, other.URL, nil)
 	rdb, prefix := testenv.Redis(t)
 	s := loopbackSender(t, SenderOptions{Limiter: NewLimiter(rdb, prefix, "w", nil), RateWait: 100 * time.Millisecond})
 	ctx := context.Background()
-	if out := s.Send(ctx, compiled(t, other.URL, nil), "m", []byte(`{}`)); out.Class != Delivered {
+	if out := s.Send(ctx, otherSub, request(otherSub, "m", []byte(`{}`))); out.Class != Delivered {
 		t.Fatalf("before any pause: %+v", out)
 	}
 	sub := compiled(t, busy.URL, nil)
-	if out := s.Send(ctx, sub, "m", []byte(`{}`)); out.Reason != ReasonHTTP429 {
+	if out := s.Send(ctx, sub, request(sub, "m", []byte(`{}`))); out.Reason != ReasonHTTP429 {
 		t.Fatalf("first attempt: %+v", out)
 	}
 	answer.Store(200)
-	if out := s.Send(ctx, sub, "m", []byte(`{}`)); out.Reason != ReasonRateLimited || !out.NotAttempted {
+	if out := s.Send(ctx, sub, request(sub, "m", []byte(`{}`))); out.Reason != ReasonRateLimited || !out.NotAttempted {
 		t.Errorf("attempt during the Retry-After: %+v", out)
 	}
-	if out := s.Send(ctx, compiled(t, other.URL, nil), "m", []byte(`{}`)); out.Class != Delivered {
+	if out := s.Send(ctx, otherSub, request(otherSub, "m", []byte(`{}`))); out.Class != Delivered {
 		t.Errorf("another endpoint during the pause: %+v", out)
 	}
 }
@@ -257,7 +258,7 @@ func TestHostRateLimitIsShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if out := s.Send(context.Background(), subs[i%2], "m", []byte(`{}`)); out.Class == Delivered {
+			if out := s.Send(context.Background(), subs[i%2], request(subs[i%2], "m", []byte(`{}`))); out.Class == Delivered {
 				delivered.Add(1)
 			}
 		}()

@@ -1,3 +1,8 @@
+// Package delivery sends webhooks over HTTP: it posts a rendered, signed
+// request through one pooled transport behind a network guard, per-endpoint
+// circuit breakers, slots and rate limits, and classifies the outcome.
+// What a delivery looks like is package payload's; where a failed one
+// goes next is package retry's.
 package delivery
 
 import (
@@ -149,6 +154,9 @@ func NewSender(opts SenderOptions) *Sender {
 	}
 }
 
+// UserAgent is the User-Agent every request carries.
+func (s *Sender) UserAgent() string { return s.ua }
+
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
@@ -177,10 +185,10 @@ func (s *Sender) circuitOpen(endpoint string) Outcome {
 	return Outcome{Class: Retryable, Reason: ReasonCircuitOpen, Err: s.inFlight.get(endpoint).open}
 }
 
-// Send makes one attempt to deliver body to sub under webhook id and
-// classifies it. It never returns a nil-class outcome: every error is
-// folded into the Outcome.
-func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string, body []byte) Outcome {
+// Send makes one attempt to deliver req to sub's endpoint and classifies
+// it. It never returns a nil-class outcome: every error is folded into the
+// Outcome.
+func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, req *Request) Outcome {
 	v, out, refused := s.admit(ctx, sub)
 	if refused {
 		return out
@@ -209,7 +217,7 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, id string
 	// endpoint's, not the queue's.
 	start := s.now()
 	ep.sent.add(start)
-	out = s.send(ctx, sub, id, body, start)
+	out = s.send(ctx, sub, req, start)
 	out.Latency = s.now().Sub(start)
 	s.inFlight.release(ep, out.Latency)
 	if out.Reason == ReasonCanceled {
@@ -288,22 +296,25 @@ func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict
 	}
 }
 
-func (s *Sender) send(parent context.Context, sub *subscription.Compiled, id string, body []byte, start time.Time) Outcome {
+func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Request, start time.Time) Outcome {
 	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, cmp.Or(r.Method, http.MethodPost), cmp.Or(r.URL, sub.URL), bytes.NewReader(r.Body))
 	if err != nil {
 		return Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
 	}
-	ts := start.Unix()
 	h := req.Header
 	for k, v := range sub.Header {
 		h[k] = v
 	}
-	h["Webhook-Id"] = []string{id}
-	h["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
-	h["Webhook-Signature"] = []string{signatures(sub, id, ts, body, start)}
-	h["Content-Type"] = []string{"application/json"}
+	for k, v := range r.Header {
+		h[k] = v
+	}
+	h["Webhook-Id"] = []string{r.WebhookID}
+	h["Webhook-Timestamp"] = []string{strconv.FormatInt(r.Timestamp.Unix(), 10)}
+	if r.Signature != "" {
+		h["Webhook-Signature"] = []string{r.Signature}
+	}
 	h["User-Agent"] = []string{s.ua}
 
 	resp, err := s.client.Do(req)
@@ -374,18 +385,4 @@ func RedactURL(raw string) string {
 		out += "/…"
 	}
 	return out
-}
-
-// signatures signs with the current key and with every rotated-out key
-// that has not expired, space-separated as Standard Webhooks allows, so a
-// receiver holding either secret can verify during a rotation.
-func signatures(sub *subscription.Compiled, id string, ts int64, body []byte, now time.Time) string {
-	sig := AppendSignature(make([]byte, 0, 48*(1+len(sub.PreviousKeys))), sub.Key, id, ts, body)
-	for _, p := range sub.PreviousKeys {
-		if p.ExpiresAt.After(now) {
-			sig = append(sig, ' ')
-			sig = AppendSignature(sig, p.Key, id, ts, body)
-		}
-	}
-	return string(sig)
 }

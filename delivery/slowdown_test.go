@@ -25,18 +25,18 @@ func TestA429LowersThePace(t *testing.T) {
 	sub := compiled(t, srv.URL, nil)
 	ctx := context.Background()
 	for range 30 { // 20 a second for 1.5 s
-		if out := s.Send(ctx, sub, "m", []byte(`{}`)); out.Class != Delivered {
+		if out := s.Send(ctx, sub, request(sub, "m", []byte(`{}`))); out.Class != Delivered {
 			t.Fatalf("before the 429: %+v", out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	refuse.Store(true)
-	if out := s.Send(ctx, sub, "m", []byte(`{}`)); out.Reason != ReasonHTTP429 {
+	if out := s.Send(ctx, sub, request(sub, "m", []byte(`{}`))); out.Reason != ReasonHTTP429 {
 		t.Fatalf("want a 429: %+v", out)
 	}
 	flat := func(d time.Duration) (sent, putOff int) {
 		for end := time.Now().Add(d); time.Now().Before(end); {
-			switch out := s.Send(ctx, sub, "m", []byte(`{}`)); {
+			switch out := s.Send(ctx, sub, request(sub, "m", []byte(`{}`))); {
 			case out.Class == Delivered:
 				sent++
 			case out.Reason == ReasonRateLimited && out.NotAttempted:

@@ -10,7 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -42,7 +42,7 @@ func (in *Inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	verified := false
 	if key, ok := in.Secret(r, env.SubscriptionID); ok {
 		ts, _ := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
-		want := delivery.Sign(key, id, ts, body)
+		want := credential.Sign(key, id, ts, body)
 		for _, sig := range strings.Fields(r.Header.Get("webhook-signature")) {
 			if hmac.Equal([]byte(sig), []byte(want)) {
 				verified = true

@@ -16,6 +16,7 @@ import (
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/metrics"
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -66,7 +67,7 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 		BreakerFailures: 1, BreakerCooldown: time.Hour, MaxPerEndpoint: 128})
 	t.Cleanup(sender.Close)
 	for _, s := range subs {
-		sender.Send(context.Background(), s, "msg_warmup", []byte(`{}`))
+		sender.Send(context.Background(), s, &delivery.Request{Request: payload.Request{Body: []byte(`{}`)}, WebhookID: "msg_warmup"})
 	}
 	dec, err := event.NewDecoder(event.Locations{Type: []string{"type"}, Level: []string{"level"}, Source: []string{"source"},
 		Timestamp: []string{"time"}, Message: []string{"message"}}, 1<<20, 32)

@@ -9,6 +9,7 @@
 package processor
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
@@ -28,6 +29,7 @@ import (
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/internal/workers"
 	"github.com/hookstream/hookstream/metrics"
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -153,7 +155,13 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	if evTime.IsZero() {
 		evTime = rec.Timestamp
 	}
-	return p.attemptAll(ctx, len(matches), "", len(matches), func(i int) (*subscription.Compiled, *retry.Job) {
+	for _, sub := range matches {
+		if sub.Render.NeedsFields() {
+			ev.Fields() // decoded once, before the attempts read it at once
+			break
+		}
+	}
+	return p.attemptAll(ctx, len(matches), "", len(matches), ev, func(i int) (*subscription.Compiled, *retry.Job) {
 		sub := matches[i]
 		return sub, &retry.Job{
 			WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
@@ -167,14 +175,15 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 }
 
 // attemptAll makes n attempts, the i-th of at(i), read from rung (empty
-// for the input), and returns once each is settled. Attempts an open
+// for the input), of ev (nil for retries), and returns once each is
+// settled. Attempts an open
 // circuit breaker refuses are settled in the background while the others
 // are sent, up to fanOut at a time; the first runs on this goroutine.
-func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int,
+func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int, ev *event.Event,
 	at func(int) (*subscription.Compiled, *retry.Job)) error {
 	if n == 1 {
 		sub, job := at(0)
-		return p.attempt(ctx, sub, job, rung)
+		return p.attempt(ctx, sub, job, rung, ev)
 	}
 	type sendable struct {
 		sub *subscription.Compiled
@@ -199,7 +208,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		var next atomic.Int32
 		run := func() {
 			for i := int(next.Add(1)) - 1; i < len(live); i = int(next.Add(1)) - 1 {
-				errs[i] = p.deliver(ctx, live[i].sub, live[i].job, rung)
+				errs[i] = p.deliver(ctx, live[i].sub, live[i].job, rung, ev)
 			}
 		}
 		var wg sync.WaitGroup
@@ -252,7 +261,7 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 		due = append(due, job)
 	}
 	if len(due) > 0 {
-		err = p.attemptAll(ctx, len(due), p.rungOf[rec.Topic], bundleFanOut, func(i int) (*subscription.Compiled, *retry.Job) {
+		err = p.attemptAll(ctx, len(due), p.rungOf[rec.Topic], bundleFanOut, nil, func(i int) (*subscription.Compiled, *retry.Job) {
 			return sub, due[i]
 		})
 	}
@@ -331,26 +340,73 @@ func (p *Processor) hold(ctx context.Context, sub *subscription.Compiled, job *r
 }
 
 // attempt makes one attempt of job, read from rung (empty for the
-// input), and settles it.
-func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string) error {
+// input), and settles it. ev is job's decoded event, nil for a retry.
+func (p *Processor) attempt(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, ev *event.Event) error {
 	if out, ok := p.Sender.Refused(sub); ok {
 		return p.finish(ctx, sub, job, rung, p.Now(), out)
 	}
-	return p.deliver(ctx, sub, job, rung)
+	return p.deliver(ctx, sub, job, rung, ev)
 }
 
-// deliver renders, signs and sends one attempt of job, then settles it.
-func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string) error {
+// deliver makes one attempt of job: render, sign, send (which
+// classifies), then settle.
+func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, ev *event.Event) error {
 	now := p.Now()
-	env := delivery.Envelope{
-		ID:             job.WebhookID,
-		Type:           job.EventType,
-		Timestamp:      job.EventTime,
-		SubscriptionID: sub.ID,
-		Data:           job.Event,
+	req, err := p.render(sub, job, ev)
+	if err != nil {
+		return p.finish(ctx, sub, job, rung, now, renderFailed(err))
 	}
-	body := env.AppendJSON(make([]byte, 0, len(job.Event)+192))
-	return p.finish(ctx, sub, job, rung, now, p.Sender.Send(ctx, sub, job.WebhookID, body))
+	p.sign(sub, &req, now)
+	return p.finish(ctx, sub, job, rung, now, p.Sender.Send(ctx, sub, &req))
+}
+
+// render is the render stage: the request sub's endpoint expects for
+// job's event. ev is the decoded event, or nil for a retried job, whose
+// event is decoded again when its format reads more than its type.
+func (p *Processor) render(sub *subscription.Compiled, job *retry.Job, ev *event.Event) (delivery.Request, error) {
+	if ev == nil {
+		ev = &event.Event{Raw: job.Event, Type: job.EventType}
+		if sub.Render.NeedsFields() {
+			var err error
+			if ev, err = p.Decoder.Decode(job.Event); err != nil {
+				return delivery.Request{}, err
+			}
+		}
+	}
+	in := payload.Input{WebhookID: job.WebhookID, SubscriptionID: sub.ID, URL: sub.URL, Event: ev, Time: job.EventTime}
+	r, err := sub.Render.Render(&in, nil)
+	return delivery.Request{Request: r, WebhookID: job.WebhookID}, err
+}
+
+// renderFailed is the outcome of an attempt whose payload could not be
+// rendered: retrying cannot help.
+func renderFailed(err error) delivery.Outcome {
+	return delivery.Outcome{Class: delivery.Permanent, Reason: delivery.ReasonRenderFailed, Err: err}
+}
+
+// sign is the sign stage: it stamps req with now and, when sub's
+// deliveries are signed, signs it with every key that may sign.
+func (p *Processor) sign(sub *subscription.Compiled, req *delivery.Request, now time.Time) {
+	req.Timestamp = now
+	if sub.Render.Signed() {
+		req.Signature = sub.Signer.Signatures(req.WebhookID, now, req.Body)
+	}
+}
+
+// Prepare renders and signs a delivery of raw, a log event, to sub as an
+// attempt would, without sending it: for test deliveries and previews.
+func (p *Processor) Prepare(sub *subscription.Compiled, webhookID string, raw []byte, now time.Time) (delivery.Request, error) {
+	ev, err := p.Decoder.Decode(raw)
+	if err != nil {
+		return delivery.Request{}, err
+	}
+	job := &retry.Job{WebhookID: webhookID, SubscriptionID: sub.ID, EventType: ev.Type, EventTime: cmp.Or(ev.Time, now), Event: raw}
+	req, err := p.render(sub, job, ev)
+	if err != nil {
+		return req, err
+	}
+	p.sign(sub, &req, now)
+	return req, nil
 }
 
 // finish settles an attempt made at now and waits until its outcome is

@@ -242,7 +242,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Store: store, Cache: cache, Producer: producer, EventsTopic: firstTopic, Guard: guard,
 		DefaultTimeout: cfg.Delivery.Timeout, DefaultMaxAttempts: cfg.Delivery.MaxAttempts,
 		MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: s.reg, Pprof: cfg.Admin.Pprof, Tokens: tokens,
-		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender,
+		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender, Prepare: proc.Prepare,
 		History: recorder, DLQ: dlqReader,
 		Queues: func(ctx context.Context) (admin.Queues, error) {
 			return queues(ctx, adm, cfg, limiter.InUse())

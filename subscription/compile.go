@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,34 +12,35 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/payload"
 )
 
 // Compiled is a validated subscription prepared for matching and
-// delivery: globs, regexes, paths and the signing key are built once here
-// and never per event.
+// delivery: globs, regexes, paths, the payload's templates and the signing
+// key are built once here and never per event.
 type Compiled struct {
 	Subscription
-	// Key is the decoded signing secret.
-	Key []byte
-	// PreviousKeys are rotated-out keys that still sign until they expire.
-	PreviousKeys []ExpiringKey
+	// Signer holds the decoded signing secrets.
+	Signer credential.Signer
 	// Header holds the subscription's custom headers in canonical form.
 	Header http.Header
 	// Host is the URL's host (and port), which per-host limits go by.
 	Host string
+	// Render renders the subscription's deliveries.
+	Render *payload.Compiled
 
+	filter
+}
+
+// filter is a compiled Filter.
+type filter struct {
 	levels   []string // lower-cased
 	sources  map[string]struct{}
 	globs    []glob
 	where    []predicate
 	maxMatch int // bytes of a string a regex examines
-}
-
-// ExpiringKey is a signing key valid until ExpiresAt.
-type ExpiringKey struct {
-	Key       []byte
-	ExpiresAt time.Time
 }
 
 // Timeout returns the per-attempt timeout.
@@ -49,16 +51,15 @@ func (c *Compiled) Timeout() time.Duration { return time.Duration(c.Subscription
 func Compile(s Subscription) (*Compiled, error) {
 	verr := &ValidationError{}
 	validateBasics(&s, verr)
-	checkFilterSize(s.Filter, verr)
-	insts := 0 // of the filter's regexes and globs
-	c := &Compiled{Subscription: s, maxMatch: DefaultMaxMatchBytes}
+	c := &Compiled{Subscription: s}
+	var err error
 	if u, err := url.Parse(s.URL); err == nil {
 		c.Host = u.Host
 	}
-	c.Key, _ = DecodeSecret(s.Secret)
+	c.Signer.Key, _ = DecodeSecret(s.Secret)
 	for _, p := range s.PreviousSecrets {
 		if k, err := DecodeSecret(p.Secret); err == nil {
-			c.PreviousKeys = append(c.PreviousKeys, ExpiringKey{Key: k, ExpiresAt: p.ExpiresAt})
+			c.Signer.Previous = append(c.Signer.Previous, credential.ExpiringKey{Key: k, ExpiresAt: p.ExpiresAt})
 		}
 	}
 	if len(s.Headers) > 0 {
@@ -67,19 +68,39 @@ func Compile(s Subscription) (*Compiled, error) {
 			c.Header.Set(k, v)
 		}
 	}
-	for i, t := range s.Filter.Types {
-		if t == "" {
-			verr.add(fmt.Sprintf("filter.types[%d]", i), "must not be empty")
+	c.filter = compileFilter(s.Filter, "filter", verr)
+	c.Render, err = payload.Compile(s.Payload, payload.Options{CompileCondition: compileCondition})
+	var perr payload.Errors
+	if errors.As(err, &perr) {
+		for _, fe := range perr {
+			verr.add(fe.Field, "%s", fe.Message)
 		}
 	}
-	for i, l := range s.Filter.Levels {
+	if len(verr.Errors) > 0 {
+		sort.SliceStable(verr.Errors, func(i, j int) bool { return verr.Errors[i].Field < verr.Errors[j].Field })
+		return nil, verr
+	}
+	return c, nil
+}
+
+// compileFilter compiles f, written at field, adding its faults to verr.
+func compileFilter(f Filter, field string, verr *ValidationError) filter {
+	checkFilterSize(f, field, verr)
+	insts := 0 // of the filter's regexes and globs
+	c := filter{maxMatch: DefaultMaxMatchBytes}
+	for i, t := range f.Types {
+		if t == "" {
+			verr.add(fmt.Sprintf("%s.types[%d]", field, i), "must not be empty")
+		}
+	}
+	for i, l := range f.Levels {
 		if l == "" {
-			verr.add(fmt.Sprintf("filter.levels[%d]", i), "must not be empty")
+			verr.add(fmt.Sprintf("%s.levels[%d]", field, i), "must not be empty")
 		}
 		c.levels = append(c.levels, strings.ToLower(l))
 	}
-	for i, src := range s.Filter.Sources {
-		field := fmt.Sprintf("filter.sources[%d]", i)
+	for i, src := range f.Sources {
+		field := fmt.Sprintf("%s.sources[%d]", field, i)
 		if src == "" {
 			verr.add(field, "must not be empty")
 			continue
@@ -98,25 +119,40 @@ func Compile(s Subscription) (*Compiled, error) {
 		}
 		c.globs = append(c.globs, g)
 	}
-	for i, p := range s.Filter.Where {
-		pr, field, err := compilePredicate(p, &insts)
+	for i, p := range f.Where {
+		pr, sub, err := compilePredicate(p, &insts)
 		if err != nil {
-			verr.add(fmt.Sprintf("filter.where[%d].%s", i, field), "%v", err)
+			verr.add(fmt.Sprintf("%s.where[%d].%s", field, i, sub), "%v", err)
 			continue
 		}
 		c.where = append(c.where, pr)
 	}
+	return c
+}
+
+// compileCondition compiles a payload's condition as a filter.
+func compileCondition(cond payload.Condition) (payload.Matcher, error) {
+	f := Filter{Types: cond.Types, Levels: cond.Levels, Sources: cond.Sources}
+	for _, p := range cond.Where {
+		f.Where = append(f.Where, Predicate{Path: p.Path, Op: Op(p.Op), Value: p.Value})
+	}
+	if len(f.Types)+len(f.Levels)+len(f.Sources)+len(f.Where) == 0 {
+		return nil, errors.New("must hold at least one of types, levels, sources and where")
+	}
+	verr := &ValidationError{}
+	c := compileFilter(f, "payload.resolve_when", verr)
 	if len(verr.Errors) > 0 {
-		sort.SliceStable(verr.Errors, func(i, j int) bool { return verr.Errors[i].Field < verr.Errors[j].Field })
 		return nil, verr
 	}
-	return c, nil
+	return func(ev *event.Event) bool { return c.matches(f.Types, ev) }, nil
 }
 
 // Matches reports whether ev passes the whole filter. The matcher's index
 // has usually settled types and levels already; Matches is the full check.
-func (c *Compiled) Matches(ev *event.Event) bool {
-	if len(c.Filter.Types) > 0 && !contains(c.Filter.Types, ev.Type) {
+func (c *Compiled) Matches(ev *event.Event) bool { return c.matches(c.Filter.Types, ev) }
+
+func (c *filter) matches(types []string, ev *event.Event) bool {
+	if len(types) > 0 && !contains(types, ev.Type) {
 		return false
 	}
 	if len(c.levels) > 0 && !contains(c.levels, ev.Level) {
@@ -125,7 +161,7 @@ func (c *Compiled) Matches(ev *event.Event) bool {
 	return c.matchSource(ev.Source) && c.matchWhere(ev)
 }
 
-func (c *Compiled) matchSource(source string) bool {
+func (c *filter) matchSource(source string) bool {
 	if c.sources == nil && c.globs == nil {
 		return true
 	}
@@ -140,7 +176,7 @@ func (c *Compiled) matchSource(source string) bool {
 	return false
 }
 
-func (c *Compiled) matchWhere(ev *event.Event) bool {
+func (c *filter) matchWhere(ev *event.Event) bool {
 	for i := range c.where {
 		if !c.where[i].eval(ev.Fields(), c.maxMatch) {
 			return false

@@ -35,17 +35,17 @@ const (
 )
 
 // checkFilterSize refuses a filter too large as a whole or in its lists.
-func checkFilterSize(f Filter, verr *ValidationError) {
+func checkFilterSize(f Filter, field string, verr *ValidationError) {
 	if b, err := json.Marshal(f); err == nil && len(b) > MaxFilterBytes {
-		verr.add("filter", "is %d bytes of JSON; at most %d", len(b), MaxFilterBytes)
+		verr.add(field, "is %d bytes of JSON; at most %d", len(b), MaxFilterBytes)
 	}
-	for field, n := range map[string]int{"filter.types": len(f.Types), "filter.levels": len(f.Levels), "filter.sources": len(f.Sources)} {
+	for list, n := range map[string]int{"types": len(f.Types), "levels": len(f.Levels), "sources": len(f.Sources)} {
 		if n > MaxFilterValues {
-			verr.add(field, "has %d values; at most %d", n, MaxFilterValues)
+			verr.add(field+"."+list, "has %d values; at most %d", n, MaxFilterValues)
 		}
 	}
 	if n := len(f.Where); n > MaxPredicates {
-		verr.add("filter.where", "has %d predicates; at most %d", n, MaxPredicates)
+		verr.add(field+".where", "has %d predicates; at most %d", n, MaxPredicates)
 	}
 }
 

@@ -16,15 +16,44 @@ func (s Subscription) Masked() Subscription {
 	if len(prev) > 0 {
 		s.PreviousSecrets = prev
 	}
-	if len(s.Headers) > 0 {
-		h := make(map[string]string, len(s.Headers))
-		for k, v := range s.Headers {
-			h[k] = MaskValue(v)
-		}
-		s.Headers = h
-	}
+	s.Headers = maskValues(s.Headers)
 	s.URL = MaskURL(s.URL)
+	s.Payload.RoutingKey = MaskValue(s.Payload.RoutingKey)
+	s.Payload.Headers = maskValues(s.Payload.Headers)
 	return s
+}
+
+// maskValues masks every value of m.
+func maskValues(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = MaskValue(v)
+	}
+	return out
+}
+
+// unmaskValues returns m with every value that is still cur's masked
+// value put back to cur's.
+func unmaskValues(m, cur map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if old, ok := cur[k]; ok && v != old && v == MaskValue(old) {
+			if out == nil {
+				out = make(map[string]string, len(m))
+				for k, v := range m {
+					out[k] = v
+				}
+			}
+			out[k] = old
+		}
+	}
+	if out == nil {
+		return m
+	}
+	return out
 }
 
 // Unmasked returns s, a change of cur written from a masked copy of it,
@@ -38,20 +67,10 @@ func (s Subscription) Unmasked(cur Subscription) Subscription {
 	if s.Secret != cur.Secret && s.Secret == MaskSecret(cur.Secret) {
 		s.Secret = cur.Secret
 	}
-	var h map[string]string
-	for k, v := range s.Headers {
-		if old, ok := cur.Headers[k]; ok && v != old && v == MaskValue(old) {
-			if h == nil {
-				h = make(map[string]string, len(s.Headers))
-				for k, v := range s.Headers {
-					h[k] = v
-				}
-			}
-			h[k] = old
-		}
-	}
-	if h != nil {
-		s.Headers = h
+	s.Headers = unmaskValues(s.Headers, cur.Headers)
+	s.Payload.Headers = unmaskValues(s.Payload.Headers, cur.Payload.Headers)
+	if k := cur.Payload.RoutingKey; s.Payload.RoutingKey != k && s.Payload.RoutingKey == MaskValue(k) {
+		s.Payload.RoutingKey = k
 	}
 	return s
 }

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hookstream/hookstream/payload"
 )
 
 // Subscription is one webhook endpoint and the events it wants.
@@ -34,6 +36,9 @@ type Subscription struct {
 	MaxAttempts int `json:"max_attempts"`
 	// Timeout bounds each attempt.
 	Timeout Duration `json:"timeout"`
+	// Payload is what the endpoint receives; by default hookstream's
+	// signed envelope.
+	Payload payload.Spec `json:"payload,omitzero"`
 	// RateLimit paces the attempts to the endpoint across every worker;
 	// nil takes delivery.rate_limit of the endpoint's host, if any.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`

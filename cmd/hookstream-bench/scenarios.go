@@ -11,7 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/credential"
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -110,14 +111,14 @@ func (b *bench) rawCeiling(n, conc int) float64 {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				env := delivery.Envelope{ID: fmt.Sprintf("msg_%d", i), Type: "order.failed", Timestamp: start,
+				env := payload.Envelope{ID: fmt.Sprintf("msg_%d", i), Type: "order.failed", Timestamp: start,
 					SubscriptionID: "all", Data: event(i, "info", i, 0)}
 				body := env.AppendJSON(nil)
 				req, _ := http.NewRequest(http.MethodPost, rc.srv.URL, bytes.NewReader(body))
 				req.Header.Set("content-type", "application/json")
 				req.Header.Set("webhook-id", env.ID)
 				req.Header.Set("webhook-timestamp", fmt.Sprint(start.Unix()))
-				req.Header.Set("webhook-signature", delivery.Sign(key, env.ID, start.Unix(), body))
+				req.Header.Set("webhook-signature", credential.Sign(key, env.ID, start.Unix(), body))
 				resp, err := client.Do(req)
 				if err != nil {
 					check(err)

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -30,6 +31,15 @@ Makes the stored subscriptions match FILE, a YAML (or JSON) document:
       filter: {levels: [error], sources: ["payment-*"]}
       max_attempts: 8
       timeout: 5s
+    - id: disk-alerts
+      name: Disk alerts to PagerDuty
+      url: https://events.pagerduty.com/v2/enqueue
+      filter: {types: [disk.usage]}
+      payload:
+        format: pagerduty
+        routing_key: R0UT1NGK3Y...
+        dedup_key: "disk/{{ .host }}"
+        resolve_when: {levels: [info]}
 
 Fields a file gives are managed; fields it leaves out keep their stored
 values (a new subscription takes the server's defaults). A secret in the
@@ -40,7 +50,7 @@ and makes none. A second apply of the same file changes nothing.
 `
 
 // managed are the fields a file may set.
-var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "rate_limit", "secret"}
+var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "rate_limit", "payload", "secret"}
 
 // change is one line of an apply plan.
 type change struct {
@@ -270,6 +280,11 @@ func shown(field string, v any) any {
 			}
 			return masked
 		}
+	case "payload":
+		var p payload.Spec
+		if b, err := json.Marshal(v); err == nil && json.Unmarshal(b, &p) == nil {
+			return subscription.Subscription{Payload: p}.Masked().Payload
+		}
 	}
 	return v
 }
@@ -301,6 +316,13 @@ func canonical(field string, v any) (string, error) {
 			return "", err
 		}
 		b, err = json.Marshal(f)
+		return string(b), err
+	case "payload":
+		var p payload.Spec
+		if err := json.Unmarshal(b, &p); err != nil {
+			return "", err
+		}
+		b, err = json.Marshal(p)
 		return string(b), err
 	case "rate_limit":
 		var r subscription.RateLimit

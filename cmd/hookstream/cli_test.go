@@ -251,6 +251,7 @@ func TestApply(t *testing.T) {
       types: [deploy.finished]
       where: [{path: env, op: eq, value: prod}]
     headers: {X-Team: platform}
+    payload: {format: slack, summary: "{{ .type }} in {{ .env }}"}
 `)
 	type plan struct {
 		Changes []struct {
@@ -286,6 +287,7 @@ func TestApply(t *testing.T) {
     url: https://hooks.example.com/payments-v2
     filter: {levels: [error, fatal], sources: ["payment-*"]}
     timeout: 60s
+    payload: {format: pagerduty, routing_key: R0UT1NGK3Y0000000000000000000000}
   - id: deploys
     name: Deploys
     url: https://hooks.example.com/deploys
@@ -293,6 +295,7 @@ func TestApply(t *testing.T) {
       types: [deploy.finished]
       where: [{path: env, op: eq, value: prod}]
     headers: {X-Team: platform}
+    payload: {format: slack, summary: "{{ .type }} in {{ .env }}"}
 `)
 	p = plan{}
 	e.mustJSON(&p, "apply", "-f", second, "--prune")
@@ -301,8 +304,8 @@ func TestApply(t *testing.T) {
 		if want[ch.ID] != ch.Action {
 			t.Errorf("%s: %s, want %s", ch.ID, ch.Action, want[ch.ID])
 		}
-		if ch.ID == "payments" && strings.Join(ch.Fields, ",") != "url,filter" {
-			t.Errorf("payments changed fields %v, want url and filter (1m and 60s are one timeout)", ch.Fields)
+		if ch.ID == "payments" && strings.Join(ch.Fields, ",") != "url,filter,payload" {
+			t.Errorf("payments changed fields %v, want url, filter and payload (1m and 60s are one timeout)", ch.Fields)
 		}
 	}
 	var got struct {
