@@ -172,7 +172,10 @@ func TestBreakerAttemptsWaitForTheProbe(t *testing.T) {
 			var wg sync.WaitGroup
 			for range tt.waiters {
 				wg.Add(1)
-				go func() { defer wg.Done(); outs <- s.Send(context.Background(), sub, request(sub, "waiter", []byte(`{}`))) }()
+				go func() {
+					defer wg.Done()
+					outs <- s.Send(context.Background(), sub, request(sub, "waiter", []byte(`{}`)))
+				}()
 			}
 			if tt.delivered == 0 && tt.probeOK {
 				wg.Wait() // they give up while the probe is out
