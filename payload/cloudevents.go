@@ -3,6 +3,7 @@ package payload
 import (
 	"cmp"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -32,7 +33,16 @@ func (ce *cloudEvent) attributes(in *Input) (source, typ string, err error) {
 	if typ, err = ce.typ.string(in, 1024); err != nil {
 		return "", "", err
 	}
-	return cmp.Or(source, in.Event.Source, "hookstream"), cmp.Or(typ, in.Event.Type, "hookstream.event"), nil
+	return uriReference(cmp.Or(source, in.Event.Source, "hookstream")), cmp.Or(typ, in.Event.Type, "hookstream.event"), nil
+}
+
+// uriReference makes s the URI-reference a CloudEvents source must be,
+// escaping what a URI cannot hold as it is: "/svc/a b" is "/svc/a%20b".
+func uriReference(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.String()
+	}
+	return url.PathEscape(s)
 }
 
 func (ce *cloudEvent) render(req *Request, in *Input, _ *scratch) error {
@@ -71,23 +81,24 @@ func (ce *cloudEvent) render(req *Request, in *Input, _ *scratch) error {
 var cloudEventsHeader = contentType("application/cloudevents+json; charset=utf-8")
 
 // ceHeaderValue percent-encodes what the CloudEvents HTTP binding says a
-// ce-* header must not carry as is: space, '"', '%' and everything
-// outside printable ASCII, as UTF-8 bytes.
+// ce-* header must not carry as is: space, '"' and everything outside
+// printable ASCII, as UTF-8 bytes. A '%' is left as it is: the source,
+// already a URI-reference, carries its own escapes, and receivers built
+// on the Go SDK do not decode header values.
 func ceHeaderValue(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '%' {
-			clean = false
-			break
-		}
+	escape := func(c byte) bool { return c <= ' ' || c > '~' || c == '"' }
+	i := 0
+	for i < len(s) && !escape(s[i]) {
+		i++
 	}
-	if clean {
+	if i == len(s) {
 		return s
 	}
 	const hex = "0123456789ABCDEF"
 	out := make([]byte, 0, len(s)+8)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '%' {
+	out = append(out, s[:i]...)
+	for ; i < len(s); i++ {
+		if c := s[i]; escape(c) {
 			out = append(out, '%', hex[c>>4], hex[c&0xf])
 			continue
 		}

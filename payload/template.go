@@ -113,6 +113,10 @@ func (t text) string(in *Input, max int) (string, error) {
 	}
 	b, err := t.render(nil, in, max)
 	if errors.Is(err, errOver) {
+		// Cut between characters.
+		for len(b) > 0 && !utf8.Valid(b[len(b)-min(len(b), utf8.UTFMax):]) {
+			b = b[:len(b)-1]
+		}
 		return string(b), nil
 	}
 	return string(b), err
