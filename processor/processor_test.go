@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -572,5 +574,88 @@ func TestHandleJobConfirmsBeforeDropping(t *testing.T) {
 				t.Errorf("dropped %v, want %v", n, tt.dropped)
 			}
 		})
+	}
+}
+
+// withPayloads gives p's subscriptions sub_a, sub_b, … the payloads
+// specs, in order.
+func withPayloads(t *testing.T, p *Processor, specs ...payload.Spec) {
+	t.Helper()
+	var subs []*subscription.Compiled
+	for i, spec := range specs {
+		cur, ok := p.Subscriptions.Current().Get("sub_" + string(rune('a'+i)))
+		if !ok {
+			t.Fatalf("no subscription %d", i)
+		}
+		s := cur.Subscription
+		s.Payload = spec
+		c, err := subscription.Compile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, c)
+	}
+	p.Subscriptions = fixedSet{subscription.NewSet(subs)}
+}
+
+// TestRenderFailureIsDeadLettered: an event a subscription's template
+// cannot render goes to the DLQ as permanent, with the template's error,
+// and the other subscriptions of the event get theirs; a retry renders
+// from its job, decoding the event again for a format that reads it.
+func TestRenderFailureIsDeadLettered(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	var failing atomic.Bool
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(recv.Close)
+	p, l := newTestProcessor(t, []string{recv.URL, recv.URL}, nil)
+	withPayloads(t, p,
+		payload.Spec{Format: payload.Template, Body: `{"order":{{ .order }}}`},
+		payload.Spec{Format: payload.Slack, Summary: "{{ .type }} at {{ .level }}"})
+	failing.Store(true)
+	mu.Lock()
+	bodies = nil // the warm-up requests
+	mu.Unlock()
+	for i, err := range handleEvents(t, p, 0, 1) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	dlq := l.records(t, l.ladder.DLQ)
+	if len(dlq) != 1 {
+		t.Fatalf("DLQ holds %d records, want 1", len(dlq))
+	}
+	reason, _ := retry.HeaderValue(dlq[0], retry.HeaderReason)
+	msg, _ := retry.HeaderValue(dlq[0], retry.HeaderError)
+	if reason != "permanent:render_failed" || !strings.Contains(msg, `map has no entry for key "order"`) {
+		t.Errorf("DLQ reason %q, error %q", reason, msg)
+	}
+	// The Slack delivery failed with a 503 and waits on the first rung;
+	// its retry is rendered from the job alone.
+	jobs, _ := l.jobs(t, l.ladder.Rungs[0].Topic)
+	if len(jobs) != 1 || jobs[0].SubscriptionID != "sub_b" {
+		t.Fatalf("first rung holds %v, want sub_b's job", jobs)
+	}
+	failing.Store(false)
+	guard, _ := delivery.NewGuard([]string{"127.0.0.0/8"})
+	p.Sender = delivery.NewSender(delivery.SenderOptions{Guard: guard}) // its breaker closed
+	t.Cleanup(p.Sender.Close)
+	rung := l.records(t, l.ladder.Rungs[0].Topic)
+	p.Now = func() time.Time { return time.Now().Add(time.Minute) } // the job is due
+	if err := p.HandleJob(context.Background(), rung[0]); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 2 || bodies[0] != bodies[1] || !strings.Contains(bodies[1], `"text":"order.failed at error"`) {
+		t.Errorf("the endpoint got %q, want the same Slack message twice", bodies)
 	}
 }

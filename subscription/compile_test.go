@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/payload"
 )
 
 func valid(mod func(*Subscription)) Subscription {
@@ -100,6 +101,17 @@ func TestCompileRejects(t *testing.T) {
 		{"large in", func(s *Subscription) {
 			s.Filter.Where = []Predicate{{Path: "a", Op: OpIn, Value: make([]any, MaxSetValues+1)}}
 		}, "filter.where[0].value"},
+		{"payload option of another format", func(s *Subscription) {
+			s.Payload = payload.Spec{Format: payload.Slack, RoutingKey: "k"}
+		}, "payload.routing_key"},
+		{"payload template does not parse", func(s *Subscription) { s.Payload = payload.Spec{Format: payload.Slack, Title: "{{ .x"} }, "payload.title"},
+		{"resolve_when empty", func(s *Subscription) {
+			s.Payload = payload.Spec{Format: payload.PagerDuty, RoutingKey: "k", ResolveWhen: &payload.Condition{}}
+		}, "payload.resolve_when"},
+		{"resolve_when bad op", func(s *Subscription) {
+			s.Payload = payload.Spec{Format: payload.PagerDuty, RoutingKey: "k",
+				ResolveWhen: &payload.Condition{Where: []payload.Predicate{{Path: "a", Op: "like"}}}}
+		}, "payload.resolve_when"},
 		{"filter too large", func(s *Subscription) {
 			for range 20 {
 				s.Filter.Where = append(s.Filter.Where, Predicate{Path: "a", Op: OpEq, Value: strings.Repeat("x", 1000)})
@@ -422,6 +434,7 @@ func TestMaskedHidesCredentials(t *testing.T) {
 	s := valid(func(s *Subscription) {
 		s.URL = "https://hooks.example.com/in?token=s3cr3t-t0ken&team=a#frag"
 		s.Headers = map[string]string{"Authorization": "Bearer s3cr3t-t0ken", "X-Env": "prod"}
+		s.Payload = payload.Spec{Format: payload.PagerDuty, RoutingKey: "R0UT1NGs3cr3tKEY"}
 	})
 	m := s.Masked()
 	shown, _ := json.Marshal(m)
@@ -429,6 +442,9 @@ func TestMaskedHidesCredentials(t *testing.T) {
 		if strings.Contains(string(shown), secret) {
 			t.Errorf("masked subscription shows %q: %s", secret, shown)
 		}
+	}
+	if m.Payload.RoutingKey != "R0UT…" {
+		t.Errorf("masked routing key %q", m.Payload.RoutingKey)
 	}
 	if m.URL != "https://hooks.example.com/in?token=…&team=…#…" || m.Headers["Authorization"] != "Bear…" || m.Headers["X-Env"] != "…" {
 		t.Errorf("masked url %q, headers %v", m.URL, m.Headers)
@@ -439,7 +455,8 @@ func TestMaskedHidesCredentials(t *testing.T) {
 		want func(Subscription) bool
 	}{
 		{"written back as shown", func(*Subscription) {}, func(u Subscription) bool {
-			return u.URL == s.URL && u.Secret == s.Secret && u.Headers["Authorization"] == s.Headers["Authorization"] && u.Headers["X-Env"] == "prod"
+			return u.URL == s.URL && u.Secret == s.Secret && u.Headers["Authorization"] == s.Headers["Authorization"] && u.Headers["X-Env"] == "prod" &&
+				u.Payload.RoutingKey == s.Payload.RoutingKey
 		}},
 		{"a header changed", func(m *Subscription) { m.Headers["X-Env"] = "staging" }, func(u Subscription) bool {
 			return u.Headers["X-Env"] == "staging" && u.Headers["Authorization"] == s.Headers["Authorization"]
