@@ -818,3 +818,60 @@ func TestCredentialsAreMaskedInEveryAnswer(t *testing.T) {
 		t.Errorf("logs show the URL's path or a credential: %s", f.logs)
 	}
 }
+
+// TestSubscriptionAuth: auth is checked when written, its secrets are
+// shown masked and kept when written back as shown, and a merge patch of
+// null removes it.
+func TestSubscriptionAuth(t *testing.T) {
+	f := newFixture(t)
+	const secret = "cl1ent-s3cret-value"
+	tests := []struct {
+		name, body string
+		status     int
+		field      string
+	}{
+		{"plain http token url", `{"id":"a1","name":"n","url":"https://api.example.com/in",` +
+			`"auth":{"type":"oauth2","token_url":"http://auth.example.com/token","client_id":"c","client_secret":"s"}}`, 422, "auth.token_url"},
+		{"blocked token url", `{"id":"a1","name":"n","url":"https://api.example.com/in",` +
+			`"auth":{"type":"oauth2","token_url":"https://169.254.169.254/token","client_id":"c","client_secret":"s"}}`, 422, "auth.token_url"},
+		{"field of another type", `{"id":"a1","name":"n","url":"https://api.example.com/in","auth":{"type":"bearer","token":"t","key":"k"}}`, 422, "auth.key"},
+		{"header set twice", `{"id":"a1","name":"n","url":"https://api.example.com/in","headers":{"Authorization":"Bearer x"},` +
+			`"auth":{"type":"bearer","token":"t"}}`, 422, "headers.Authorization"},
+		{"unknown field", `{"id":"a1","name":"n","url":"https://api.example.com/in","auth":{"type":"bearer","tokn":"t"}}`, 400, ""},
+		{"oauth2", `{"id":"a1","name":"n","url":"https://api.example.com/in",` +
+			`"auth":{"type":"oauth2","token_url":"https://auth.example.com/token","client_id":"c","client_secret":"` + secret + `","scopes":["a"]}}`, 201, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := f.do(t, "POST", "/v1/subscriptions", tt.body)
+			if resp.StatusCode != tt.status || tt.field != "" && !strings.Contains(string(body), `"field":"`+tt.field) {
+				t.Fatalf("%d, want %d naming %q: %s", resp.StatusCode, tt.status, tt.field, body)
+			}
+		})
+	}
+	_, body := f.do(t, "GET", "/v1/subscriptions/a1", "")
+	var shown map[string]any
+	_ = json.Unmarshal(body, &shown)
+	if auth, _ := shown["auth"].(map[string]any); strings.Contains(string(body), secret) || auth["client_secret"] != "cl1e…" {
+		t.Fatalf("GET shows %s", body)
+	}
+	shown["name"] = "renamed"
+	delete(shown, "created_at")
+	delete(shown, "updated_at")
+	b, _ := json.Marshal(shown)
+	if resp, body := f.do(t, "PUT", "/v1/subscriptions/a1", string(b)); resp.StatusCode != 200 {
+		t.Fatalf("PUT as shown: %d %s", resp.StatusCode, body)
+	}
+	if stored, _ := f.store.Get(context.Background(), "a1"); stored.Auth == nil || stored.Auth.ClientSecret != secret || stored.Name != "renamed" {
+		t.Fatalf("stored after a PUT as shown: %+v", stored.Auth)
+	}
+	if resp, body := f.do(t, "PATCH", "/v1/subscriptions/a1", `{"auth":null}`); resp.StatusCode != 200 {
+		t.Fatalf("PATCH auth null: %d %s", resp.StatusCode, body)
+	}
+	if stored, _ := f.store.Get(context.Background(), "a1"); stored.Auth != nil {
+		t.Errorf("auth after PATCH null: %+v", stored.Auth)
+	}
+	if strings.Contains(f.logs.String(), secret) {
+		t.Errorf("the logs show the secret: %s", f.logs)
+	}
+}

@@ -3,8 +3,10 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
@@ -32,6 +35,7 @@ type createRequest struct {
 	Timeout     *subscription.Duration  `json:"timeout"`
 	RateLimit   *subscription.RateLimit `json:"rate_limit"`
 	Payload     payload.Spec            `json:"payload"`
+	Auth        *credential.Spec        `json:"auth"`
 }
 
 func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +56,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		Timeout:     subscription.Duration(a.opts.DefaultTimeout),
 		RateLimit:   req.RateLimit,
 		Payload:     req.Payload,
+		Auth:        req.Auth,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -71,7 +76,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, err)
 		return
 	}
-	if fe, ok := a.checkDestination(sub.URL); !ok {
+	if fe, ok := a.checkDestinations(sub); !ok {
 		writeProblem(w, http.StatusUnprocessableEntity, "the subscription's destination is not allowed", fe)
 		return
 	}
@@ -167,7 +172,7 @@ func (a *API) replaceSubscription(w http.ResponseWriter, r *http.Request) {
 			ID: id, Name: req.Name, URL: req.URL, Enabled: req.Enabled == nil || *req.Enabled, Filter: req.Filter,
 			Secret: cur.Secret, PreviousSecrets: cur.PreviousSecrets, Headers: req.Headers,
 			MaxAttempts: a.opts.DefaultMaxAttempts, Timeout: subscription.Duration(a.opts.DefaultTimeout),
-			RateLimit: req.RateLimit, Payload: req.Payload, CreatedAt: cur.CreatedAt,
+			RateLimit: req.RateLimit, Payload: req.Payload, Auth: req.Auth, CreatedAt: cur.CreatedAt,
 		}
 		if req.Secret != "" {
 			next.Secret = req.Secret
@@ -195,12 +200,24 @@ type patchRequest struct {
 	Timeout     *subscription.Duration  `json:"timeout"`
 	RateLimit   *subscription.RateLimit `json:"rate_limit"`
 	Payload     *payload.Spec           `json:"payload"`
+	// Auth replaces the stored auth; null removes it.
+	Auth json.RawMessage `json:"auth"`
 }
 
 func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) {
 	var req patchRequest
 	if !a.decode(w, r, &req) {
 		return
+	}
+	var auth *credential.Spec
+	if len(req.Auth) > 0 && string(req.Auth) != "null" {
+		auth = new(credential.Spec)
+		dec := json.NewDecoder(bytes.NewReader(req.Auth))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(auth); err != nil {
+			writeProblem(w, http.StatusBadRequest, "the body is not valid JSON: auth: "+err.Error())
+			return
+		}
 	}
 	a.update(w, r, r.PathValue("id"), func(s subscription.Subscription) subscription.Subscription {
 		if req.Name != nil {
@@ -229,6 +246,9 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Payload != nil {
 			s.Payload = *req.Payload
+		}
+		if len(req.Auth) > 0 {
+			s.Auth = auth
 		}
 		return s
 	})
@@ -289,7 +309,7 @@ func (a *API) store(w http.ResponseWriter, r *http.Request, id string, change fu
 		if _, err := subscription.Compile(next); err != nil {
 			return next, &requestError{err: err}
 		}
-		if fe, ok := a.checkDestination(next.URL); !ok {
+		if fe, ok := a.checkDestinations(next); !ok {
 			return next, &requestError{status: http.StatusUnprocessableEntity, detail: "the subscription's destination is not allowed", fields: []FieldError{fe}}
 		}
 		return next, nil
@@ -351,15 +371,39 @@ func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// checkDestination refuses URLs whose host is a literal address the
-// delivery guard would refuse. Names are checked at connect time.
-func (a *API) checkDestination(raw string) (FieldError, bool) {
+// checkDestinations refuses a subscription whose URL or OAuth2 token URL
+// has a host that is a literal address the guard blocks, and a token URL
+// that is plain http outside delivery.allow_networks: a client secret
+// never travels in the clear to a public host.
+func (a *API) checkDestinations(sub subscription.Subscription) (FieldError, bool) {
+	if fe, ok := a.checkDestination("url", sub.URL); !ok {
+		return fe, false
+	}
+	if sub.Auth == nil || sub.Auth.TokenURL == "" {
+		return FieldError{}, true
+	}
+	if fe, ok := a.checkDestination("auth.token_url", sub.Auth.TokenURL); !ok {
+		return fe, false
+	}
+	u, err := url.Parse(sub.Auth.TokenURL)
+	if err != nil || u.Scheme == "https" {
+		return FieldError{}, true
+	}
+	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && a.opts.Guard != nil && a.opts.Guard.Allows(addr) {
+		return FieldError{}, true
+	}
+	return FieldError{Field: "auth.token_url", Message: "must be https; plain http is accepted only for an address in delivery.allow_networks"}, false
+}
+
+// checkDestination refuses a URL, at field, whose host is a literal
+// address the guard blocks (names are checked when connecting).
+func (a *API) checkDestination(field, raw string) (FieldError, bool) {
 	if a.opts.Guard == nil {
 		return FieldError{}, true
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return FieldError{Field: "url", Message: err.Error()}, false
+		return FieldError{Field: field, Message: err.Error()}, false
 	}
 	host := strings.TrimSuffix(u.Hostname(), ".")
 	if strings.EqualFold(host, "localhost") {
@@ -368,12 +412,12 @@ func (a *API) checkDestination(raw string) (FieldError, bool) {
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		if numericHost(host) {
-			return FieldError{Field: "url", Message: fmt.Sprintf("host %q is an address in a numeric form other than dotted IPv4; write it as a.b.c.d", u.Hostname())}, false
+			return FieldError{Field: field, Message: fmt.Sprintf("host %q is an address in a numeric form other than dotted IPv4; write it as a.b.c.d", u.Hostname())}, false
 		}
 		return FieldError{}, true
 	}
 	if err := a.opts.Guard.Check(addr); err != nil {
-		return FieldError{Field: "url", Message: err.Error()}, false
+		return FieldError{Field: field, Message: err.Error()}, false
 	}
 	return FieldError{}, true
 }

@@ -143,6 +143,10 @@ func (a *API) previewSubscription(w http.ResponseWriter, r *http.Request) {
 	for k, v := range req.Header {
 		out.Headers[k] = maskIn(strings.Join(v, ", "), secrets)
 	}
+	if c := p.sub.Credential; c != nil {
+		// The credential itself is fetched or set when the request is sent.
+		out.Headers[c.Header()] = "(" + string(c.Type()) + ", set when sent)"
+	}
 	out.Headers["Webhook-Id"] = req.WebhookID
 	out.Headers["Webhook-Timestamp"] = fmt.Sprint(req.Timestamp.Unix())
 	if req.Signature != "" {
@@ -163,6 +167,11 @@ func secretsOf(s subscription.Subscription) []string {
 		out = append(out, v)
 	}
 	out = append(out, s.Payload.RoutingKey)
+	if s.Auth != nil {
+		for _, v := range s.Auth.Secrets() {
+			out = append(out, *v)
+		}
+	}
 	out = slices.DeleteFunc(out, func(v string) bool { return len(v) < 4 })
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out

@@ -82,13 +82,23 @@ func NewGuard(allow []string) (*Guard, error) {
 	return g, nil
 }
 
-// Check returns a *BlockedError when addr may not be reached.
-func (g *Guard) Check(addr netip.Addr) error {
+// Allows reports whether addr is in a network the configuration allows
+// (delivery.allow_networks), as opposed to merely public.
+func (g *Guard) Allows(addr netip.Addr) bool {
 	addr = addr.Unmap().WithZone("")
 	for _, p := range g.allow {
 		if p.Contains(addr) {
-			return nil
+			return true
 		}
+	}
+	return false
+}
+
+// Check returns a *BlockedError when addr may not be reached.
+func (g *Guard) Check(addr netip.Addr) error {
+	addr = addr.Unmap().WithZone("")
+	if g.Allows(addr) {
+		return nil
 	}
 	// Addresses that embed an IPv4 address are judged by it too.
 	if addr.Is6() && (nat64.Contains(addr) || sixToFour.Contains(addr)) {

@@ -54,6 +54,7 @@ const (
 	ReasonDestinationBlocked Reason = "destination_blocked" // the guard refused the address
 	ReasonBadRequest         Reason = "bad_request"         // no request could be built
 	ReasonRenderFailed       Reason = "render_failed"       // the payload could not be rendered from the event
+	ReasonAuthFailed         Reason = "auth_failed"         // no credential could be had (an OAuth2 token endpoint failed)
 	ReasonCanceled           Reason = "canceled"            // shutting down; the attempt does not count
 	// ReasonCircuitOpen: the endpoint's breaker is open, so no request was
 	// made; the attempt counts as failed.

@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -65,6 +66,9 @@ type SenderOptions struct {
 	// put off without being made. A hookstream sets it to its first
 	// rung's delay. Default 1s.
 	RateWait time.Duration
+	// Tokens caches OAuth2 tokens. Default: a cache of this Sender's,
+	// fetching through its guarded transport.
+	Tokens *credential.Tokens
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -82,6 +86,7 @@ type Sender struct {
 	rateWait time.Duration
 	// slowdownFor is how long a 429 lowers an endpoint's pace.
 	slowdownFor time.Duration
+	tokens      *credential.Tokens
 	now         func() time.Time
 }
 
@@ -132,13 +137,18 @@ func NewSender(opts SenderOptions) *Sender {
 		// its body; headers beyond this fail the attempt, not the worker.
 		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
+	client := &http.Client{
+		Transport: transport,
+		// Redirects are answered, not followed: a 3xx is a permanent
+		// failure, and following one could lead past the guard's intent.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if opts.Tokens == nil {
+		opts.Tokens = &credential.Tokens{Client: client, Now: opts.Now}
+	}
 	return &Sender{
-		client: &http.Client{
-			Transport: transport,
-			// Redirects are answered, not followed: a 3xx is a permanent
-			// failure, and following one could lead past the guard's intent.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		client: client,
+		tokens: opts.Tokens,
 		ua:      opts.UserAgent,
 		maxBody: opts.MaxResponseBytes,
 		// As many attempts may wait for a probe as may be in flight to
@@ -299,11 +309,7 @@ func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict
 func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Request, start time.Time) Outcome {
 	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, cmp.Or(r.Method, http.MethodPost), cmp.Or(r.URL, sub.URL), bytes.NewReader(r.Body))
-	if err != nil {
-		return Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
-	}
-	h := req.Header
+	h := make(http.Header, len(sub.Header)+len(r.Header)+5)
 	for k, v := range sub.Header {
 		h[k] = v
 	}
@@ -316,7 +322,55 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 		h["Webhook-Signature"] = []string{r.Signature}
 	}
 	h["User-Agent"] = []string{s.ua}
+	var cred credential.Credential
+	if sub.Credential != nil {
+		var err error
+		if cred, err = sub.Credential.Apply(ctx, h, s.tokens); err != nil {
+			return s.authFailed(parent, err)
+		}
+	}
+	resp, out := s.post(parent, ctx, sub, r, h)
+	if resp != nil && resp.StatusCode == http.StatusUnauthorized && sub.Credential != nil {
+		// The endpoint refused the token: fetch a fresh one and try once
+		// more, within the same attempt.
+		if _, refreshed, err := sub.Credential.Refresh(ctx, h, s.tokens, cred); err != nil {
+			return s.authFailed(parent, err)
+		} else if refreshed {
+			resp, out = s.post(parent, ctx, sub, r, h)
+		}
+	}
+	if resp == nil {
+		return out
+	}
+	class, reason := Classify(resp.StatusCode)
+	out = Outcome{Class: class, Reason: reason, Status: resp.StatusCode, Header: resp.Header, Body: out.Body}
+	if class != Delivered {
+		out.Err = fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, printable(out.Body))
+	}
+	if class == Retryable {
+		out.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), start)
+	}
+	return out
+}
 
+// authFailed is the outcome of an attempt whose credential could not be
+// had: retryable, as a token endpoint that fails now may answer later.
+func (s *Sender) authFailed(parent context.Context, err error) Outcome {
+	if parent.Err() != nil {
+		return Outcome{Class: Retryable, Reason: ReasonCanceled, NotAttempted: true, Err: parent.Err()}
+	}
+	return Outcome{Class: Retryable, Reason: ReasonAuthFailed, Err: err}
+}
+
+// post sends r with headers h and reads the start of the answer, which
+// it returns with the response (its body closed), or the outcome of a
+// request that got no answer.
+func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r *Request, h http.Header) (*http.Response, Outcome) {
+	req, err := http.NewRequestWithContext(ctx, cmp.Or(r.Method, http.MethodPost), cmp.Or(r.URL, sub.URL), bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header = h
 	resp, err := s.client.Do(req)
 	if err != nil {
 		class, reason := ClassifyError(parent, err)
@@ -326,22 +380,13 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 		if errors.As(err, &uerr) {
 			uerr.URL = RedactURL(uerr.URL)
 		}
-		return Outcome{Class: class, Reason: reason, Err: err}
+		return nil, Outcome{Class: class, Reason: reason, Err: err}
 	}
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, s.maxBody))
 	// Drain a little more so the connection can be reused, then give up.
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	resp.Body.Close()
-
-	class, reason := Classify(resp.StatusCode)
-	out := Outcome{Class: class, Reason: reason, Status: resp.StatusCode, Header: resp.Header, Body: excerpt}
-	if class != Delivered {
-		out.Err = fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, printable(excerpt))
-	}
-	if class == Retryable {
-		out.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), start)
-	}
-	return out
+	return resp, Outcome{Body: excerpt}
 }
 
 // printable keeps a body excerpt safe for logs and headers: valid UTF-8,

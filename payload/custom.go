@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // custom renders a template: a body written as a Go text/template over
@@ -71,7 +73,7 @@ func compileTemplate(spec *Spec, c *compiler) renderer {
 	for name, src := range spec.Headers {
 		canon := http.CanonicalHeaderKey(name)
 		switch {
-		case !validHeaderName(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			c.fail("headers."+name, "is not a valid HTTP header name")
 		case reservedHeaders[canon]:
 			c.fail("headers."+name, "is set by hookstream and cannot be overridden")
@@ -135,21 +137,4 @@ func (t *custom) render(req *Request, in *Input, s *scratch) error {
 	}
 	req.URL = u.String()
 	return nil
-}
-
-// validHeaderName reports whether name is an HTTP token.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
 }

@@ -3,11 +3,13 @@ package processor
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,8 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
@@ -581,14 +585,20 @@ func TestHandleJobConfirmsBeforeDropping(t *testing.T) {
 // specs, in order.
 func withPayloads(t *testing.T, p *Processor, specs ...payload.Spec) {
 	t.Helper()
+	change(t, p, len(specs), func(i int, s *subscription.Subscription) { s.Payload = specs[i] })
+}
+
+// change edits p's first n subscriptions.
+func change(t *testing.T, p *Processor, n int, edit func(int, *subscription.Subscription)) {
+	t.Helper()
 	var subs []*subscription.Compiled
-	for i, spec := range specs {
+	for i := range n {
 		cur, ok := p.Subscriptions.Current().Get("sub_" + string(rune('a'+i)))
 		if !ok {
 			t.Fatalf("no subscription %d", i)
 		}
 		s := cur.Subscription
-		s.Payload = spec
+		edit(i, &s)
 		c, err := subscription.Compile(s)
 		if err != nil {
 			t.Fatal(err)
@@ -658,4 +668,69 @@ func TestRenderFailureIsDeadLettered(t *testing.T) {
 	if len(bodies) != 2 || bodies[0] != bodies[1] || !strings.Contains(bodies[1], `"text":"order.failed at error"`) {
 		t.Errorf("the endpoint got %q, want the same Slack message twice", bodies)
 	}
+}
+
+// TestSecretsStayOutOfLogsAndRecords: a delivery whose OAuth2 token
+// endpoint fails, until it is dead-lettered, writes neither its client
+// secret, nor its bearer-like header values, nor its routing key in any
+// log line or retry and DLQ record.
+func TestSecretsStayOutOfLogsAndRecords(t *testing.T) {
+	const clientSecret, routingKey = "cl1ent-s3cret-value", "R0UT1NG-s3cret-key"
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		// A careless token endpoint echoes what it was sent.
+		http.Error(w, fmt.Sprintf(`{"error":"invalid_client","error_description":"bad %s %s"}`, clientSecret, r.Header.Get("Authorization")),
+			http.StatusUnauthorized)
+	}))
+	t.Cleanup(tokens.Close)
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(recv.Close)
+	p, l := newTestProcessor(t, []string{recv.URL}, nil)
+	var logs bytes.Buffer
+	p.Logger = zerolog.New(&syncWriter{w: &logs}).Level(zerolog.DebugLevel)
+	change(t, p, 1, func(_ int, s *subscription.Subscription) {
+		s.MaxAttempts = 1
+		s.Payload = payload.Spec{Format: payload.PagerDuty, RoutingKey: routingKey}
+		s.Auth = &credential.Spec{Type: credential.OAuth2, TokenURL: tokens.URL, ClientID: "hookstream", ClientSecret: clientSecret}
+	})
+	for i, err := range handleEvents(t, p, 0, 1) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	dlq := l.records(t, l.ladder.DLQ)
+	if len(dlq) != 1 {
+		t.Fatalf("DLQ holds %d records, want 1", len(dlq))
+	}
+	if reason, _ := retry.HeaderValue(dlq[0], retry.HeaderReason); reason != "exhausted" {
+		t.Errorf("DLQ reason %q", reason)
+	}
+	written := logs.String()
+	for _, r := range dlq {
+		for _, h := range r.Headers {
+			written += h.Key + "=" + string(h.Value) + "\n"
+		}
+		written += string(r.Value)
+	}
+	if !strings.Contains(written, "auth_failed") {
+		t.Errorf("nothing says why the delivery failed:\n%s", written)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("hookstream:" + clientSecret))
+	for _, secret := range []string{clientSecret, routingKey, basic, url.QueryEscape(clientSecret)} {
+		if strings.Contains(written, secret) {
+			t.Errorf("%q is written:\n%s", secret, written)
+		}
+	}
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

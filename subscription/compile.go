@@ -30,6 +30,8 @@ type Compiled struct {
 	Host string
 	// Render renders the subscription's deliveries.
 	Render *payload.Compiled
+	// Credential authenticates its requests; nil when it has no auth.
+	Credential *credential.Auth
 
 	filter
 }
@@ -74,6 +76,18 @@ func Compile(s Subscription) (*Compiled, error) {
 	if errors.As(err, &perr) {
 		for _, fe := range perr {
 			verr.add(fe.Field, "%s", fe.Message)
+		}
+	}
+	if s.Auth != nil {
+		c.Credential, err = credential.Compile(*s.Auth)
+		var cerr credential.Errors
+		if errors.As(err, &cerr) {
+			for _, fe := range cerr {
+				verr.add(fe.Field, "%s", fe.Message)
+			}
+		}
+		if c.Credential != nil && c.Header.Get(c.Credential.Header()) != "" {
+			verr.add("headers."+c.Credential.Header(), "is set by auth; leave it out of headers")
 		}
 	}
 	if len(verr.Errors) > 0 {

@@ -20,6 +20,13 @@ func (s Subscription) Masked() Subscription {
 	s.URL = MaskURL(s.URL)
 	s.Payload.RoutingKey = MaskValue(s.Payload.RoutingKey)
 	s.Payload.Headers = maskValues(s.Payload.Headers)
+	if s.Auth != nil {
+		a := *s.Auth
+		for _, secret := range a.Secrets() {
+			*secret = MaskValue(*secret)
+		}
+		s.Auth = &a
+	}
 	return s
 }
 
@@ -71,6 +78,16 @@ func (s Subscription) Unmasked(cur Subscription) Subscription {
 	s.Payload.Headers = unmaskValues(s.Payload.Headers, cur.Payload.Headers)
 	if k := cur.Payload.RoutingKey; s.Payload.RoutingKey != k && s.Payload.RoutingKey == MaskValue(k) {
 		s.Payload.RoutingKey = k
+	}
+	if s.Auth != nil && cur.Auth != nil && s.Auth.Type == cur.Auth.Type {
+		a := *s.Auth
+		mine, theirs := a.Secrets(), cur.Auth.Secrets()
+		for i := range mine {
+			if *mine[i] != *theirs[i] && *mine[i] == MaskValue(*theirs[i]) {
+				*mine[i] = *theirs[i]
+			}
+		}
+		s.Auth = &a
 	}
 	return s
 }

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/payload"
 )
 
@@ -39,6 +42,8 @@ type Subscription struct {
 	// Payload is what the endpoint receives; by default hookstream's
 	// signed envelope.
 	Payload payload.Spec `json:"payload,omitzero"`
+	// Auth is how the endpoint authenticates hookstream, when it asks to.
+	Auth *credential.Spec `json:"auth,omitempty"`
 	// RateLimit paces the attempts to the endpoint across every worker;
 	// nil takes delivery.rate_limit of the endpoint's host, if any.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
@@ -251,7 +256,7 @@ func validateBasics(s *Subscription, verr *ValidationError) {
 	}
 	for name, value := range s.Headers {
 		switch {
-		case !validHeaderName(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			verr.add("headers."+name, "is not a valid HTTP header name")
 		case reservedHeaders[strings.ToLower(name)]:
 			verr.add("headers."+name, "is set by hookstream and cannot be overridden")
@@ -273,20 +278,4 @@ func validateBasics(s *Subscription, verr *ValidationError) {
 			verr.add("rate_limit.burst", "must be 1 to 100000 (got %d)", r.Burst)
 		}
 	}
-}
-
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
 }

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -50,7 +51,7 @@ and makes none. A second apply of the same file changes nothing.
 `
 
 // managed are the fields a file may set.
-var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "rate_limit", "payload", "secret"}
+var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attempts", "timeout", "rate_limit", "payload", "auth", "secret"}
 
 // change is one line of an apply plan.
 type change struct {
@@ -285,6 +286,11 @@ func shown(field string, v any) any {
 		if b, err := json.Marshal(v); err == nil && json.Unmarshal(b, &p) == nil {
 			return subscription.Subscription{Payload: p}.Masked().Payload
 		}
+	case "auth":
+		var a credential.Spec
+		if b, err := json.Marshal(v); v != nil && err == nil && json.Unmarshal(b, &a) == nil {
+			return subscription.Subscription{Auth: &a}.Masked().Auth
+		}
 	}
 	return v
 }
@@ -323,6 +329,13 @@ func canonical(field string, v any) (string, error) {
 			return "", err
 		}
 		b, err = json.Marshal(p)
+		return string(b), err
+	case "auth":
+		var a credential.Spec
+		if err := json.Unmarshal(b, &a); err != nil {
+			return "", err
+		}
+		b, err = json.Marshal(a)
 		return string(b), err
 	case "rate_limit":
 		var r subscription.RateLimit
