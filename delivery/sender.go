@@ -147,8 +147,8 @@ func NewSender(opts SenderOptions) *Sender {
 		opts.Tokens = &credential.Tokens{Client: client, Now: opts.Now}
 	}
 	return &Sender{
-		client: client,
-		tokens: opts.Tokens,
+		client:  client,
+		tokens:  opts.Tokens,
 		ua:      opts.UserAgent,
 		maxBody: opts.MaxResponseBytes,
 		// As many attempts may wait for a probe as may be in flight to
