@@ -5,13 +5,16 @@ package admin
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 
+	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/subscription"
 )
 
 // rotateRequest is the optional body of POST …/rotate-secret.
 type rotateRequest struct {
-	Secret string `json:"secret" validate:"omitempty,startswith=whsec_"`
+	// Secret is the next key; default a fresh one of the current scheme.
+	Secret string `json:"secret"`
 }
 
 // rotateSecret gives a subscription a new secret; the old one keeps
@@ -23,11 +26,15 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	next := req.Secret
-	if next == "" {
-		next = subscription.NewSecret()
-	}
 	sub, ok := a.store(w, r, id, func(cur subscription.Subscription) subscription.Subscription {
+		next := req.Secret
+		switch {
+		case next != "":
+		case strings.HasPrefix(cur.Secret, credential.SigningKeyPrefix):
+			next = credential.NewSigningKey()
+		default:
+			next = subscription.NewSecret()
+		}
 		cur.Rotate(next, a.opts.Now().UTC(), a.opts.RotationWindow)
 		return cur
 	})

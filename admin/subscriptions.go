@@ -29,7 +29,13 @@ type createRequest struct {
 	URL         string                  `json:"url" validate:"required,max=2048,url"`
 	Enabled     *bool                   `json:"enabled"`
 	Filter      subscription.Filter     `json:"filter"`
-	Secret      string                  `json:"secret" validate:"omitempty,startswith=whsec_"`
+	Secret      string                  `json:"secret"`
+	// Signing, when the secret is left out, picks the scheme of the one
+	// made: v1 (HMAC, the default) or v1a (ed25519).
+	Signing string `json:"signing" validate:"omitempty,oneof=v1 v1a"`
+	// PublicKey is read-only: a subscription written back as it was shown
+	// may carry it.
+	PublicKey string `json:"public_key"`
 	Headers     map[string]string       `json:"headers" validate:"omitempty,max=32"`
 	MaxAttempts *int                    `json:"max_attempts" validate:"omitempty,min=1,max=100"`
 	Timeout     *subscription.Duration  `json:"timeout"`
@@ -65,6 +71,9 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	if sub.Secret == "" {
 		sub.Secret = subscription.NewSecret()
+		if req.Signing == "v1a" {
+			sub.Secret = credential.NewSigningKey()
+		}
 	}
 	if req.MaxAttempts != nil {
 		sub.MaxAttempts = *req.MaxAttempts

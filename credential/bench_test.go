@@ -11,7 +11,7 @@ import (
 // BenchmarkRenderAndSign renders the envelope of a 400-byte event and
 // signs it, as every attempt of a standard subscription does.
 func BenchmarkRenderAndSign(b *testing.B) {
-	k := key(b, vectorSecret)
+	k := hmacKey(b, vectorSecret)
 	data := []byte(`{"type":"payment.failed","level":"error","source":"payment-api","message":"card declined by issuer",` +
 		`"timestamp":"2024-05-01T10:00:00Z","metadata":{"amount":1250.5,"currency":"EUR","customer":"cus_9s8d7f6g5h4j3k2l",` +
 		`"attempt":3,"gateway":"adyen","reason_code":"05"},"tags":["eu","payments","checkout"],"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`)

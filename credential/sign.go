@@ -4,11 +4,28 @@
 package credential
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
+)
+
+// The prefixes of Standard Webhooks keys.
+const (
+	// SecretPrefix starts a symmetric secret: HMAC-SHA256, signatures
+	// "v1,…".
+	SecretPrefix = "whsec_"
+	// SigningKeyPrefix starts an ed25519 private key (its 32-byte seed):
+	// signatures "v1a,…".
+	SigningKeyPrefix = "whsk_"
+	// PublicKeyPrefix starts the ed25519 public key receivers verify
+	// "v1a" signatures with.
+	PublicKeyPrefix = "whpk_"
 )
 
 // Sign returns the Standard Webhooks signature of body, "v1," followed by
@@ -17,7 +34,7 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 	return string(AppendSignature(nil, key, id, timestamp, body))
 }
 
-// AppendSignature appends the signature of body to dst.
+// AppendSignature appends the "v1" signature of body to dst.
 func AppendSignature(dst, key []byte, id string, timestamp int64, body []byte) []byte {
 	mac := hmac.New(sha256.New, key)
 	var buf [20]byte
@@ -31,33 +48,136 @@ func AppendSignature(dst, key []byte, id string, timestamp int64, body []byte) [
 	return base64.StdEncoding.AppendEncode(dst, mac.Sum(sum[:0]))
 }
 
+// Key is a signing key: a "whsec_" HMAC secret or a "whsk_" ed25519
+// private key.
+type Key struct {
+	hmac []byte
+	ed   ed25519.PrivateKey
+}
+
+// ParseKey reads a "whsec_" secret of 24 to 64 bytes or a "whsk_" ed25519
+// seed of 32 bytes.
+func ParseKey(secret string) (Key, error) {
+	if raw, ok := strings.CutPrefix(secret, SigningKeyPrefix); ok {
+		seed, err := base64.StdEncoding.DecodeString(raw)
+		if err != nil {
+			return Key{}, fmt.Errorf("is not %s followed by standard base64", SigningKeyPrefix)
+		}
+		if len(seed) != ed25519.SeedSize {
+			return Key{}, fmt.Errorf("decodes to %d bytes; an ed25519 key is %d", len(seed), ed25519.SeedSize)
+		}
+		return Key{ed: ed25519.NewKeyFromSeed(seed)}, nil
+	}
+	raw, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		return Key{}, fmt.Errorf("must start with %q (or %q for ed25519)", SecretPrefix, SigningKeyPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return Key{}, fmt.Errorf("is not %s followed by standard base64", SecretPrefix)
+	}
+	if len(key) < 24 || len(key) > 64 {
+		return Key{}, fmt.Errorf("decodes to %d bytes; it must be 24 to 64", len(key))
+	}
+	return Key{hmac: key}, nil
+}
+
+// NewSecret returns a fresh "whsec_" secret of 32 random bytes.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// NewSigningKey returns a fresh "whsk_" ed25519 key.
+func NewSigningKey() string {
+	seed := make([]byte, ed25519.SeedSize)
+	_, _ = rand.Read(seed)
+	return SigningKeyPrefix + base64.StdEncoding.EncodeToString(seed)
+}
+
+// Asymmetric reports whether k is an ed25519 key.
+func (k Key) Asymmetric() bool { return k.ed != nil }
+
+// PublicKey is the "whpk_" key receivers verify k's signatures with,
+// empty for an HMAC secret, which is its own verifier.
+func (k Key) PublicKey() string {
+	if k.ed == nil {
+		return ""
+	}
+	return PublicKeyPrefix + base64.StdEncoding.EncodeToString(k.ed.Public().(ed25519.PublicKey))
+}
+
+// appendSignature appends k's signature of "{id}.{timestamp}.{body}".
+func (k Key) appendSignature(dst []byte, id string, timestamp int64, body []byte) []byte {
+	if k.ed == nil {
+		return AppendSignature(dst, k.hmac, id, timestamp, body)
+	}
+	dst = append(dst, "v1a,"...)
+	return base64.StdEncoding.AppendEncode(dst, ed25519.Sign(k.ed, k.appendSignedContent(nil, id, timestamp, body)))
+}
+
+// appendSignedContent appends "{id}.{timestamp}.{body}", what is signed.
+func (k Key) appendSignedContent(dst []byte, id string, timestamp int64, body []byte) []byte {
+	dst = append(dst, id...)
+	dst = append(dst, '.')
+	dst = strconv.AppendInt(dst, timestamp, 10)
+	dst = append(dst, '.')
+	return append(dst, body...)
+}
+
 // Signer signs deliveries with a subscription's current key and with the
 // rotated-out keys that have not expired.
 type Signer struct {
-	// Key is the current HMAC key.
-	Key []byte
+	// Key is the current key.
+	Key Key
 	// Previous are rotated-out keys, each signing until it expires.
 	Previous []ExpiringKey
 }
 
 // ExpiringKey is a signing key valid until ExpiresAt.
 type ExpiringKey struct {
-	Key       []byte
+	Key       Key
 	ExpiresAt time.Time
 }
 
 // Signatures returns the webhook-signature header of body sent at now:
 // the current key's signature and every unexpired previous key's,
 // space-separated as Standard Webhooks allows, so that a receiver holding
-// either secret can verify during a rotation.
+// either key can verify during a rotation.
 func (s *Signer) Signatures(id string, now time.Time, body []byte) string {
 	ts := now.Unix()
-	sig := AppendSignature(make([]byte, 0, 48*(1+len(s.Previous))), s.Key, id, ts, body)
+	sig := s.Key.appendSignature(make([]byte, 0, 48*(1+len(s.Previous))), id, ts, body)
 	for _, p := range s.Previous {
 		if p.ExpiresAt.After(now) {
 			sig = append(sig, ' ')
-			sig = AppendSignature(sig, p.Key, id, ts, body)
+			sig = p.Key.appendSignature(sig, id, ts, body)
 		}
 	}
 	return string(sig)
+}
+
+// Verify reports whether header, a webhook-signature of body sent under
+// id at timestamp, holds a signature of k: an HMAC secret checks "v1"
+// signatures, an ed25519 key "v1a" ones. Comparisons take constant time.
+func (k Key) Verify(id string, timestamp int64, body []byte, header string) bool {
+	var want []byte
+	if k.ed == nil {
+		want = AppendSignature(nil, k.hmac, id, timestamp, body)
+	}
+	ok := false
+	for _, sig := range strings.Fields(header) {
+		switch {
+		case k.ed == nil && strings.HasPrefix(sig, "v1,"):
+			ok = hmac.Equal([]byte(sig), want) || ok
+		case k.ed != nil && strings.HasPrefix(sig, "v1a,"):
+			raw, err := base64.StdEncoding.DecodeString(sig[len("v1a,"):])
+			if err != nil {
+				continue
+			}
+			msg := k.appendSignedContent(nil, id, timestamp, body)
+			ok = ed25519.Verify(k.ed.Public().(ed25519.PublicKey), msg, raw) || ok
+		}
+	}
+	return ok
 }

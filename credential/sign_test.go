@@ -1,6 +1,8 @@
 package credential_test
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +24,7 @@ const (
 	vectorSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 )
 
-func key(t testing.TB, secret string) []byte {
+func hmacKey(t testing.TB, secret string) []byte {
 	t.Helper()
 	k, err := subscription.DecodeSecret(secret)
 	if err != nil {
@@ -31,8 +33,17 @@ func key(t testing.TB, secret string) []byte {
 	return k
 }
 
+func key(t testing.TB, secret string) credential.Key {
+	t.Helper()
+	k, err := credential.ParseKey(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func TestSignStandardWebhooksVector(t *testing.T) {
-	if got := credential.Sign(key(t, vectorSecret), vectorID, vectorTS, []byte(vectorBody)); got != vectorSig {
+	if got := credential.Sign(hmacKey(t, vectorSecret), vectorID, vectorTS, []byte(vectorBody)); got != vectorSig {
 		t.Errorf("Sign() = %s, want %s", got, vectorSig)
 	}
 }
@@ -53,10 +64,10 @@ func TestSignatureVerifiedByReferenceLibrary(t *testing.T) {
 	}
 	now := time.Now()
 	body := []byte(`{"id":"x","data":{"a":"ü\n"}}`)
-	if err := wh.Verify(body, headers("msg_1", now, credential.Sign(key(t, vectorSecret), "msg_1", now.Unix(), body))); err != nil {
+	if err := wh.Verify(body, headers("msg_1", now, credential.Sign(hmacKey(t, vectorSecret), "msg_1", now.Unix(), body))); err != nil {
 		t.Fatalf("reference verifier rejects our signature: %v", err)
 	}
-	other := credential.Sign(key(t, vectorSecret), "msg_1", now.Unix(), append(body, ' '))
+	other := credential.Sign(hmacKey(t, vectorSecret), "msg_1", now.Unix(), append(body, ' '))
 	if err := wh.Verify(body, headers("msg_1", now, other)); err == nil {
 		t.Fatal("reference verifier accepts a signature of another body")
 	}
@@ -87,5 +98,60 @@ func TestRotatedSecretSignsDuringItsWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The Standard Webhooks specification's ed25519 test vector.
+const (
+	vectorSigningKey = "whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="
+	vectorV1aSig     = "v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag=="
+)
+
+func TestSignV1aVector(t *testing.T) {
+	k := key(t, vectorSigningKey)
+	s := credential.Signer{Key: k}
+	if got := s.Signatures(vectorID, time.Unix(vectorTS, 0), []byte(vectorBody)); got != vectorV1aSig {
+		t.Errorf("Signatures() = %s, want %s", got, vectorV1aSig)
+	}
+	pub, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(k.PublicKey(), credential.PublicKeyPrefix))
+	if err != nil || !strings.HasPrefix(k.PublicKey(), "whpk_") || len(pub) != ed25519.PublicKeySize {
+		t.Fatalf("public key %q", k.PublicKey())
+	}
+	sig, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(vectorV1aSig, "v1a,"))
+	msg := []byte(vectorID + "." + strconv.Itoa(vectorTS) + "." + vectorBody)
+	if !ed25519.Verify(pub, msg, sig) {
+		t.Error("the public key does not verify the vector's signature")
+	}
+	if key(t, vectorSecret).PublicKey() != "" {
+		t.Error("an HMAC secret has a public key")
+	}
+}
+
+func TestParseKeyRefuses(t *testing.T) {
+	for _, secret := range []string{"", "abc", "whsec_!!!", "whsec_c2hvcnQ=", "whsk_!!!", "whsk_c2hvcnQ=", "whpk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="} {
+		if _, err := credential.ParseKey(secret); err == nil {
+			t.Errorf("ParseKey(%q) accepted", secret)
+		}
+	}
+	for _, secret := range []string{credential.NewSecret(), credential.NewSigningKey()} {
+		if _, err := credential.ParseKey(secret); err != nil {
+			t.Errorf("ParseKey(%q): %v", secret, err)
+		}
+	}
+}
+
+// TestRotationAcrossSchemes: a subscription moving from an HMAC secret to
+// an ed25519 key signs with both during the window.
+func TestRotationAcrossSchemes(t *testing.T) {
+	now := time.Now()
+	s := credential.Signer{Key: key(t, vectorSigningKey), Previous: []credential.ExpiringKey{{Key: key(t, vectorSecret), ExpiresAt: now.Add(time.Hour)}}}
+	sig := s.Signatures("msg_1", now, []byte(`{}`))
+	parts := strings.Fields(sig)
+	if len(parts) != 2 || !strings.HasPrefix(parts[0], "v1a,") || !strings.HasPrefix(parts[1], "v1,") {
+		t.Fatalf("signatures %q", sig)
+	}
+	wh, _ := standardwebhooks.NewWebhook(vectorSecret)
+	if err := wh.Verify([]byte(`{}`), headers("msg_1", now, sig)); err != nil {
+		t.Errorf("the reference library rejects the v1 signature beside a v1a one: %v", err)
 	}
 }

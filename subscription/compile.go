@@ -58,9 +58,9 @@ func Compile(s Subscription) (*Compiled, error) {
 	if u, err := url.Parse(s.URL); err == nil {
 		c.Host = u.Host
 	}
-	c.Signer.Key, _ = DecodeSecret(s.Secret)
+	c.Signer.Key, _ = credential.ParseKey(s.Secret)
 	for _, p := range s.PreviousSecrets {
-		if k, err := DecodeSecret(p.Secret); err == nil {
+		if k, err := credential.ParseKey(p.Secret); err == nil {
 			c.Signer.Previous = append(c.Signer.Previous, credential.ExpiringKey{Key: k, ExpiresAt: p.ExpiresAt})
 		}
 	}

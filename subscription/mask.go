@@ -2,12 +2,17 @@ package subscription
 
 import (
 	"strings"
+
+	"github.com/hookstream/hookstream/credential"
 )
 
 // Masked returns a copy fit to show: its secrets, custom header values
 // and the values of its URL's query show only their first characters.
 // Every answer of the admin API is masked, whatever the token's scope.
 func (s Subscription) Masked() Subscription {
+	if k, err := credential.ParseKey(s.Secret); err == nil {
+		s.PublicKey = k.PublicKey()
+	}
 	s.Secret = MaskSecret(s.Secret)
 	prev := make([]PreviousSecret, len(s.PreviousSecrets))
 	for i, p := range s.PreviousSecrets {
@@ -92,17 +97,21 @@ func (s Subscription) Unmasked(cur Subscription) Subscription {
 	return s
 }
 
-// MaskSecret hides all of a secret but its prefix and first four
-// characters.
+// MaskSecret hides all of a signing key but its prefix ("whsec_" or
+// "whsk_") and first four characters.
 func MaskSecret(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	raw := strings.TrimPrefix(secret, SecretPrefix)
+	prefix := SecretPrefix
+	if strings.HasPrefix(secret, credential.SigningKeyPrefix) {
+		prefix = credential.SigningKeyPrefix
+	}
+	raw := strings.TrimPrefix(secret, prefix)
 	if len(raw) > 4 {
 		raw = raw[:4]
 	}
-	return SecretPrefix + raw + "…"
+	return prefix + raw + "…"
 }
 
 // MaskValue hides a value that may be a credential: a value of more than

@@ -27,9 +27,13 @@ type Subscription struct {
 	URL     string `json:"url"`
 	Enabled bool   `json:"enabled"`
 	Filter  Filter `json:"filter"`
-	// Secret is the Standard Webhooks signing secret, "whsec_" followed by
-	// the base64 of 24 to 64 random bytes.
+	// Secret is the Standard Webhooks signing key: "whsec_" followed by
+	// the base64 of 24 to 64 random bytes (HMAC, "v1" signatures), or
+	// "whsk_" followed by the base64 of an ed25519 seed ("v1a").
 	Secret string `json:"secret,omitempty"`
+	// PublicKey is the "whpk_" key receivers verify "v1a" signatures
+	// with; only shown, derived from Secret.
+	PublicKey string `json:"public_key,omitempty"`
 	// PreviousSecrets are rotated-out secrets still signing deliveries
 	// until they expire, so receivers can switch over.
 	PreviousSecrets []PreviousSecret  `json:"previous_secrets,omitempty"`
@@ -161,15 +165,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// SecretPrefix starts every Standard Webhooks secret.
-const SecretPrefix = "whsec_"
+// SecretPrefix starts every Standard Webhooks HMAC secret.
+const SecretPrefix = credential.SecretPrefix
 
 // NewSecret returns a fresh signing secret of 32 random bytes.
-func NewSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
-}
+func NewSecret() string { return credential.NewSecret() }
 
 // NewID returns a fresh subscription id.
 func NewID() string {
@@ -184,14 +184,10 @@ func DecodeSecret(secret string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("must start with %q", SecretPrefix)
 	}
-	key, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil {
-		return nil, fmt.Errorf("is not %s followed by standard base64", SecretPrefix)
+	if _, err := credential.ParseKey(secret); err != nil {
+		return nil, err
 	}
-	if len(key) < 24 || len(key) > 64 {
-		return nil, fmt.Errorf("decodes to %d bytes; it must be 24 to 64", len(key))
-	}
-	return key, nil
+	return base64.StdEncoding.DecodeString(raw)
 }
 
 // FieldError is one invalid field of a subscription.
@@ -246,11 +242,11 @@ func validateBasics(s *Subscription, verr *ValidationError) {
 	} else if u.User != nil {
 		verr.add("url", "must not carry credentials; use headers")
 	}
-	if _, err := DecodeSecret(s.Secret); err != nil {
+	if _, err := credential.ParseKey(s.Secret); err != nil {
 		verr.add("secret", "%v", err)
 	}
 	for i, p := range s.PreviousSecrets {
-		if _, err := DecodeSecret(p.Secret); err != nil {
+		if _, err := credential.ParseKey(p.Secret); err != nil {
 			verr.add(fmt.Sprintf("previous_secrets[%d].secret", i), "%v", err)
 		}
 	}

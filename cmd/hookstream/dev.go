@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,7 +85,7 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("inbox addr: %w", err)
 		}
 		inbox := &embedded.Inbox{
-			Secret: embedded.StoreSecrets(subscription.NewStore(rdb, cfg.Redis.KeyPrefix)),
+			Keys:   embedded.StoreKeys(subscription.NewStore(rdb, cfg.Redis.KeyPrefix)),
 			Logger: log.With().Str("component", "inbox").Logger(),
 		}
 		srv := &http.Server{Handler: inbox, ReadHeaderTimeout: 5 * time.Second}
@@ -145,6 +146,29 @@ hookstream dev is running
   echo '{"type":"payment.failed","level":"error"}' | hookstream publish --brokers %[2]s --topic %[3]s
   hookstream subs list; hookstream stats; hookstream dlq list
 
+4. Deliver in the shape another service reads: each of these posts to the inbox, which logs what it got
+   (README "Payloads" has every option; "hookstream subs preview ID" shows a request without sending it):
+
+%[8]s
 Press Ctrl-C to stop.
-`, admin, kafka, topic, target, redisNote, dataDir, token)
+`, admin, kafka, topic, target, redisNote, dataDir, token, formatExamples(strings.TrimSuffix(target, "/")+"/"))
+}
+
+// formatExamples are the dev banner's commands that create one
+// subscription per payload format, posting to base + the format's name.
+func formatExamples(base string) string {
+	var b strings.Builder
+	for _, ex := range []struct{ name, flags string }{
+		{"slack", `--payload '{"format":"slack","summary":"{{ .type }} on {{ .source }}: {{ .message }}"}'`},
+		{"teams", `--payload '{"format":"teams"}'`},
+		{"discord", `--payload '{"format":"discord"}'`},
+		{"pagerduty", `--payload '{"format":"pagerduty","routing_key":"R0UT1NGK3YEXAMPLE","dedup_key":"{{ .type }}/{{ .source }}"}'`},
+		{"cloudevents", `--payload '{"format":"cloudevents","source":"/logs/{{ .source }}"}'`},
+		{"github", `--payload '{"format":"github-dispatch","event_type":"log-{{ .level }}"}' --auth '{"type":"bearer","token":"ghp_example"}'`},
+		{"template", `--payload '{"format":"template","body":"{\"alert\":\"{{ .message }}\",\"level\":\"{{ upper .level }}\"}"}'`},
+		{"raw", `--payload '{"format":"raw"}' --signing v1a`},
+	} {
+		fmt.Fprintf(&b, "  hookstream subs create --name %s --url %s%s --levels error %s\n", ex.name, base, ex.name, ex.flags)
+	}
+	return b.String()
 }

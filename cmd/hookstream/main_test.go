@@ -132,7 +132,9 @@ func TestDevWithKcat(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("hookstream dev not running after 60s\n%s", stderr.String())
 	}
-	for _, want := range []string{"curl -sS -X POST http://" + admin + "/v1/subscriptions", "kcat -P -b " + kafka + " -t logs"} {
+	for _, want := range []string{"curl -sS -X POST http://" + admin + "/v1/subscriptions", "kcat -P -b " + kafka + " -t logs",
+		`'{"format":"slack"`, `'{"format":"teams"}'`, `'{"format":"discord"}'`, `'{"format":"pagerduty"`, `'{"format":"cloudevents"`,
+		`'{"format":"github-dispatch"`, `'{"format":"template"`, `'{"format":"raw"}' --signing v1a`} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}

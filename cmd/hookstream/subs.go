@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -28,10 +30,15 @@ const subsUsage = `Usage:
   hookstream subs update ID (-f FILE | [--name N] [--url U] [--enabled B] [filter flags])
   hookstream subs delete ID
   hookstream subs test ID [--event JSON]
-  hookstream subs rotate-secret ID [--secret whsec_...]
+  hookstream subs preview ID [--event JSON]
+  hookstream subs rotate-secret ID [--secret whsec_...|whsk_...]
   hookstream subs attempts ID [--limit N]
 
-Filter flags: --types, --levels, --sources (comma-separated).
+Filter flags: --types, --levels, --sources (comma-separated). --payload
+and --auth take the JSON of those fields ('{"format":"slack"}',
+'{"type":"bearer","token":"..."}'); create takes --signing v1a for an
+ed25519 key. preview shows the request a subscription's endpoint would
+get for an event (default a sample), with secrets masked, sending nothing.
 Every command takes --server URL and -o table|json|yaml; the token comes
 from HOOKSTREAM_TOKEN. -f FILE holds a JSON or YAML request body ("-" is
 stdin). Exit codes: 0 done, 1 failed, 2 usage, 3 not found.
@@ -56,6 +63,8 @@ func subsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return subsWrite(ctx, args[0], fs, &af, args[1:], stdout)
 	case "test":
 		return subsTest(ctx, fs, &af, args[1:], stdout)
+	case "preview":
+		return subsPreview(ctx, fs, &af, args[1:], stdout)
 	case "rotate-secret":
 		return subsRotate(ctx, fs, &af, args[1:], stdout)
 	default:
@@ -159,7 +168,14 @@ func printSub(p printer, s subscription.Subscription) error {
 		if r := s.RateLimit; r != nil {
 			fmt.Fprintf(w, "rate_limit:\t%v/s, burst %d\n", r.PerSecond, r.Burst)
 		}
+		fmt.Fprintf(w, "payload:\t%s\n", cmp.Or(string(s.Payload.Format), "standard"))
+		if s.Auth != nil {
+			fmt.Fprintf(w, "auth:\t%s\n", s.Auth.Type)
+		}
 		fmt.Fprintf(w, "secret:\t%s\n", s.Secret)
+		if s.PublicKey != "" {
+			fmt.Fprintf(w, "public_key:\t%s\n", s.PublicKey)
+		}
 		fmt.Fprintf(w, "max_attempts:\t%d\n", s.MaxAttempts)
 		fmt.Fprintf(w, "timeout:\t%s\n", time.Duration(s.Timeout))
 		fmt.Fprintf(w, "updated_at:\t%s\n", s.UpdatedAt.Format(time.RFC3339))
@@ -252,6 +268,9 @@ func subsWrite(ctx context.Context, verb string, fs *flag.FlagSet, af *apiFlags,
 	types := fs.String("types", "", "event types, comma-separated")
 	levels := fs.String("levels", "", "levels, comma-separated")
 	sources := fs.String("sources", "", "sources or globs, comma-separated")
+	payloadJSON := fs.String("payload", "", `the payload, as JSON: '{"format":"slack"}'`)
+	authJSON := fs.String("auth", "", `the endpoint's auth, as JSON: '{"type":"bearer","token":"..."}'; "null" removes it`)
+	signing := fs.String("signing", "", "create: v1 (HMAC, the default) or v1a (ed25519)")
 	want, what := 0, "no arguments"
 	if verb == "update" {
 		want, what = 1, "one subscription ID"
@@ -280,6 +299,23 @@ func subsWrite(ctx context.Context, verb string, fs *flag.FlagSet, af *apiFlags,
 			return usageError("--enabled must be true or false")
 		}
 		body["enabled"] = b
+	}
+	for _, f := range []struct {
+		key string
+		val *string
+	}{{"payload", payloadJSON}, {"auth", authJSON}} {
+		if set[f.key] {
+			if !json.Valid([]byte(*f.val)) {
+				return usageError("--" + f.key + " must be JSON")
+			}
+			body[f.key] = rawJSON(*f.val)
+		}
+	}
+	if set["signing"] {
+		if verb != "create" {
+			return usageError("--signing is for create; rotate-secret keeps a subscription's scheme")
+		}
+		body["signing"] = *signing
 	}
 	if set["types"] || set["levels"] || set["sources"] {
 		filter, _ := body["filter"].(map[string]any)
@@ -345,13 +381,44 @@ func subsTest(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []string
 	return err
 }
 
+func subsPreview(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []string, stdout io.Writer) error {
+	event := fs.String("event", "", "the log event to render, a JSON object; default a sample")
+	pos, c, err := setup(fs, af, args, 1, "one subscription ID")
+	if err != nil {
+		return err
+	}
+	var body any
+	if *event != "" {
+		if !json.Valid([]byte(*event)) {
+			return usageError("--event must be a JSON object")
+		}
+		body = map[string]any{"event": rawJSON(*event)}
+	}
+	var res admin.Preview
+	if err := c.do(ctx, http.MethodPost, "/v1/subscriptions/"+url.PathEscape(pos[0])+"/preview", body, &res); err != nil {
+		return err
+	}
+	return printer{stdout, af.output}.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "%s %s\n", res.Method, res.URL)
+		names := make([]string, 0, len(res.Headers))
+		for k := range res.Headers {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			fmt.Fprintf(w, "%s: %s\n", k, res.Headers[k])
+		}
+		fmt.Fprintf(w, "\n%s\n", res.Body)
+	})
+}
+
 // rawJSON is a JSON text passed through as it is.
 type rawJSON string
 
 func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
 func subsRotate(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []string, stdout io.Writer) error {
-	secret := fs.String("secret", "", "the new secret (whsec_...); default a generated one")
+	secret := fs.String("secret", "", "the new secret (whsec_... or whsk_...); default a generated one of the current scheme")
 	pos, c, err := setup(fs, af, args, 1, "one subscription ID")
 	if err != nil {
 		return err
