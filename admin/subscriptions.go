@@ -24,18 +24,18 @@ import (
 
 // createRequest is the body of POST /v1/subscriptions.
 type createRequest struct {
-	ID          string                  `json:"id" validate:"omitempty,max=64,subid"`
-	Name        string                  `json:"name" validate:"required,max=200"`
-	URL         string                  `json:"url" validate:"required,max=2048,url"`
-	Enabled     *bool                   `json:"enabled"`
-	Filter      subscription.Filter     `json:"filter"`
-	Secret      string                  `json:"secret"`
+	ID      string              `json:"id" validate:"omitempty,max=64,subid"`
+	Name    string              `json:"name" validate:"required,max=200"`
+	URL     string              `json:"url" validate:"required,max=2048,url"`
+	Enabled *bool               `json:"enabled"`
+	Filter  subscription.Filter `json:"filter"`
+	Secret  string              `json:"secret"`
 	// Signing, when the secret is left out, picks the scheme of the one
 	// made: v1 (HMAC, the default) or v1a (ed25519).
 	Signing string `json:"signing" validate:"omitempty,oneof=v1 v1a"`
 	// PublicKey is read-only: a subscription written back as it was shown
 	// may carry it.
-	PublicKey string `json:"public_key"`
+	PublicKey   string                  `json:"public_key"`
 	Headers     map[string]string       `json:"headers" validate:"omitempty,max=32"`
 	MaxAttempts *int                    `json:"max_attempts" validate:"omitempty,min=1,max=100"`
 	Timeout     *subscription.Duration  `json:"timeout"`

@@ -306,7 +306,7 @@ func subsWrite(ctx context.Context, verb string, fs *flag.FlagSet, af *apiFlags,
 	}{{"payload", payloadJSON}, {"auth", authJSON}} {
 		if set[f.key] {
 			if !json.Valid([]byte(*f.val)) {
-				return usageError("--" + f.key + " must be JSON")
+				return usageError("--%s must be JSON", f.key)
 			}
 			body[f.key] = rawJSON(*f.val)
 		}
