@@ -265,8 +265,3 @@ func TestErrorsDoNotLeakURLSecrets(t *testing.T) {
 
 // closedAddr returns a loopback address where nothing listens.
 func closedAddr(t testing.TB) string { return testenv.FreeAddr(t) }
-
-func mustRead(r *http.Request) []byte {
-	b, _ := io.ReadAll(r.Body)
-	return b
-}
