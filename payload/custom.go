@@ -50,14 +50,14 @@ func compileTemplate(spec *Spec, c *compiler) renderer {
 	}
 	if spec.Body == "" {
 		c.fail("body", "is required for format template")
-	} else if t.body, err = compileText("body", spec.Body, mode); err != nil {
-		c.fail("body", "%v", err)
+	} else {
+		t.body = c.textFor("body", spec.Body, mode)
 	}
 	if spec.Path != "" {
 		if !strings.HasPrefix(spec.Path, "/") {
 			c.fail("path", "must start with /")
-		} else if t.path, err = compileText("path", spec.Path, textPath); err != nil {
-			c.fail("path", "%v", err)
+		} else {
+			t.path = c.textFor("path", spec.Path, textPath)
 		}
 	}
 	for name, src := range spec.Query {

@@ -33,6 +33,7 @@ func compilePagerDuty(spec *Spec, c *compiler) renderer {
 			c.fail("resolve_when", "%v", err)
 		} else {
 			pd.resolve = m
+			c.readsEvent = true
 		}
 	}
 	return pd

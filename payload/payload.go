@@ -162,6 +162,7 @@ type Compiled struct {
 	r           renderer
 	sign        bool
 	needsFields bool
+	needsEvent  bool
 	maxBody     int
 }
 
@@ -223,10 +224,12 @@ func (e Errors) Error() string {
 	return "invalid payload: " + strings.Join(parts, "; ")
 }
 
-// compiler collects a compile's errors.
+// compiler collects a compile's errors, and whether what it compiled
+// reads the event's fields.
 type compiler struct {
-	opts Options
-	errs Errors
+	opts       Options
+	errs       Errors
+	readsEvent bool
 }
 
 func (c *compiler) fail(field, format string, args ...any) {
@@ -236,9 +239,17 @@ func (c *compiler) fail(field, format string, args ...any) {
 // text compiles an option written as a template; the empty string
 // compiles to a text that renders nothing.
 func (c *compiler) text(field, src string) text {
-	t, err := compileText(field, src, textPlain)
+	return c.textFor(field, src, textPlain)
+}
+
+// textFor compiles an option written as a template for mode.
+func (c *compiler) textFor(field, src string, mode textMode) text {
+	t, err := compileText(field, src, mode)
 	if err != nil {
 		c.fail(field, "%v", err)
+	}
+	if t.t != nil {
+		c.readsEvent = true
 	}
 	return t
 }
@@ -272,7 +283,8 @@ func Compile(spec Spec, opts Options) (*Compiled, error) {
 		slices.SortStableFunc(c.errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
 		return nil, c.errs
 	}
-	out.needsFields = name != Standard && name != Raw && name != CloudEventsBinary
+	out.needsFields = c.readsEvent
+	out.needsEvent = name != Standard && name != Raw
 	return out, nil
 }
 
@@ -303,6 +315,11 @@ func (c *Compiled) Signed() bool { return c.sign }
 // must then be decoded before the event is rendered from several
 // goroutines at once.
 func (c *Compiled) NeedsFields() bool { return c.needsFields }
+
+// NeedsEvent reports whether rendering reads more of the event than its
+// bytes and type: its level, source, message or fields, which a retry
+// must decode again.
+func (c *Compiled) NeedsEvent() bool { return c.needsEvent }
 
 // Render renders in. buf, when not nil, is reused for the body. The
 // error, a *RenderError, means this event cannot be rendered: retrying

@@ -18,49 +18,42 @@ const (
 	slackFieldCount = 10
 )
 
-type slackMessage struct {
-	Text   string       `json:"text"`
-	Blocks []slackBlock `json:"blocks"`
-}
-
-type slackBlock struct {
-	Type   string       `json:"type"`
-	Text   *slackText   `json:"text,omitempty"`
-	Fields []*slackText `json:"fields,omitempty"`
-}
-
-type slackText struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
-}
-
 func (s *slack) render(req *Request, in *Input, _ *scratch) error {
 	f, err := s.facts(in)
 	if err != nil {
 		return err
 	}
-	msg := slackMessage{
-		Text: cut(slackEscape(f.summary), slackTextMax),
-		Blocks: []slackBlock{
-			{Type: "header", Text: &slackText{Type: "plain_text", Text: cut(f.title, slackHeaderMax)}},
-		},
-	}
+	b := append(req.Body, `{"text":`...)
+	b = appendString(b, cut(slackEscape(f.summary), slackTextMax))
+	b = append(b, `,"blocks":[{"type":"header","text":{"type":"plain_text","text":`...)
+	b = appendString(b, cut(f.title, slackHeaderMax))
+	b = append(b, `}}`...)
 	if f.message != "" {
-		msg.Blocks = append(msg.Blocks, slackBlock{Type: "section",
-			Text: &slackText{Type: "mrkdwn", Text: cut(slackEscape(f.message), slackTextMax)}})
+		b = append(b, `,{"type":"section","text":{"type":"mrkdwn","text":`...)
+		b = appendString(b, cut(slackEscape(f.message), slackTextMax))
+		b = append(b, `}}`...)
 	}
-	var fields []*slackText
-	for _, kv := range [][2]string{{"Level", f.level}, {"Source", f.source}, {"Type", f.typ}, {"Time", f.time}} {
-		if kv[1] != "" && len(fields) < slackFieldCount {
-			fields = append(fields, &slackText{Type: "mrkdwn", Text: cut("*"+kv[0]+"*\n"+slackEscape(kv[1]), slackFieldMax)})
+	fields := 0
+	for _, kv := range [...][2]string{{"Level", f.level}, {"Source", f.source}, {"Type", f.typ}, {"Time", f.time}} {
+		if kv[1] == "" || fields == slackFieldCount {
+			continue
 		}
+		if fields == 0 {
+			b = append(b, `,{"type":"section","fields":[`...)
+		} else {
+			b = append(b, ',')
+		}
+		fields++
+		b = append(b, `{"type":"mrkdwn","text":`...)
+		b = appendString(b, cut("*"+kv[0]+"*\n"+slackEscape(kv[1]), slackFieldMax))
+		b = append(b, '}')
 	}
-	if len(fields) > 0 {
-		msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Fields: fields})
+	if fields > 0 {
+		b = append(b, "]}"...)
 	}
+	req.Body = append(b, "]}"...)
 	req.Header = standardHeader
-	req.Body, err = appendJSON(req.Body, &msg)
-	return err
+	return nil
 }
 
 // slackEscaper escapes the three characters Slack's text formatting

@@ -60,7 +60,10 @@ var funcs = template.FuncMap{
 	// Escapers the compiler adds to every action; see escapeTree.
 	"_text":    toText,
 	"_json":    toJSON,
-	"_jsonstr": func(v any) string { return string(appendStringContent(nil, toText(v))) },
+	"_jsonstr": func(v any) string {
+		s := toText(v)
+		return string(appendStringContent(make([]byte, 0, len(s)), s))
+	},
 	"_path":    func(v any) string { return url.PathEscape(toText(v)) },
 }
 
@@ -291,6 +294,18 @@ func toText(v any) string {
 
 // toJSON writes v as a JSON value.
 func toJSON(v any) string {
+	switch v := v.(type) {
+	case string:
+		return string(appendString(make([]byte, 0, len(v)+2), v))
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(v)
+	case float64:
+		if !math.IsInf(v, 0) && !math.IsNaN(v) {
+			return toText(v)
+		}
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

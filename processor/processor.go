@@ -156,7 +156,7 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 		evTime = rec.Timestamp
 	}
 	for _, sub := range matches {
-		if sub.Render.NeedsFields() {
+		if sub.Render.NeedsEvent() {
 			ev.Fields() // decoded once, before the attempts read it at once
 			break
 		}
@@ -366,7 +366,7 @@ func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job
 func (p *Processor) render(sub *subscription.Compiled, job *retry.Job, ev *event.Event) (delivery.Request, error) {
 	if ev == nil {
 		ev = &event.Event{Raw: job.Event, Type: job.EventType}
-		if sub.Render.NeedsFields() {
+		if sub.Render.NeedsEvent() {
 			var err error
 			if ev, err = p.Decoder.Decode(job.Event); err != nil {
 				return delivery.Request{}, err

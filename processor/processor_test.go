@@ -627,9 +627,10 @@ func TestRenderFailureIsDeadLettered(t *testing.T) {
 	}))
 	t.Cleanup(recv.Close)
 	p, l := newTestProcessor(t, []string{recv.URL, recv.URL}, nil)
+	// The Slack message, with no template, reads the event's level.
 	withPayloads(t, p,
 		payload.Spec{Format: payload.Template, Body: `{"order":{{ .order }}}`},
-		payload.Spec{Format: payload.Slack, Summary: "{{ .type }} at {{ .level }}"})
+		payload.Spec{Format: payload.Slack})
 	failing.Store(true)
 	mu.Lock()
 	bodies = nil // the warm-up requests
@@ -665,7 +666,8 @@ func TestRenderFailureIsDeadLettered(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(bodies) != 2 || bodies[0] != bodies[1] || !strings.Contains(bodies[1], `"text":"order.failed at error"`) {
+	if len(bodies) != 2 || bodies[0] != bodies[1] || !strings.Contains(bodies[1], `"text":"[ERROR] order.failed"`) ||
+		!strings.Contains(bodies[1], `"*Level*\nerror"`) {
 		t.Errorf("the endpoint got %q, want the same Slack message twice", bodies)
 	}
 }

@@ -37,7 +37,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,match,steady,isolation,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,match,steady,isolation,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -80,6 +80,8 @@ func main() {
 		switch s {
 		case "drain":
 			rows = append(rows, b.drain(*events)...)
+		case "formats":
+			rows = append(rows, b.formats(*events/2)...)
 		case "match":
 			rows = append(rows, b.matchHeavy(*events))
 		case "steady":
