@@ -58,13 +58,13 @@ var funcs = template.FuncMap{
 	"print":   fmt.Sprint,
 	"println": fmt.Sprintln,
 	// Escapers the compiler adds to every action; see escapeTree.
-	"_text":    toText,
-	"_json":    toJSON,
+	"_text": toText,
+	"_json": toJSON,
 	"_jsonstr": func(v any) string {
 		s := toText(v)
 		return string(appendStringContent(make([]byte, 0, len(s)), s))
 	},
-	"_path":    func(v any) string { return url.PathEscape(toText(v)) },
+	"_path": func(v any) string { return url.PathEscape(toText(v)) },
 }
 
 // compileText compiles src, an option's template, for mode.
