@@ -126,40 +126,24 @@ func New(opts Options) *Processor {
 	return p
 }
 
-// HandleEvent processes a log event from an input topic.
+// HandleEvent processes a log event from an input topic: decode, match,
+// then each matching subscription's attempt (render, sign, send,
+// settle).
 func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	p.Metrics.EventsConsumed.WithLabelValues(rec.Topic).Inc()
-	ev, err := p.Decoder.Decode(rec.Value)
-	if err != nil {
-		var poison *event.PoisonError
-		if !errors.As(err, &poison) {
-			poison = &event.PoisonError{Reason: event.ReasonInvalidJSON, Detail: err.Error()}
-		}
+	ev, poison := p.decode(rec)
+	if poison != nil {
 		return p.poison(ctx, rec, string(poison.Reason), poison.Detail)
 	}
-	bp := p.matchPool.Get().(*[]*subscription.Compiled)
-	matches := p.Subscriptions.Current().Match(ev, (*bp)[:0])
-	defer func() {
-		clear(matches)
-		*bp = matches[:0]
-		p.matchPool.Put(bp)
-	}()
+	matches, release := p.match(ev)
+	defer release()
 	if len(matches) == 0 {
 		return nil
 	}
-	p.Metrics.EventsMatched.Inc()
-	p.Metrics.Matches.Add(float64(len(matches)))
-
 	origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	evTime := ev.Time
 	if evTime.IsZero() {
 		evTime = rec.Timestamp
-	}
-	for _, sub := range matches {
-		if sub.Render.NeedsEvent() {
-			ev.Fields() // decoded once, before the attempts read it at once
-			break
-		}
 	}
 	return p.attemptAll(ctx, len(matches), "", len(matches), ev, func(i int) (*subscription.Compiled, *retry.Job) {
 		sub := matches[i]
@@ -172,6 +156,45 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 			Event:          rec.Value,
 		}
 	})
+}
+
+// decode is the decode stage: the event of rec, or why it is poison.
+func (p *Processor) decode(rec *kgo.Record) (*event.Event, *event.PoisonError) {
+	ev, err := p.Decoder.Decode(rec.Value)
+	if err != nil {
+		var poison *event.PoisonError
+		if !errors.As(err, &poison) {
+			poison = &event.PoisonError{Reason: event.ReasonInvalidJSON, Detail: err.Error()}
+		}
+		return nil, poison
+	}
+	return ev, nil
+}
+
+// match is the match stage: the subscriptions ev matches, in a slice to
+// give back with release once the attempts are settled. When one of them
+// renders the event's fields, they are decoded here, once, before the
+// attempts read them at once.
+func (p *Processor) match(ev *event.Event) (matches []*subscription.Compiled, release func()) {
+	bp := p.matchPool.Get().(*[]*subscription.Compiled)
+	matches = p.Subscriptions.Current().Match(ev, (*bp)[:0])
+	release = func() {
+		clear(matches)
+		*bp = matches[:0]
+		p.matchPool.Put(bp)
+	}
+	if len(matches) == 0 {
+		return matches, release
+	}
+	p.Metrics.EventsMatched.Inc()
+	p.Metrics.Matches.Add(float64(len(matches)))
+	for _, sub := range matches {
+		if sub.Render.NeedsFields() {
+			ev.Fields()
+			break
+		}
+	}
+	return matches, release
 }
 
 // attemptAll makes n attempts, the i-th of at(i), read from rung (empty
