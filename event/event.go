@@ -30,14 +30,24 @@ type Event struct {
 
 	fields  map[string]any
 	decoded bool
+	valid   bool // Raw is a JSON object checked by a Decoder
 }
 
-// Fields returns the decoded JSON object. It is empty for an object that
-// holds a number beyond float64, which encoding/json cannot decode.
+// Fields returns the decoded JSON object, as encoding/json would decode
+// it into a map[string]any. It is empty for an object that holds a number
+// beyond float64.
 func (e *Event) Fields() map[string]any {
 	if !e.decoded {
 		e.decoded = true
-		if json.Unmarshal(e.Raw, &e.fields) != nil || e.fields == nil {
+		ok := false
+		if e.valid {
+			// Checked already: walked without checking again, and
+			// without reflection.
+			e.fields, ok = decodeObject(e.Raw)
+		} else {
+			ok = json.Unmarshal(e.Raw, &e.fields) == nil
+		}
+		if !ok || e.fields == nil {
 			e.fields = map[string]any{}
 		}
 	}
@@ -157,7 +167,7 @@ func (d *Decoder) Decode(value []byte) (*Event, error) {
 		}
 		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
 	}
-	ev := &Event{Raw: value}
+	ev := &Event{Raw: value, valid: true}
 	if d.topKeys == nil {
 		d.objectFields(ev)
 	} else {

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,8 @@ func FuzzDecode(f *testing.F) {
 		`{"a":"[[[[\"]]]"}`, `{"a":1} trailing`, "\ufeff{}", `{"a":1e400}`,
 		`{"type":"a","type":"b"}`, `{"ty\u0070e":"esc","level":"\u0045RROR"}`, `{ "type" : { "x" : [1,"}"] } , "event_type" : "x" }`,
 		`{"timestamp":1e400,"@timestamp":12.5}`, `{"source":null,"message":true,"level":-0.5e2}`,
+		`{ "a" : [ ] , "b" : [ 1 , [ "x\"]" , { } ] , { "c" : null } ], "d\u00e9" : { "e" : [true,false] } }`,
+		`{"a":[1e400]}`, `{"a":{"b":1e400}}`, `{"a":"\ud83d\ude00","a":2}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -59,6 +62,10 @@ func FuzzDecode(f *testing.F) {
 			// A number beyond float64: encoding/json cannot decode the
 			// object, so the reference sees no fields at all.
 			return
+		}
+		// The fields are what encoding/json decodes, without reflection.
+		if fresh, _ := d.Decode(value); !reflect.DeepEqual(any(fresh.Fields()), v) {
+			t.Fatalf("%q: fields %#v, encoding/json %#v", value, fresh.Fields(), v)
 		}
 		if ev.Type != want.Type || ev.Level != want.Level || ev.Source != want.Source ||
 			ev.Message != want.Message || !ev.Time.Equal(want.Time) {

@@ -126,3 +126,49 @@ func scalar(raw []byte) any {
 	}
 	return f
 }
+
+// decodeObject decodes obj, a valid JSON object, as encoding/json would
+// into a map[string]any; it reports false for a number beyond float64.
+func decodeObject(obj []byte) (map[string]any, bool) {
+	m := make(map[string]any)
+	ok := true
+	members(obj, func(key, val []byte) {
+		if ok {
+			var v any
+			v, ok = decodeValue(val)
+			m[string(key)] = v
+		}
+	})
+	return m, ok
+}
+
+// decodeArray decodes arr, a valid JSON array.
+func decodeArray(arr []byte) ([]any, bool) {
+	out := []any{}
+	i := skipSpace(arr, 1) // past '['
+	for arr[i] != ']' {
+		end := valueEnd(arr, i)
+		v, ok := decodeValue(arr[i:end])
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
+		i = skipSpace(arr, end)
+		if arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return out, true
+}
+
+func decodeValue(raw []byte) (any, bool) {
+	switch raw[0] {
+	case '{':
+		return decodeObject(raw)
+	case '[':
+		return decodeArray(raw)
+	}
+	v := scalar(raw)
+	_, bad := v.(nonScalar)
+	return v, !bad
+}
