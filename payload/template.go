@@ -37,8 +37,9 @@ const (
 // text is an option written as a template, or a literal when it holds no
 // action.
 type text struct {
-	lit string
-	t   *template.Template
+	lit  string
+	t    *template.Template
+	fast *fastTemplate // nil unless the template has a fast form
 }
 
 func (t text) empty() bool { return t.t == nil && t.lit == "" }
@@ -88,7 +89,7 @@ func compileText(field, src string, mode textMode) (text, error) {
 	if err := escapeTree(t.Tree, mode); err != nil {
 		return text{}, err
 	}
-	return text{t: t}, nil
+	return text{t: t, fast: compileFast(t.Tree)}, nil
 }
 
 // render writes t over in's event to dst, at most max bytes in all.
@@ -99,8 +100,14 @@ func (t text) render(dst []byte, in *Input, max int) ([]byte, error) {
 		}
 		return append(dst, t.lit...), nil
 	}
+	fields := in.Event.Fields()
+	if t.fast != nil {
+		if out, ok := t.fast.render(dst, fields, max); ok {
+			return out, nil
+		}
+	}
 	w := cappedWriter{buf: dst, max: max}
-	if err := t.t.Execute(&w, in.Event.Fields()); err != nil {
+	if err := t.t.Execute(&w, fields); err != nil {
 		if w.over {
 			return w.buf, errTooLarge(max)
 		}

@@ -1,0 +1,144 @@
+package payload
+
+import (
+	"text/template/parse"
+)
+
+// fastTemplate renders, without reflection, a template made only of text
+// and actions that read a field chain (.a.b), bare or through one of the
+// one-argument helpers: most of what payloads are written with. Anything
+// else, and any event it cannot render as plainly (a missing key, a
+// field of something that is not an object), goes to text/template, whose
+// output on what fastTemplate renders is the same (a test compares them).
+type fastTemplate struct {
+	parts []fastPart
+}
+
+// fastPart is a run of text, or an action: the value at path, through
+// helper when there is one, then through escape when there is one.
+type fastPart struct {
+	text   string
+	path   []string
+	helper func(any) string
+	escape func(any) string
+}
+
+// unary are the helpers fastTemplate calls itself.
+var unary = map[string]func(any) string{
+	"json":  toJSON,
+	"quote": quote,
+	"upper": funcs["upper"].(func(any) string),
+	"lower": funcs["lower"].(func(any) string),
+}
+
+// escapers are the functions escapeTree appends.
+var escapers = map[string]func(any) string{
+	"_text":    toText,
+	"_json":    toJSON,
+	"_jsonstr": funcs["_jsonstr"].(func(any) string),
+	"_path":    funcs["_path"].(func(any) string),
+}
+
+// compileFast returns the fast form of tree, escaped already, or nil.
+func compileFast(tree *parse.Tree) *fastTemplate {
+	f := &fastTemplate{}
+	for _, n := range tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			f.parts = append(f.parts, fastPart{text: string(n.Text)})
+		case *parse.ActionNode:
+			p, ok := fastAction(n.Pipe)
+			if !ok {
+				return nil
+			}
+			f.parts = append(f.parts, p)
+		case *parse.CommentNode:
+		default:
+			return nil
+		}
+	}
+	return f
+}
+
+func fastAction(pipe *parse.PipeNode) (fastPart, bool) {
+	var p fastPart
+	if len(pipe.Decl) > 0 || len(pipe.Cmds) == 0 || len(pipe.Cmds) > 2 {
+		return p, false
+	}
+	if len(pipe.Cmds) == 2 {
+		last := pipe.Cmds[1].Args
+		if len(last) != 1 {
+			return p, false
+		}
+		id, ok := last[0].(*parse.IdentifierNode)
+		if !ok || escapers[id.Ident] == nil {
+			return p, false
+		}
+		p.escape = escapers[id.Ident]
+	}
+	args := pipe.Cmds[0].Args
+	if len(args) == 2 {
+		id, ok := args[0].(*parse.IdentifierNode)
+		if !ok || unary[id.Ident] == nil {
+			return p, false
+		}
+		p.helper = unary[id.Ident]
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		return p, false
+	}
+	field, ok := args[0].(*parse.FieldNode)
+	if !ok {
+		return p, false
+	}
+	p.path = field.Ident
+	return p, true
+}
+
+// render appends f over obj to dst, or reports false when obj is not as
+// plain as the fast form needs.
+func (f *fastTemplate) render(dst []byte, obj map[string]any, max int) ([]byte, bool) {
+	for _, p := range f.parts {
+		if p.path == nil {
+			dst = append(dst, p.text...)
+		} else {
+			v, ok := lookup(obj, p.path)
+			if !ok {
+				return dst, false
+			}
+			if p.helper != nil {
+				v = p.helper(v)
+			}
+			var s string
+			if p.escape != nil {
+				s = p.escape(v)
+			} else if str, ok := v.(string); ok {
+				s = str
+			} else {
+				return dst, false
+			}
+			dst = append(dst, s...)
+		}
+		if len(dst) > max {
+			return dst, false
+		}
+	}
+	return dst, true
+}
+
+// lookup reads a field chain from obj: every step but the last must be an
+// object holding the key.
+func lookup(obj map[string]any, path []string) (any, bool) {
+	var v any = obj
+	for _, key := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[key]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
