@@ -54,6 +54,48 @@ func (e *Event) Fields() map[string]any {
 	return e.fields
 }
 
+// Decoded reports whether the event's object is decoded: Fields was
+// called.
+func (e *Event) Decoded() bool { return e.decoded }
+
+// Lookup returns the value at a chain of object keys ("metadata",
+// "amount"), as Fields would hold it, and whether there is one. An event
+// whose object is not decoded yet is scanned for it instead, which
+// decodes only that value: Lookup does not write to the event, so
+// several goroutines may call it at once as long as none calls Fields.
+func (e *Event) Lookup(keys []string) (any, bool) {
+	if e.decoded || !e.valid {
+		var v any = e.Fields()
+		for _, k := range keys {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[k]; !ok {
+				return nil, false
+			}
+		}
+		return v, true
+	}
+	raw := e.Raw
+	for _, k := range keys {
+		if firstByte(raw) != '{' {
+			return nil, false
+		}
+		var val []byte
+		members(raw, func(key, v []byte) {
+			if string(key) == k {
+				val = v // the last of duplicate keys, as encoding/json
+			}
+		})
+		if val == nil {
+			return nil, false
+		}
+		raw = val
+	}
+	return decodeValue(raw)
+}
+
 // Reason says why a record is poison. Reasons are metric labels.
 type Reason string
 

@@ -63,8 +63,26 @@ func FuzzDecode(f *testing.F) {
 			// object, so the reference sees no fields at all.
 			return
 		}
+		// A lookup on the undecoded event finds what encoding/json
+		// decodes, key by key and one level down.
+		fresh, _ := d.Decode(value)
+		for k, want := range v.(map[string]any) {
+			if got, ok := fresh.Lookup([]string{k}); !ok || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q: Lookup(%q) = %#v, %v; encoding/json %#v", value, k, got, ok, want)
+			}
+			if m, isObj := want.(map[string]any); isObj {
+				for k2, want2 := range m {
+					if got, ok := fresh.Lookup([]string{k, k2}); !ok || !reflect.DeepEqual(got, want2) {
+						t.Fatalf("%q: Lookup(%q, %q) = %#v; encoding/json %#v", value, k, k2, got, want2)
+					}
+				}
+			}
+		}
+		if _, ok := fresh.Lookup([]string{"no such key \x00"}); ok || fresh.Decoded() {
+			t.Fatalf("%q: Lookup found a missing key, or decoded the event", value)
+		}
 		// The fields are what encoding/json decodes, without reflection.
-		if fresh, _ := d.Decode(value); !reflect.DeepEqual(any(fresh.Fields()), v) {
+		if !reflect.DeepEqual(any(fresh.Fields()), v) {
 			t.Fatalf("%q: fields %#v, encoding/json %#v", value, fresh.Fields(), v)
 		}
 		if ev.Type != want.Type || ev.Level != want.Level || ev.Source != want.Source ||

@@ -2,6 +2,8 @@ package payload
 
 import (
 	"text/template/parse"
+
+	"github.com/hookstream/hookstream/event"
 )
 
 // fastTemplate renders, without reflection, a template made only of text
@@ -96,14 +98,14 @@ func fastAction(pipe *parse.PipeNode) (fastPart, bool) {
 	return p, true
 }
 
-// render appends f over obj to dst, or reports false when obj is not as
-// plain as the fast form needs.
-func (f *fastTemplate) render(dst []byte, obj map[string]any, max int) ([]byte, bool) {
+// render appends f over ev to dst, or reports false when ev is not as
+// plain as the fast form needs. It reads only the values it writes.
+func (f *fastTemplate) render(dst []byte, ev *event.Event, max int) ([]byte, bool) {
 	for _, p := range f.parts {
 		if p.path == nil {
 			dst = append(dst, p.text...)
 		} else {
-			v, ok := lookup(obj, p.path)
+			v, ok := ev.Lookup(p.path)
 			if !ok {
 				return dst, false
 			}
@@ -125,20 +127,4 @@ func (f *fastTemplate) render(dst []byte, obj map[string]any, max int) ([]byte, 
 		}
 	}
 	return dst, true
-}
-
-// lookup reads a field chain from obj: every step but the last must be an
-// object holding the key.
-func lookup(obj map[string]any, path []string) (any, bool) {
-	var v any = obj
-	for _, key := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[key]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
 }

@@ -248,7 +248,7 @@ func (c *compiler) textFor(field, src string, mode textMode) text {
 	if err != nil {
 		c.fail(field, "%v", err)
 	}
-	if t.t != nil {
+	if t.t != nil && t.fast == nil {
 		c.readsEvent = true
 	}
 	return t
@@ -311,9 +311,10 @@ func (s *Spec) set() []string {
 // Signed reports whether deliveries carry Standard Webhooks signatures.
 func (c *Compiled) Signed() bool { return c.sign }
 
-// NeedsFields reports whether rendering reads the event's fields, which
-// must then be decoded before the event is rendered from several
-// goroutines at once.
+// NeedsFields reports whether rendering reads the event's decoded
+// object, which must then be decoded before the event is rendered from
+// several goroutines at once. Templates of plain field reads look their
+// values up without it.
 func (c *Compiled) NeedsFields() bool { return c.needsFields }
 
 // NeedsEvent reports whether rendering reads more of the event than its

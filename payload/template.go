@@ -100,14 +100,20 @@ func (t text) render(dst []byte, in *Input, max int) ([]byte, error) {
 		}
 		return append(dst, t.lit...), nil
 	}
-	fields := in.Event.Fields()
 	if t.fast != nil {
-		if out, ok := t.fast.render(dst, fields, max); ok {
+		if out, ok := t.fast.render(dst, in.Event, max); ok {
 			return out, nil
 		}
 	}
+	fields := in.Event.Fields
+	if !in.Event.Decoded() {
+		// A fast template's event may be rendered by several goroutines
+		// at once: one it hands over decodes a copy.
+		ev := *in.Event
+		fields = ev.Fields
+	}
 	w := cappedWriter{buf: dst, max: max}
-	if err := t.t.Execute(&w, fields); err != nil {
+	if err := t.t.Execute(&w, fields()); err != nil {
 		if w.over {
 			return w.buf, errTooLarge(max)
 		}
