@@ -17,6 +17,7 @@ import (
 // the event, with its own content type, method, headers, and path and
 // query of the subscription's URL.
 type custom struct {
+	header      http.Header // Content-Type alone, shared when there are no templated headers
 	body        text
 	contentType string
 	json        bool
@@ -39,6 +40,7 @@ func compileTemplate(spec *Spec, c *compiler) renderer {
 		c.fail("content_type", "is not a media type: %v", err)
 	}
 	t.json = mt == jsonType || strings.HasSuffix(mt, "+json")
+	t.header = contentType(t.contentType)
 	switch t.method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 	default:
@@ -89,14 +91,18 @@ func compileTemplate(spec *Spec, c *compiler) renderer {
 
 func (t *custom) render(req *Request, in *Input, s *scratch) error {
 	var err error
-	if req.Body, err = t.body.render(req.Body, in, s.max); err != nil {
+	var checked bool
+	if req.Body, checked, err = t.body.renderChecked(req.Body, in, s.max); err != nil {
 		return fmt.Errorf("body: %w", err)
 	}
-	if t.json && !json.Valid(req.Body) {
+	if t.json && !checked && !json.Valid(req.Body) {
 		return errors.New("body: the template wrote invalid JSON")
 	}
 	req.Method = t.method
-	req.Header = http.Header{"Content-Type": {t.contentType}}
+	req.Header = t.header
+	if t.headers != nil {
+		req.Header = contentType(t.contentType)
+	}
 	for name, v := range t.headers {
 		value, err := v.string(in, maxFact)
 		if err != nil {

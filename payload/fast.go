@@ -19,10 +19,11 @@ type fastTemplate struct {
 // fastPart is a run of text, or an action: the value at path, through
 // helper when there is one, then through escape when there is one.
 type fastPart struct {
-	text   string
-	path   []string
-	helper func(any) string
-	escape func(any) string
+	text     string
+	path     []string
+	helper   func(any) string
+	escape   func(any) string
+	inString bool // escaped as the inside of a JSON string
 }
 
 // unary are the helpers fastTemplate calls itself.
@@ -76,7 +77,7 @@ func fastAction(pipe *parse.PipeNode) (fastPart, bool) {
 		if !ok || escapers[id.Ident] == nil {
 			return p, false
 		}
-		p.escape = escapers[id.Ident]
+		p.escape, p.inString = escapers[id.Ident], id.Ident == "_jsonstr"
 	}
 	args := pipe.Cmds[0].Args
 	if len(args) == 2 {
@@ -127,4 +128,21 @@ func (f *fastTemplate) render(dst []byte, ev *event.Event, max int) ([]byte, boo
 		}
 	}
 	return dst, true
+}
+
+// sample renders f with a placeholder for each value: x inside a JSON
+// string, 0 elsewhere.
+func (f *fastTemplate) sample() []byte {
+	var b []byte
+	for _, p := range f.parts {
+		switch {
+		case p.path == nil:
+			b = append(b, p.text...)
+		case p.inString:
+			b = append(b, 'x')
+		default:
+			b = append(b, '0')
+		}
+	}
+	return b
 }

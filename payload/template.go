@@ -89,22 +89,42 @@ func compileText(field, src string, mode textMode) (text, error) {
 	if err := escapeTree(t.Tree, mode); err != nil {
 		return text{}, err
 	}
-	return text{t: t, fast: compileFast(t.Tree)}, nil
+	fast := compileFast(t.Tree)
+	if fast != nil && mode == textJSON && !json.Valid(fast.sample()) {
+		// Its values are escaped for where they go: whatever the event,
+		// the output is JSON exactly when this sample is.
+		return text{}, fmt.Errorf("does not write valid JSON: %s", fast.sample())
+	}
+	return text{t: t, fast: fast}, nil
 }
 
 // render writes t over in's event to dst, at most max bytes in all.
 func (t text) render(dst []byte, in *Input, max int) ([]byte, error) {
+	out, _, err := t.renderChecked(dst, in, max)
+	return out, err
+}
+
+// renderChecked is render, also reporting whether the output is known to
+// be valid JSON when t is: a literal, or a fast template, checked when
+// compiled.
+func (t text) renderChecked(dst []byte, in *Input, max int) ([]byte, bool, error) {
 	if t.t == nil {
 		if len(dst)+len(t.lit) > max {
-			return dst, errTooLarge(max)
+			return dst, false, errTooLarge(max)
 		}
-		return append(dst, t.lit...), nil
+		return append(dst, t.lit...), true, nil
 	}
 	if t.fast != nil {
 		if out, ok := t.fast.render(dst, in.Event, max); ok {
-			return out, nil
+			return out, true, nil
 		}
 	}
+	out, err := t.slow(dst, in, max)
+	return out, false, err
+}
+
+// slow renders t with text/template.
+func (t text) slow(dst []byte, in *Input, max int) ([]byte, error) {
 	fields := in.Event.Fields
 	if !in.Event.Decoded() {
 		// A fast template's event may be rendered by several goroutines

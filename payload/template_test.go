@@ -128,6 +128,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"unknown function", payload.Spec{Format: payload.Slack, Summary: "{{ env \"HOME\" }}"}, "payload.summary", `function "env" not defined`},
 		{"no body", payload.Spec{Format: payload.Template}, "payload.body", "is required"},
 		{"literal body not JSON", payload.Spec{Format: payload.Template, Body: "{oops"}, "payload.body", "is not valid JSON"},
+		{"body never JSON", payload.Spec{Format: payload.Template, Body: `{"a": {{ .x }} {{ .y }}}`}, "payload.body", `does not write valid JSON: {"a": 0 0}`},
 		{"define", payload.Spec{Format: payload.Template, Body: `{{ define "x" }}1{{ end }}{{ template "x" }}`}, "payload.body", "not supported"},
 		{"nested range", payload.Spec{Format: payload.Template, Body: `[{{ range .a }}{{ range .b }}1{{ end }}{{ end }}]`}, "payload.body", "a range inside a range"},
 		{"range over a number", payload.Spec{Format: payload.Template, ContentType: "text/plain", Body: `{{ range 100000000000 }}x{{ end }}`}, "payload.body", "range over a number"},
