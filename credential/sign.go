@@ -53,6 +53,7 @@ func AppendSignature(dst, key []byte, id string, timestamp int64, body []byte) [
 type Key struct {
 	hmac []byte
 	ed   ed25519.PrivateKey
+	pub  ed25519.PublicKey // of ed, or alone for a key that only verifies
 }
 
 // ParseKey reads a "whsec_" secret of 24 to 64 bytes or a "whsk_" ed25519
@@ -66,7 +67,8 @@ func ParseKey(secret string) (Key, error) {
 		if len(seed) != ed25519.SeedSize {
 			return Key{}, fmt.Errorf("decodes to %d bytes; an ed25519 key is %d", len(seed), ed25519.SeedSize)
 		}
-		return Key{ed: ed25519.NewKeyFromSeed(seed)}, nil
+		ed := ed25519.NewKeyFromSeed(seed)
+		return Key{ed: ed, pub: ed.Public().(ed25519.PublicKey)}, nil
 	}
 	raw, ok := strings.CutPrefix(secret, SecretPrefix)
 	if !ok {
@@ -80,6 +82,23 @@ func ParseKey(secret string) (Key, error) {
 		return Key{}, fmt.Errorf("decodes to %d bytes; it must be 24 to 64", len(key))
 	}
 	return Key{hmac: key}, nil
+}
+
+// ParseVerifyingKey reads what a receiver verifies with: a "whsec_"
+// secret, or a "whpk_" ed25519 public key (which cannot sign).
+func ParseVerifyingKey(s string) (Key, error) {
+	raw, ok := strings.CutPrefix(s, PublicKeyPrefix)
+	if !ok {
+		if strings.HasPrefix(s, SigningKeyPrefix) {
+			return Key{}, fmt.Errorf("is a private %s key; give its %s public key", SigningKeyPrefix, PublicKeyPrefix)
+		}
+		return ParseKey(s)
+	}
+	pub, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return Key{}, fmt.Errorf("is not %s followed by the base64 of a %d-byte ed25519 public key", PublicKeyPrefix, ed25519.PublicKeySize)
+	}
+	return Key{pub: pub}, nil
 }
 
 // NewSecret returns a fresh "whsec_" secret of 32 random bytes.
@@ -97,15 +116,15 @@ func NewSigningKey() string {
 }
 
 // Asymmetric reports whether k is an ed25519 key.
-func (k Key) Asymmetric() bool { return k.ed != nil }
+func (k Key) Asymmetric() bool { return k.pub != nil }
 
 // PublicKey is the "whpk_" key receivers verify k's signatures with,
 // empty for an HMAC secret, which is its own verifier.
 func (k Key) PublicKey() string {
-	if k.ed == nil {
+	if k.pub == nil {
 		return ""
 	}
-	return PublicKeyPrefix + base64.StdEncoding.EncodeToString(k.ed.Public().(ed25519.PublicKey))
+	return PublicKeyPrefix + base64.StdEncoding.EncodeToString(k.pub)
 }
 
 // appendSignature appends k's signature of "{id}.{timestamp}.{body}".
@@ -162,21 +181,20 @@ func (s *Signer) Signatures(id string, now time.Time, body []byte) string {
 // signatures, an ed25519 key "v1a" ones. Comparisons take constant time.
 func (k Key) Verify(id string, timestamp int64, body []byte, header string) bool {
 	var want []byte
-	if k.ed == nil {
+	if k.pub == nil {
 		want = AppendSignature(nil, k.hmac, id, timestamp, body)
 	}
 	ok := false
 	for _, sig := range strings.Fields(header) {
 		switch {
-		case k.ed == nil && strings.HasPrefix(sig, "v1,"):
+		case k.pub == nil && strings.HasPrefix(sig, "v1,"):
 			ok = hmac.Equal([]byte(sig), want) || ok
-		case k.ed != nil && strings.HasPrefix(sig, "v1a,"):
+		case k.pub != nil && strings.HasPrefix(sig, "v1a,"):
 			raw, err := base64.StdEncoding.DecodeString(sig[len("v1a,"):])
 			if err != nil {
 				continue
 			}
-			msg := k.appendSignedContent(nil, id, timestamp, body)
-			ok = ed25519.Verify(k.ed.Public().(ed25519.PublicKey), msg, raw) || ok
+			ok = ed25519.Verify(k.pub, k.appendSignedContent(nil, id, timestamp, body), raw) || ok
 		}
 	}
 	return ok
