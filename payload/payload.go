@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -158,13 +159,16 @@ const DefaultMaxBodyBytes = 256 << 10
 
 // Compiled is a payload ready to render. It is safe for concurrent use.
 type Compiled struct {
-	Spec
+	format      Format
 	r           renderer
 	sign        bool
 	needsFields bool
 	needsEvent  bool
 	maxBody     int
 }
+
+// defaultCompiled is the standard payload without options.
+var defaultCompiled = &Compiled{format: Standard, r: standard{}, sign: true, maxBody: DefaultMaxBodyBytes}
 
 // renderer renders one format.
 type renderer interface {
@@ -272,7 +276,11 @@ func Compile(spec Spec, opts Options) (*Compiled, error) {
 			c.fail(opt, "is not an option of format %s", name)
 		}
 	}
-	out := &Compiled{Spec: spec, sign: f.signed, maxBody: opts.MaxBodyBytes}
+	if reflect.ValueOf(spec).IsZero() && opts.MaxBodyBytes == DefaultMaxBodyBytes {
+		// The default, which most subscriptions have: one for all.
+		return defaultCompiled, nil
+	}
+	out := &Compiled{format: name, sign: f.signed, maxBody: opts.MaxBodyBytes}
 	if spec.Sign != nil {
 		out.sign = *spec.Sign
 	}
@@ -329,10 +337,10 @@ func (c *Compiled) Render(in *Input, buf []byte) (Request, error) {
 	req := Request{Method: http.MethodPost, URL: in.URL, Body: buf[:0]}
 	s := scratch{max: c.maxBody}
 	if err := c.r.render(&req, in, &s); err != nil {
-		return Request{}, &RenderError{Format: cmp.Or(c.Format, Standard), Err: err}
+		return Request{}, &RenderError{Format: c.format, Err: err}
 	}
 	if len(req.Body) > c.maxBody {
-		return Request{}, &RenderError{Format: cmp.Or(c.Format, Standard),
+		return Request{}, &RenderError{Format: c.format,
 			Err: fmt.Errorf("body is %d bytes; at most %d", len(req.Body), c.maxBody)}
 	}
 	return req, nil
