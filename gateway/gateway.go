@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -103,7 +102,7 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 		g.problem(w, id, http.StatusTooManyRequests, refuse(ReasonRateLimited, "source %q is over its rate limit", id), start)
 		return
 	}
-	body, err := readBody(w, r, src.MaxBodyBytes)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, src.MaxBodyBytes))
 	if err != nil {
 		g.problem(w, id, http.StatusRequestEntityTooLarge, refuse(ReasonTooLarge, "the body exceeds %d bytes", src.MaxBodyBytes), start)
 		return
@@ -263,24 +262,6 @@ func (g *Gateway) allow(src *Compiled, now time.Time) bool {
 		g.limiters.Store(src.ID, sl)
 	}
 	return sl.l.AllowN(now, 1)
-}
-
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body := make([]byte, 0, min(max(r.ContentLength, 0), limit)+1)
-	lr := http.MaxBytesReader(w, r.Body, limit)
-	for {
-		if len(body) == cap(body) {
-			body = append(body, 0)[:len(body)]
-		}
-		n, err := lr.Read(body[len(body):cap(body)])
-		body = body[:len(body)+n]
-		if errors.Is(err, io.EOF) {
-			return body, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 func remoteAddr(r *http.Request) netip.Addr {
