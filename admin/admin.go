@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/dlq"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -58,6 +59,10 @@ type Options struct {
 	History *history.Recorder
 	// DLQ lists and replays the dead-letter topic.
 	DLQ *dlq.Reader
+	// Sources stores the inbound sources; nil leaves /v1/sources out.
+	Sources *gateway.Store
+	// SourceCache, when set, is reloaded after each change of a source.
+	SourceCache *gateway.Sources
 	// Queues reports in-flight records, rung backlogs and the DLQ size.
 	Queues func(ctx context.Context) (Queues, error)
 	Now    func() time.Time
@@ -111,6 +116,12 @@ func New(opts Options) *API {
 		{"POST /v1/subscriptions/{id}/preview", a.previewSubscription},
 		{"GET /v1/subscriptions/{id}/attempts", a.attempts},
 		{"GET /v1/stats", a.stats},
+		{"POST /v1/sources", a.withSources(a.createSource)},
+		{"GET /v1/sources", a.withSources(a.listSources)},
+		{"GET /v1/sources/{id}", a.withSources(a.getSource)},
+		{"PUT /v1/sources/{id}", a.withSources(a.replaceSource)},
+		{"DELETE /v1/sources/{id}", a.withSources(a.deleteSource)},
+		{"POST /v1/sources/{id}/rotate-secret", a.withSources(a.rotateSourceSecret)},
 		{"GET /v1/dlq", a.listDLQ},
 		{"POST /v1/dlq/replay", longRunning(a.replayDLQ)},
 		{"POST /v1/events", a.publishEvent},

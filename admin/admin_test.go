@@ -22,6 +22,7 @@ import (
 
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/subscription"
@@ -873,5 +874,84 @@ func TestSubscriptionAuth(t *testing.T) {
 	}
 	if strings.Contains(f.logs.String(), secret) {
 		t.Errorf("the logs show the secret: %s", f.logs)
+	}
+}
+
+// TestSources: sources are created with their secret shown once, listed
+// masked, kept when written back as shown, rotated and deleted; a bad one
+// is refused naming the field.
+func TestSources(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	store := gateway.NewStore(rdb, prefix)
+	cache := gateway.NewSources(store, nil)
+	api := httptest.NewServer(New(Options{Store: subscription.NewStore(rdb, prefix), Sources: store, SourceCache: cache, Logger: zerolog.Nop()}))
+	t.Cleanup(api.Close)
+	do := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, api.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	for _, tt := range []struct {
+		body, field string
+	}{
+		{`{"id":"gh","name":"GitHub","provider":"github"}`, "secrets"},
+		{`{"id":"x","name":"x","provider":"fax"}`, "provider"},
+		{`{"id":"x","name":"x","provider":"hmac","secrets":["k"]}`, "signature_header"},
+		{`{"id":"x","name":"x","provider":"none"}`, "allow_ips"},
+		{`{"id":"x","name":"x","provider":"github","secrets":["k"],"key_query":"q"}`, "key_query"},
+	} {
+		code, m := do("POST", "/v1/sources", tt.body)
+		if code != 422 || !strings.Contains(fmt.Sprint(m["errors"]), "field:"+tt.field) {
+			t.Errorf("POST %s: %d %v, want 422 naming %s", tt.body, code, m, tt.field)
+		}
+	}
+	code, m := do("POST", "/v1/sources", `{"id":"std","name":"Standard","provider":"standard"}`)
+	secrets, _ := m["secrets"].([]any)
+	if code != 201 || len(secrets) != 1 || !strings.HasPrefix(secrets[0].(string), "whsec_") || strings.Contains(secrets[0].(string), "…") {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	made := secrets[0].(string)
+	if _, ok := cache.Get("std"); !ok {
+		t.Error("the source is not live on this instance")
+	}
+	code, m = do("GET", "/v1/sources/std", "")
+	if code != 200 || strings.Contains(fmt.Sprint(m), made) {
+		t.Fatalf("get shows the secret: %v", m)
+	}
+	m["name"] = "Renamed"
+	b, _ := json.Marshal(m)
+	if code, m := do("PUT", "/v1/sources/std", string(b)); code != 200 {
+		t.Fatalf("PUT as shown: %d %v", code, m)
+	}
+	if stored, _ := store.Get(context.Background(), "std"); stored.Name != "Renamed" || len(stored.Secrets) != 1 || stored.Secrets[0] != made {
+		t.Fatalf("after PUT as shown: %+v", stored)
+	}
+	code, m = do("POST", "/v1/sources/std/rotate-secret", "")
+	if stored, _ := store.Get(context.Background(), "std"); code != 200 || len(stored.Secrets) != 2 || stored.Secrets[1] != made {
+		t.Fatalf("rotate: %d %v; stored %v", code, m, stored.Secrets)
+	}
+	if code, _ := do("POST", "/v1/sources", `{"id":"gh","name":"GitHub","provider":"github","secrets":["from-github"]}`); code != 201 {
+		t.Fatalf("create github: %d", code)
+	}
+	if code, m := do("POST", "/v1/sources/gh/rotate-secret", ""); code != 422 {
+		t.Errorf("rotating a GitHub source without the new secret: %d %v", code, m)
+	}
+	code, m = do("GET", "/v1/sources", "")
+	if data, _ := m["data"].([]any); code != 200 || len(data) != 2 || strings.Contains(fmt.Sprint(m), "from-github") {
+		t.Errorf("list: %d %v", code, m)
+	}
+	if code, _ := do("DELETE", "/v1/sources/gh", ""); code != 204 {
+		t.Errorf("delete: %d", code)
+	}
+	if code, _ := do("GET", "/v1/sources/gh", ""); code != 404 {
+		t.Errorf("get after delete: %d", code)
 	}
 }
