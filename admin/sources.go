@@ -41,7 +41,7 @@ func (a *API) createSource(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &req) {
 		return
 	}
-	src := req.Source
+	src := req.Source.WithDefaults()
 	now := a.opts.Now().UTC()
 	src.Enabled = req.Enabled == nil || *req.Enabled
 	src.CreatedAt, src.UpdatedAt = now, now
@@ -161,6 +161,7 @@ func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) {
 // storeSource validates and stores src, answering it with status; a
 // secret just given or made is shown, the others masked.
 func (a *API) storeSource(w http.ResponseWriter, r *http.Request, src gateway.Source, status int) {
+	src = src.WithDefaults()
 	if _, err := gateway.Compile(src); err != nil {
 		a.invalidSource(w, err)
 		return
@@ -203,6 +204,10 @@ func (a *API) invalidSource(w http.ResponseWriter, err error) {
 	}
 	writeProblem(w, http.StatusUnprocessableEntity, "the source is not valid", fields...)
 }
+
+// UseSources makes sources, the running gateway's, reload after each
+// change made through the API.
+func (a *API) UseSources(sources *gateway.Sources) { a.opts.SourceCache = sources }
 
 // reloadSources makes a change live on this instance at once; the others
 // see it within a second.

@@ -29,6 +29,7 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery"`
 	Redis    Redis    `yaml:"redis"`
 	Admin    Admin    `yaml:"admin"`
+	Gateway  Gateway  `yaml:"gateway"`
 	History  History  `yaml:"history"`
 
 	// ShutdownTimeout bounds how long in-flight deliveries may take to
@@ -354,11 +355,30 @@ type Admin struct {
 	Pprof bool `yaml:"pprof"`
 }
 
+// Gateway configures the inbound webhook listener, where third parties
+// post to /in/{source}; its sources are managed through the admin API.
+type Gateway struct {
+	// Addr is the listen address; empty (the default) turns the gateway
+	// off.
+	Addr string `yaml:"addr"`
+	// Topic receives the requests of sources that name none. Default: the
+	// first input topic.
+	Topic string `yaml:"topic"`
+	// MaxConnections is how many connections are served at once. Default
+	// 1024, or a quarter of the process's open-file limit if lower.
+	MaxConnections int `yaml:"max_connections" validate:"gte=0"`
+	// ReadTimeout bounds reading a request, headers and body. Default 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout" validate:"gt=0"`
+	// WriteTimeout bounds answering it, publishing included. Default 15s.
+	WriteTimeout time.Duration `yaml:"write_timeout" validate:"gt=0"`
+}
+
 // Default returns the configuration used where a file and the environment
 // say nothing.
 func Default() Config {
 	return Config{
-		Log: Log{Level: "info", Format: "json"},
+		Log:     Log{Level: "info", Format: "json"},
+		Gateway: Gateway{ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second},
 		Kafka: Kafka{
 			Brokers:                []string{"127.0.0.1:9092"},
 			ClientID:               "hookstream",

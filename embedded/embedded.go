@@ -111,7 +111,7 @@ func (e *Env) createTopic(ctx context.Context) error {
 	return nil
 }
 
-// Close saves the subscriptions and stops Redis and the broker.
+// Close saves the subscriptions and sources and stops Redis and the broker.
 func (e *Env) Close() error {
 	var err error
 	if e.redis != nil {
@@ -125,6 +125,8 @@ func (e *Env) Close() error {
 type saved struct {
 	Version       int64             `json:"version"`
 	Subscriptions map[string]string `json:"subscriptions"`
+	// Sources are the gateway's inbound sources.
+	Sources map[string]string `json:"sources,omitempty"`
 }
 
 func (e *Env) savePath() string { return filepath.Join(e.opts.DataDir, "subscriptions.json") }
@@ -143,6 +145,14 @@ func (e *Env) save() error {
 	fields, _ := e.redis.HKeys(hash)
 	for _, f := range fields {
 		s.Subscriptions[f] = e.redis.HGet(hash, f)
+	}
+	sources := subscription.HashTag(e.opts.KeyPrefix) + ":sources"
+	fields, _ = e.redis.HKeys(sources)
+	for _, f := range fields {
+		if s.Sources == nil {
+			s.Sources = map[string]string{}
+		}
+		s.Sources[f] = e.redis.HGet(sources, f)
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -170,6 +180,9 @@ func (e *Env) restore() error {
 	hash, version := e.keys()
 	for id, raw := range s.Subscriptions {
 		e.redis.HSet(hash, id, raw)
+	}
+	for id, raw := range s.Sources {
+		e.redis.HSet(subscription.HashTag(e.opts.KeyPrefix)+":sources", id, raw)
 	}
 	return e.redis.Set(version, strconv.FormatInt(s.Version, 10))
 }

@@ -30,6 +30,8 @@ type Metrics struct {
 	Rebalances      *prometheus.CounterVec // group, kind
 	Subscriptions   prometheus.Gauge
 	Reloads         *prometheus.CounterVec // result
+	Inbound         *prometheus.CounterVec // source, outcome
+	InboundDuration *prometheus.HistogramVec
 }
 
 // New registers hookstream's metrics on reg.
@@ -80,5 +82,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Subscriptions in the in-memory cache."}),
 		Reloads: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "subscription_reloads_total",
 			Help: "Reloads of the subscription cache by result."}, []string{"result"}),
+		Inbound: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "inbound_requests_total",
+			Help: "Requests to the gateway by source (empty for an unknown one) and outcome: published, duplicate, answered, dedup_skipped or the reason of a refusal."},
+			[]string{"source", "outcome"}),
+		InboundDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "inbound_request_duration_seconds",
+			Help:    "Time from a gateway request's arrival to its answer, publishing to Kafka included, by outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"outcome"}),
 	}
 }

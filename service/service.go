@@ -33,6 +33,7 @@ import (
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/dlq"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/health"
 	"github.com/hookstream/hookstream/history"
@@ -59,6 +60,9 @@ type Options struct {
 	// Listener, when set, serves the admin API instead of listening on
 	// Config.Admin.Addr.
 	Listener net.Listener
+	// GatewayListener, when set, serves the inbound gateway instead of
+	// listening on Config.Gateway.Addr (which may then be empty).
+	GatewayListener net.Listener
 	// Now is the worker's clock. Default time.Now.
 	Now func() time.Time
 }
@@ -71,8 +75,9 @@ type Service struct {
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 
-	ready chan struct{}
-	addr  net.Addr
+	ready       chan struct{}
+	addr        net.Addr
+	gatewayAddr net.Addr
 }
 
 // New checks the options and returns a Service; Run starts it.
@@ -100,6 +105,10 @@ func New(opts Options) (*Service, error) {
 
 // Ready is closed once the admin API listens and the consumers run.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// GatewayAddr returns the gateway's address once Ready is closed, nil
+// when the gateway is off.
+func (s *Service) GatewayAddr() net.Addr { return s.gatewayAddr }
 
 // AdminAddr returns the admin API's address once Ready is closed.
 func (s *Service) AdminAddr() net.Addr { return s.addr }
@@ -243,7 +252,7 @@ func (s *Service) Run(ctx context.Context) error {
 		DefaultTimeout: cfg.Delivery.Timeout, DefaultMaxAttempts: cfg.Delivery.MaxAttempts,
 		MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: s.reg, Pprof: cfg.Admin.Pprof, Tokens: tokens,
 		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender, Prepare: proc.Prepare,
-		History: recorder, DLQ: dlqReader,
+		History: recorder, DLQ: dlqReader, Sources: gateway.NewStore(rdb, cfg.Redis.KeyPrefix),
 		Queues: func(ctx context.Context) (admin.Queues, error) {
 			return queues(ctx, adm, cfg, limiter.InUse())
 		},
@@ -287,6 +296,17 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 
+	gw, err := s.startGateway(ctx, rdb, producer, firstTopic)
+	if err != nil {
+		return err
+	}
+	if gw != nil {
+		s.gatewayAddr = gw.addr
+		api.UseSources(gw.sources)
+		// Inbound requests stop first: those being published finish
+		// before the producer closes.
+		defer gw.stop()
+	}
 	srv := httpserve.New(api, httpserve.Limits{
 		MaxConns: maxConnections(cfg.Admin.MaxConnections), ReadTimeout: cfg.Admin.ReadTimeout,
 		WriteTimeout: cfg.Admin.WriteTimeout, Probes: []string{"/healthz", "/readyz", "/metrics"},

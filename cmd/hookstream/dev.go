@@ -1,7 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/embedded"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/service"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -26,6 +31,7 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	adminAddr := fs.String("admin-addr", "127.0.0.1:8080", "admin API listen address")
 	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	inboxAddr := fs.String("inbox-addr", "127.0.0.1:8081", "listen address of the demo webhook receiver (empty: none)")
+	gatewayAddr := fs.String("gateway-addr", "127.0.0.1:8082", "listen address of the inbound webhook gateway (empty: none)")
 	dataDir := fs.String("data-dir", ".hookstream", "directory for the broker's data and saved subscriptions")
 	redisURL := fs.String("redis-url", "", "use this Redis instead of the in-process one")
 	path := fs.String("config", "", "optional YAML config applied before the dev settings")
@@ -62,6 +68,7 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Kafka.InputRegex = ""
 	cfg.Redis.URL = env.RedisURL
 	cfg.Admin.Addr = *adminAddr
+	cfg.Gateway.Addr = *gatewayAddr
 	// The API takes a token even here, printed below.
 	token, entry := newToken(config.ScopeAdmin)
 	cfg.Admin.Tokens = append(cfg.Admin.Tokens, entry)
@@ -94,6 +101,12 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		inboxURL = "http://" + ln.Addr().String() + "/"
 	}
 
+	demo := ""
+	if *gatewayAddr != "" {
+		if demo, err = demoSource(ctx, gateway.NewStore(rdb, cfg.Redis.KeyPrefix)); err != nil {
+			return err
+		}
+	}
 	svc, err := service.New(service.Options{Config: cfg, Logger: log, Version: version, Redis: rdb})
 	if err != nil {
 		return err
@@ -106,6 +119,10 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case <-svc.Ready():
 	}
 	printNextSteps(stdout, svc.AdminAddr().String(), token, env.KafkaAddr, topic, inboxURL, *redisURL == "", *dataDir)
+	if addr := svc.GatewayAddr(); addr != nil {
+		printGateway(stdout, addr.String(), demo, strings.TrimSuffix(cmp.Or(inboxURL, "http://127.0.0.1:9000/"), "/")+"/")
+	}
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	return <-done
 }
 
@@ -149,9 +166,7 @@ hookstream dev is running
 4. Deliver in the shape another service reads: each of these posts to the inbox, which logs what it got
    (README "Payloads" has every option; "hookstream subs preview ID" shows a request without sending it):
 
-%[8]s
-Press Ctrl-C to stop.
-`, admin, kafka, topic, target, redisNote, dataDir, token, formatExamples(strings.TrimSuffix(target, "/")+"/"))
+%[8]s`, admin, kafka, topic, target, redisNote, dataDir, token, formatExamples(strings.TrimSuffix(target, "/")+"/"))
 }
 
 // formatExamples are the dev banner's commands that create one
@@ -171,4 +186,33 @@ func formatExamples(base string) string {
 		fmt.Fprintf(&b, "  hookstream subs create --name %s --url %s%s --levels error %s\n", ex.name, base, ex.name, ex.flags)
 	}
 	return b.String()
+}
+
+// demoBody is what the dev banner's curl posts to the demo source.
+const demoBody = `{"action":"opened","number":42,"pull_request":{"title":"Retry on 503"}}`
+
+// demoSource stores the demo's inbound source, a GitHub one with a secret
+// made for this run, and returns that secret.
+func demoSource(ctx context.Context, store *gateway.Store) (string, error) {
+	secret := gateway.NewSecret()
+	now := time.Now().UTC()
+	err := store.Put(ctx, gateway.Source{ID: "demo", Name: "GitHub (demo)", Provider: "github", Secrets: []string{secret},
+		Enabled: true, CreatedAt: now, UpdatedAt: now})
+	return secret, err
+}
+
+// printGateway shows the gateway's address and a ready-to-paste request
+// to its demo source, signed as GitHub signs.
+func printGateway(w io.Writer, addr, secret, inbox string) {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(demoBody))
+	fmt.Fprintf(w, `
+Inbound webhooks: the gateway listens on http://%[1]s/in/{source}; sources are managed with /v1/sources.
+A GitHub-style source "demo" is ready. Route what it receives to the inbox, then send it a signed request:
+
+  hookstream subs create --name inbound --url %[4]sinbound --sources 'inbound/*'
+  curl -sS -X POST http://%[1]s/in/demo -H 'X-GitHub-Event: pull_request' -H 'X-GitHub-Delivery: demo-1' \
+    -H 'X-Hub-Signature-256: sha256=%[2]s' -H 'content-type: application/json' -d '%[3]s'
+
+`, addr, hex.EncodeToString(mac.Sum(nil)), demoBody, inbox)
 }
