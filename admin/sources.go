@@ -17,8 +17,8 @@ import (
 // a source without its timestamps.
 type sourceRequest struct {
 	gateway.Source
-	CreatedAt any `json:"created_at"` // read-only: accepted and ignored
-	UpdatedAt any `json:"updated_at"`
+	CreatedAt any   `json:"created_at"` // read-only: accepted and ignored
+	UpdatedAt any   `json:"updated_at"`
 	Enabled   *bool `json:"enabled"`
 }
 
