@@ -350,3 +350,39 @@ func TestDescribeEnabled(t *testing.T) {
 		}
 	}
 }
+
+// TestSourcesCLI: inbound sources are made, shown masked, rotated and
+// deleted from the command line.
+func TestSourcesCLI(t *testing.T) {
+	e := newCLIEnv(t)
+	var made struct {
+		ID      string
+		Secrets []string
+	}
+	e.mustJSON(&made, "sources", "create", "--id", "hooks", "--name", "Hooks", "--provider", "standard")
+	if made.ID != "hooks" || len(made.Secrets) != 1 || !strings.HasPrefix(made.Secrets[0], "whsec_") || strings.Contains(made.Secrets[0], "…") {
+		t.Fatalf("create: %+v", made)
+	}
+	code, out, errs := e.run("", "sources", "list")
+	if code != 0 || !strings.Contains(out, "hooks") || strings.Contains(out, made.Secrets[0]) {
+		t.Fatalf("list: %d %s %s", code, out, errs)
+	}
+	code, out, _ = e.run("", "sources", "get", "hooks")
+	if code != 0 || strings.Contains(out, made.Secrets[0]) || !strings.Contains(out, "/in/hooks") {
+		t.Errorf("get: %d %s", code, out)
+	}
+	if code, _, errs := e.run("", "sources", "create", "--id", "gh", "--name", "GitHub", "--provider", "github"); code != 1 || !strings.Contains(errs, "secrets") {
+		t.Errorf("a GitHub source without its secret: exit %d, %s", code, errs)
+	}
+	var rotated struct{ Secrets []string }
+	e.mustJSON(&rotated, "sources", "rotate-secret", "hooks")
+	if len(rotated.Secrets) != 2 || rotated.Secrets[0] == made.Secrets[0] || strings.Contains(rotated.Secrets[0], "…") {
+		t.Errorf("rotate: %+v", rotated)
+	}
+	if code, _, errs := e.run("", "sources", "delete", "hooks"); code != 0 {
+		t.Fatalf("delete: %d %s", code, errs)
+	}
+	if code, _, _ := e.run("", "sources", "get", "hooks"); code != 3 {
+		t.Errorf("get after delete: exit %d, want 3", code)
+	}
+}

@@ -43,6 +43,7 @@ Usage:
 Managing a running hookstream through its admin API (--server, HOOKSTREAM_TOKEN):
   hookstream subs list|get|create|update|delete|test|rotate-secret|attempts
   hookstream dlq list|replay
+  hookstream sources list|get|create|delete|rotate-secret   inbound webhook sources
   hookstream stats
   hookstream apply -f FILE [--prune] [--dry-run]  make stored subscriptions match a file
   hookstream publish [FILE]                       publish JSON lines to the input topic
@@ -73,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode(subsCmd(ctx, args[1:], stdout, stderr), stderr)
 	case "dlq":
 		return exitCode(dlqCmd(ctx, args[1:], stdout, stderr), stderr)
+	case "sources":
+		return exitCode(sourcesCmd(ctx, args[1:], stdout, stderr), stderr)
 	case "stats":
 		return exitCode(statsCmd(ctx, args[1:], stdout, stderr), stderr)
 	case "apply":
