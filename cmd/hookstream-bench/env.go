@@ -22,9 +22,10 @@ import (
 
 // proc is a running hookstream process.
 type proc struct {
-	cmd   *exec.Cmd
-	admin string
-	done  chan error
+	cmd     *exec.Cmd
+	admin   string
+	gateway string // its gateway's address, when it serves one
+	done    chan error
 }
 
 func freeAddr() string {
@@ -39,7 +40,12 @@ func freeAddr() string {
 // startHookstream runs the binary with a generated config and waits until
 // its admin API answers.
 func (b *bench) startHookstream(name, topic, group string) (*proc, error) {
-	admin := freeAddr()
+	admin, gw := freeAddr(), ""
+	extra := ""
+	if b.gateway {
+		gw = freeAddr()
+		extra = "gateway:\n  addr: " + gw + "\n"
+	}
 	cfg := fmt.Sprintf(`log: {level: warn, format: json}
 kafka:
   brokers: [%s]
@@ -56,7 +62,7 @@ redis:
 admin:
   addr: %s
   pprof: %t
-`, strings.Join(b.brokers, ", "), group, group, topic, b.redisURL, group, admin, b.profile != "")
+%s`, strings.Join(b.brokers, ", "), group, group, topic, b.redisURL, group, admin, b.profile != "", extra)
 	path := filepath.Join(b.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -70,7 +76,7 @@ admin:
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, admin: admin, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, admin: admin, gateway: gw, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {

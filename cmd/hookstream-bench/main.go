@@ -30,6 +30,7 @@ type bench struct {
 	dir      string
 	redis    string // what Redis is, for the report
 	profile  string // directory for CPU profiles, empty for none
+	gateway  bool   // start hookstream with its gateway
 }
 
 func main() {
@@ -37,7 +38,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,formats,match,steady,isolation,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,match,steady,isolation,gateway,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -82,6 +83,8 @@ func main() {
 			rows = append(rows, b.drain(*events)...)
 		case "formats":
 			rows = append(rows, b.formats(*events/2)...)
+		case "gateway":
+			rows = append(rows, b.gatewayRun(*events/10)...)
 		case "match":
 			rows = append(rows, b.matchHeavy(*events))
 		case "steady":
