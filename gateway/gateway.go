@@ -151,17 +151,20 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	g.observe(id, "published", start)
 }
 
-// claim notes id as being published for src within its dedup window. It
-// returns the key it set when it set one, and what the key held when it
-// was taken already: "done" (published) or "pending". Without an id or
-// Redis there is nothing to claim; when Redis fails, the request is
-// published without deduplication.
+// claim notes id as being published for src. The claim holds for the
+// publish timeout and a little more, so that a worker that dies while
+// publishing does not hold the sender's retries off for long; once
+// published it holds for the dedup window. It returns the key it set when
+// it set one, and what the key held when it was taken already: "done"
+// (published) or "pending". Without an id or Redis there is nothing to
+// claim; when Redis fails, the request is published without
+// deduplication.
 func (g *Gateway) claim(ctx context.Context, src *Compiled, id string) (key string, fresh bool, held string) {
 	if id == "" || g.opts.Redis == nil {
 		return "", false, ""
 	}
 	key = subscription.HashTag(g.opts.Prefix) + ":inbound:" + src.ID + ":" + id
-	set, err := g.opts.Redis.SetNX(ctx, key, "pending", time.Duration(src.DedupWindow)).Result()
+	set, err := g.opts.Redis.SetNX(ctx, key, "pending", g.opts.PublishTimeout+5*time.Second).Result()
 	if err != nil {
 		g.opts.Logger.Warn().Err(err).Str("source", src.ID).Msg("inbound deduplication skipped: Redis is unavailable")
 		g.observe(src.ID, "dedup_skipped", time.Time{})

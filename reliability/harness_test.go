@@ -132,6 +132,9 @@ type setup struct {
 	breakerFailures int
 	// redisExtra is more of the redis section, indented.
 	redisExtra string
+	// gateway, when set, serves the inbound gateway of every process
+	// started on this address.
+	gateway string
 
 	mu    sync.Mutex
 	procs []*proc // every process started, for diagnostics
@@ -182,6 +185,10 @@ func (s *setup) start(name string) *proc {
 func (s *setup) startWith(name, redisURL string, env ...string) *proc {
 	s.t.Helper()
 	admin := freeAddr(s.t)
+	gatewaySection := ""
+	if s.gateway != "" {
+		gatewaySection = "gateway:\n  addr: " + s.gateway + "\n"
+	}
 	cfg := fmt.Sprintf(`
 log: {level: info, format: json}
 kafka:
@@ -207,7 +214,7 @@ admin:
   addr: %s
   pprof: true
 shutdown_timeout: 10s
-`, strings.Join(s.broker.brokers, ", "), s.group, s.group, s.input, s.breakerFailures, redisURL, s.prefix, s.redisExtra, admin)
+%s`, strings.Join(s.broker.brokers, ", "), s.group, s.group, s.input, s.breakerFailures, redisURL, s.prefix, s.redisExtra, admin, gatewaySection)
 	path := filepath.Join(s.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)

@@ -1,0 +1,145 @@
+//go:build faults
+
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/gateway"
+)
+
+// TestGatewayKilledUnderLoad sends signed webhooks to the gateway from 16
+// clients and kills hookstream with SIGKILL while they come: every request
+// answered 200 must be in Kafka, and a sender's retry of one that got no
+// answer is published at most once more.
+func TestGatewayKilledUnderLoad(t *testing.T) {
+	s := newSetup(t, 6)
+	s.gateway = freeAddr(t)
+	const secret = "fault-github-secret"
+	opts, err := redis.ParseURL(s.redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := gateway.NewStore(rdb, s.prefix).Put(context.Background(), gateway.Source{ID: "gh", Name: "GitHub",
+		Provider: "github", Secrets: []string{secret}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	p := s.start("gateway-0")
+	n := 3000 * scale()
+
+	var mu sync.Mutex
+	acked := map[string]bool{} // delivery ids answered 200
+	var next, refused atomic.Int64
+	client := &http.Client{Timeout: 5 * time.Second}
+	send := func(id string) bool {
+		body := fmt.Appendf(nil, `{"action":"opened","delivery":%q}`, id)
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.gateway+"/in/gh", bytes.NewReader(body))
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("X-GitHub-Event", "pull_request")
+		req.Header.Set("X-GitHub-Delivery", id)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				id := "d-" + strconv.FormatInt(i, 10)
+				// A sender retries what got no 200, as providers do.
+				for try := 0; ; try++ {
+					if send(id) {
+						mu.Lock()
+						acked[id] = true
+						mu.Unlock()
+						break
+					}
+					refused.Add(1)
+					if try == 200 {
+						t.Errorf("%s never accepted", id)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	var recovery time.Duration
+	for k := 1; k <= 2; k++ {
+		for next.Load() < int64(n*k/3) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		p.kill(t)
+		start := time.Now()
+		p = s.start("gateway-" + strconv.Itoa(k))
+		recovery = max(recovery, time.Since(start))
+	}
+	wg.Wait()
+
+	published := map[string]int{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker.brokers...), kgo.ConsumeTopics(s.input),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	total := 0
+	for len(published) < len(acked) && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var ev struct{ ID, Source string }
+			if json.Unmarshal(r.Value, &ev) == nil && strings.HasPrefix(ev.Source, "inbound/") {
+				published[ev.ID]++
+				total++
+			}
+		})
+	}
+	lost, dups := 0, 0
+	for id := range acked {
+		if published[id] == 0 {
+			lost++
+		}
+		if published[id] > 1 {
+			dups += published[id] - 1
+		}
+	}
+	if lost != 0 {
+		t.Errorf("%d of %d requests answered 200 are not in Kafka", lost, len(acked))
+	}
+	if len(acked) != n {
+		t.Errorf("%d of %d requests answered 200", len(acked), n)
+	}
+	result{command: "make test-faults RUN=TestGatewayKilledUnderLoad", test: "gateway killed under load",
+		injected: fmt.Sprintf("2× SIGKILL + restart while 16 senders post signed webhooks (they retry what got no 200: %d retries); recovery = restart to serving", refused.Load()),
+		events: n, matched: len(acked), lost: lost, duplicates: dups, recovery: recovery, broker: s.broker.name}.log(t)
+}
