@@ -151,8 +151,8 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	g.observe(id, "published", start)
 }
 
-// claim notes id as being published for src. The claim holds for the
-// publish timeout and a little more, so that a worker that dies while
+// claim notes id as being published for src. The claim holds for twice
+// the publish timeout, so that a worker that dies while
 // publishing does not hold the sender's retries off for long; once
 // published it holds for the dedup window. It returns the key it set when
 // it set one, and what the key held when it was taken already: "done"
@@ -164,7 +164,7 @@ func (g *Gateway) claim(ctx context.Context, src *Compiled, id string) (key stri
 		return "", false, ""
 	}
 	key = subscription.HashTag(g.opts.Prefix) + ":inbound:" + src.ID + ":" + id
-	set, err := g.opts.Redis.SetNX(ctx, key, "pending", g.opts.PublishTimeout+5*time.Second).Result()
+	set, err := g.opts.Redis.SetNX(ctx, key, "pending", 2*g.opts.PublishTimeout).Result()
 	if err != nil {
 		g.opts.Logger.Warn().Err(err).Str("source", src.ID).Msg("inbound deduplication skipped: Redis is unavailable")
 		g.observe(src.ID, "dedup_skipped", time.Time{})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/stripe/stripe-go/v82/webhook"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,6 +22,7 @@ import (
 	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/subscription"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -33,9 +35,14 @@ type fixture struct {
 	topic    string
 	mu       sync.Mutex
 	outcomes map[string]int
+	rdb      redis.UniversalClient
+	prefix   string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, 0) }
+
+// newFixtureWith is newFixture with the gateway's publish timeout.
+func newFixtureWith(t *testing.T, publishTimeout time.Duration) *fixture {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	topic := testenv.Topic("inbound")
@@ -47,7 +54,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(producer.Close)
 	f := &fixture{store: gateway.NewStore(rdb, prefix), brokers: brokers, topic: topic, outcomes: map[string]int{}}
 	f.sources = gateway.NewSources(f.store, nil)
-	g := gateway.New(gateway.Options{Sources: f.sources, Producer: producer, Topic: topic, Redis: rdb, Prefix: prefix,
+	f.rdb, f.prefix = rdb, prefix
+	g := gateway.New(gateway.Options{Sources: f.sources, Producer: producer, Topic: topic, Redis: rdb, Prefix: prefix, PublishTimeout: publishTimeout,
 		Logger: zerolog.Nop(), Observe: func(_, outcome string, _ time.Duration) {
 			f.mu.Lock()
 			f.outcomes[outcome]++
@@ -232,4 +240,30 @@ func stdSignature(id string, at time.Time, body string) string {
 	k, _ := credential.ParseKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	s := credential.Signer{Key: k}
 	return s.Signatures(id, at, []byte(body))
+}
+
+// TestAClaimOfADeadWorkerExpires: a delivery claimed by a worker that died
+// while publishing it is answered 409 for a moment, then published when
+// the sender sends it again.
+func TestAClaimOfADeadWorkerExpires(t *testing.T) {
+	f := newFixtureWith(t, 200*time.Millisecond)
+	f.add(t, gateway.Source{ID: "gh", Name: "GitHub", Provider: "github", Secrets: []string{"s3cret"}})
+	body := `{"action":"opened"}`
+	header := http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(sign("s3cret", body))},
+		"X-Github-Event": {"pull_request"}, "X-Github-Delivery": {"dead-1"}}
+	// What a worker killed between claiming and publishing leaves.
+	key := subscription.HashTag(f.prefix) + ":inbound:gh:dead-1"
+	if err := f.rdb.Set(context.Background(), key, "pending", 400*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code, answer := f.post(t, "/in/gh", header, body); code != 409 || !strings.Contains(answer, "in_progress") {
+		t.Fatalf("while claimed: %d %s", code, answer)
+	}
+	testenv.Eventually(t, 3*time.Second, func() bool {
+		code, _ := f.post(t, "/in/gh", header, body)
+		return code == 200
+	}, "the delivery was not published after its claim expired")
+	if recs := f.records(t, 1); len(recs) != 1 {
+		t.Errorf("%d records, want 1", len(recs))
+	}
 }
