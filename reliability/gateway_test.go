@@ -141,5 +141,5 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 	}
 	result{command: "make test-faults RUN=TestGatewayKilledUnderLoad", test: "gateway killed under load",
 		injected: fmt.Sprintf("2× SIGKILL + restart while 16 senders post signed webhooks (they retry what got no 200: %d retries); recovery = restart to serving", refused.Load()),
-		events: n, matched: len(acked), lost: lost, duplicates: dups, recovery: recovery, broker: s.broker.name}.log(t)
+		events:   n, matched: len(acked), lost: lost, duplicates: dups, recovery: recovery, broker: s.broker.name}.log(t)
 }
