@@ -63,6 +63,8 @@ type Options struct {
 	Sources *gateway.Store
 	// SourceCache, when set, is reloaded after each change of a source.
 	SourceCache *gateway.Sources
+	// Receipts answers GET /v1/sources/{id}/receipts.
+	Receipts *gateway.Receipts
 	// Queues reports in-flight records, rung backlogs and the DLQ size.
 	Queues func(ctx context.Context) (Queues, error)
 	Now    func() time.Time
@@ -122,6 +124,7 @@ func New(opts Options) *API {
 		{"PUT /v1/sources/{id}", a.withSources(a.replaceSource)},
 		{"DELETE /v1/sources/{id}", a.withSources(a.deleteSource)},
 		{"POST /v1/sources/{id}/rotate-secret", a.withSources(a.rotateSourceSecret)},
+		{"GET /v1/sources/{id}/receipts", a.withSources(a.sourceReceipts)},
 		{"GET /v1/dlq", a.listDLQ},
 		{"POST /v1/dlq/replay", longRunning(a.replayDLQ)},
 		{"POST /v1/events", a.publishEvent},

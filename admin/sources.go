@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 
 	"github.com/hookstream/hookstream/gateway"
 )
@@ -153,9 +154,40 @@ func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.unavailable(w, err)
 	default:
+		if a.opts.Receipts != nil {
+			_ = a.opts.Receipts.Delete(r.Context(), id)
+		}
 		a.reloadSources(r.Context())
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// sourceReceipts lists a source's recent requests, newest first:
+// ?limit= (1–100, default 50).
+func (a *API) sourceReceipts(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if q := r.URL.Query().Get("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > gateway.DefaultReceipts {
+			writeProblem(w, http.StatusBadRequest, "invalid query parameters",
+				FieldError{Field: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", gateway.DefaultReceipts)})
+			return
+		}
+		limit = n
+	}
+	src, ok := a.loadSource(w, r)
+	if !ok {
+		return
+	}
+	receipts := []gateway.Receipt{}
+	if a.opts.Receipts != nil {
+		var err error
+		if receipts, err = a.opts.Receipts.Recent(r.Context(), src.ID, limit); err != nil {
+			a.unavailable(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": receipts})
 }
 
 // storeSource validates and stores src, answering it with status; a
@@ -206,8 +238,10 @@ func (a *API) invalidSource(w http.ResponseWriter, err error) {
 }
 
 // UseSources makes sources, the running gateway's, reload after each
-// change made through the API.
-func (a *API) UseSources(sources *gateway.Sources) { a.opts.SourceCache = sources }
+// change made through the API, and answers its receipts.
+func (a *API) UseSources(sources *gateway.Sources, receipts *gateway.Receipts) {
+	a.opts.SourceCache, a.opts.Receipts = sources, receipts
+}
 
 // reloadSources makes a change live on this instance at once; the others
 // see it within a second.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -41,6 +42,8 @@ type Options struct {
 	// Observe, when set, is told of each request's outcome: published,
 	// duplicate, answered (Slack's challenge) or a Reason.
 	Observe func(source, outcome string, took time.Duration)
+	// Receipts, when set, keeps each known source's recent requests.
+	Receipts *Receipts
 	// PublishTimeout bounds the wait for Kafka's acknowledgement. Default 10s.
 	PublishTimeout time.Duration
 	Now            func() time.Time
@@ -116,6 +119,7 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(v.Reply)
 		g.observe(id, "answered", start)
+		g.receipt(id, Receipt{Outcome: "answered", Status: http.StatusOK}, start)
 		return
 	}
 	if v.ID == "" {
@@ -126,6 +130,7 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	case "done":
 		writeJSON(w, http.StatusOK, map[string]any{"id": v.ID, "duplicate": true})
 		g.observe(id, "duplicate", start)
+		g.receipt(id, Receipt{Outcome: "duplicate", DeliveryID: v.ID, Type: v.Type, Status: http.StatusOK}, start)
 		return
 	case "pending":
 		w.Header().Set("Retry-After", "1")
@@ -149,6 +154,8 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": v.ID, "topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset})
 	g.observe(id, "published", start)
+	g.receipt(id, Receipt{Outcome: "published", DeliveryID: v.ID, Type: v.Type, Status: http.StatusOK,
+		Detail: fmt.Sprintf("%s/%d/%d", rec.Topic, rec.Partition, rec.Offset)}, start)
 }
 
 // claim notes id as being published for src. The claim holds for twice
@@ -276,6 +283,17 @@ func remoteAddr(r *http.Request) netip.Addr {
 	return addr
 }
 
+// receipt notes a request of a known source, for
+// GET /v1/sources/{id}/receipts.
+func (g *Gateway) receipt(source string, rc Receipt, start time.Time) {
+	if g.opts.Receipts == nil || source == "" {
+		return
+	}
+	rc.Time = start.UTC()
+	rc.LatencyMS = float64(g.opts.Now().Sub(start).Microseconds()) / 1000
+	g.opts.Receipts.Add(source, rc)
+}
+
 func (g *Gateway) observe(source, outcome string, start time.Time) {
 	if g.opts.Observe != nil {
 		took := time.Duration(0)
@@ -290,6 +308,9 @@ func (g *Gateway) observe(source, outcome string, start time.Time) {
 func (g *Gateway) problem(w http.ResponseWriter, source string, status int, rf *Refusal, start time.Time) {
 	writeProblem(w, status, rf)
 	g.observe(source, string(rf.Reason), start)
+	if !start.IsZero() {
+		g.receipt(source, Receipt{Outcome: string(rf.Reason), Status: status, Detail: rf.Detail}, start)
+	}
 }
 
 // Problem is an RFC 9457 problem detail with the refusal's reason.

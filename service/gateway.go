@@ -17,8 +17,9 @@ import (
 
 // inbound is the running gateway: its listener and sources.
 type inbound struct {
-	addr    net.Addr
-	sources *gateway.Sources
+	addr     net.Addr
+	sources  *gateway.Sources
+	receipts *gateway.Receipts
 	stop    func() // stops serving, waiting for requests being published
 }
 
@@ -48,8 +49,9 @@ func (s *Service) startGateway(ctx context.Context, rdb redis.UniversalClient, p
 	if topic == "" {
 		topic = firstTopic
 	}
+	receipts := gateway.NewReceipts(rdb, cfg.Redis.KeyPrefix)
 	g := gateway.New(gateway.Options{
-		Sources: sources, Producer: producer, Topic: topic, Redis: rdb, Prefix: cfg.Redis.KeyPrefix, Logger: log,
+		Sources: sources, Producer: producer, Topic: topic, Redis: rdb, Prefix: cfg.Redis.KeyPrefix, Logger: log, Receipts: receipts,
 		PublishTimeout: cfg.Gateway.WriteTimeout * 2 / 3,
 		Observe: func(source, outcome string, took time.Duration) {
 			s.metrics.Inbound.WithLabelValues(source, outcome).Inc()
@@ -63,6 +65,8 @@ func (s *Service) startGateway(ctx context.Context, rdb redis.UniversalClient, p
 	reloadCtx, stopReload := context.WithCancel(context.Background())
 	reloaded := make(chan struct{})
 	go func() { sources.Run(reloadCtx, time.Second); close(reloaded) }()
+	flushed := make(chan struct{})
+	go func() { receipts.Run(reloadCtx, 500*time.Millisecond); close(flushed) }()
 	served := make(chan struct{})
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -71,12 +75,13 @@ func (s *Service) startGateway(ctx context.Context, rdb redis.UniversalClient, p
 		close(served)
 	}()
 	log.Info().Str("addr", ln.Addr().String()).Str("topic", topic).Msg("gateway listening: POST /in/{source}")
-	return &inbound{addr: ln.Addr(), sources: sources, stop: func() {
+	return &inbound{addr: ln.Addr(), sources: sources, receipts: receipts, stop: func() {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.Gateway.WriteTimeout)
 		_ = srv.Shutdown(sctx)
 		cancel()
 		<-served
 		stopReload()
 		<-reloaded
+		<-flushed
 	}}, nil
 }

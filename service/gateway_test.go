@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stripe/stripe-go/v82/webhook"
 
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/internal/testenv"
 )
 
@@ -54,4 +56,18 @@ func TestStripeThroughTheGateway(t *testing.T) {
 	if n := in.counter("hookstream_inbound_requests_total", "source", "stripe", "outcome", "published"); n != 1 {
 		t.Errorf("inbound published counter %v, want 1", n)
 	}
+	// A tampered request, then the receipts: newest first.
+	req, _ = http.NewRequest(http.MethodPost, "http://"+in.svc.GatewayAddr().String()+"/in/stripe", bytes.NewReader(append(payload, ' ')))
+	req.Header.Set("Stripe-Signature", signed.Header)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("tampered: %v %v", resp.StatusCode, err)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		_, body := in.do(t, http.MethodGet, "/v1/sources/stripe/receipts", nil)
+		var r struct {
+			Data []gateway.Receipt
+		}
+		_ = json.Unmarshal(body, &r)
+		return len(r.Data) == 2 && r.Data[0].Outcome == "bad_signature" && r.Data[1].Outcome == "published" && r.Data[1].DeliveryID == "evt_3"
+	}, "the receipts do not show the two requests")
 }

@@ -302,7 +302,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if gw != nil {
 		s.gatewayAddr = gw.addr
-		api.UseSources(gw.sources)
+		api.UseSources(gw.sources, gw.receipts)
 		// Inbound requests stop first: those being published finish
 		// before the producer closes.
 		defer gw.stop()
