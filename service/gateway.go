@@ -20,7 +20,7 @@ type inbound struct {
 	addr     net.Addr
 	sources  *gateway.Sources
 	receipts *gateway.Receipts
-	stop    func() // stops serving, waiting for requests being published
+	stop     func() // stops serving, waiting for requests being published
 }
 
 // startGateway serves the inbound webhook listener at gateway.addr (or
