@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookstream/hookstream/credential"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -42,11 +45,21 @@ Makes the stored subscriptions match FILE, a YAML (or JSON) document:
         dedup_key: "disk/{{ .host }}"
         resolve_when: {levels: [info]}
 
+  sources:                        # inbound webhook sources, when the file manages them
+    - id: stripe
+      name: Stripe
+      provider: stripe
+      secrets: [whsec_...]        # used when the source is created
+      topic: payments-inbound
+
 Fields a file gives are managed; fields it leaves out keep their stored
 values (a new subscription takes the server's defaults). A secret in the
-file is used when the subscription is created and ignored afterwards:
-rotate secrets with "hookstream subs rotate-secret". --prune deletes
-stored subscriptions the file does not list. --dry-run prints the changes
+file is used when the subscription or source is created and ignored
+afterwards: rotate secrets with "hookstream subs rotate-secret" and
+"hookstream sources rotate-secret". A source is managed whole: what the
+file leaves out takes its default. --prune deletes stored subscriptions
+the file does not list, and stored sources when the file has a sources
+key. --dry-run prints the changes
 and makes none. A second apply of the same file changes nothing.
 `
 
@@ -56,6 +69,7 @@ var managed = []string{"name", "url", "enabled", "filter", "headers", "max_attem
 // change is one line of an apply plan.
 type change struct {
 	Action string   `json:"action"` // create, update, delete or unchanged
+	Kind   string   `json:"kind"`   // subscription or source
 	ID     string   `json:"id"`
 	Name   string   `json:"name,omitempty"`
 	Fields []string `json:"fields,omitempty"` // the fields an update changes
@@ -78,7 +92,7 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *file == "" {
 		return usageError("apply: -f FILE is required")
 	}
-	desired, err := readApplyFile(*file)
+	desired, sources, err := readApplyFile(*file)
 	if err != nil {
 		return err
 	}
@@ -89,6 +103,19 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	plan, err := makePlan(desired, current, *prune)
 	if err != nil {
 		return err
+	}
+	if sources != nil {
+		var stored struct {
+			Data []gateway.Source `json:"data"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/sources", nil, &stored); err != nil {
+			return err
+		}
+		more, err := makeSourcePlan(sources, stored.Data, *prune)
+		if err != nil {
+			return err
+		}
+		plan = append(plan, more...)
 	}
 	if !*dryRun {
 		for i, ch := range plan {
@@ -105,7 +132,7 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return printer{stdout, af.output}.print(out, func(w *tabwriter.Writer) {
 		signs := map[string]string{"create": "+", "update": "~", "delete": "-", "unchanged": "="}
 		for _, ch := range plan {
-			line := fmt.Sprintf("%s %s\t%s\t%s", signs[ch.Action], ch.Action, ch.ID, ch.Name)
+			line := fmt.Sprintf("%s %s\t%s\t%s\t%s", signs[ch.Action], ch.Action, ch.Kind, ch.ID, ch.Name)
 			if len(ch.Fields) > 0 {
 				line += "\t(" + strings.Join(ch.Fields, ", ") + ")"
 			}
@@ -130,19 +157,21 @@ func countChanges(plan []change) int {
 	return n
 }
 
-// readApplyFile reads and checks a subscriptions file.
-func readApplyFile(path string) ([]map[string]any, error) {
+// readApplyFile reads and checks a subscriptions file. Its sources are
+// nil when it has no sources key, so that --prune leaves them alone.
+func readApplyFile(path string) ([]map[string]any, []gateway.Source, error) {
 	data, err := readInput(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var doc struct {
 		Subscriptions []map[string]any `yaml:"subscriptions"`
+		Sources       []map[string]any `yaml:"sources"`
 	}
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	seen := map[string]bool{}
 	var problems []string
@@ -169,11 +198,120 @@ func readApplyFile(path string) ([]map[string]any, error) {
 		doc.Subscriptions[i] = nil
 		_ = json.Unmarshal(b, &doc.Subscriptions[i])
 	}
+	var sources []gateway.Source
+	if doc.Sources != nil {
+		sources = []gateway.Source{}
+	}
+	seenSrc := map[string]bool{}
+	for i, raw := range doc.Sources {
+		at := fmt.Sprintf("sources[%d]", i)
+		b, err := json.Marshal(raw)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", at, err))
+			continue
+		}
+		var src gateway.Source
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&src); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", at, err))
+			continue
+		}
+		switch {
+		case src.ID == "":
+			problems = append(problems, at+".id: is required")
+		case seenSrc[src.ID]:
+			problems = append(problems, fmt.Sprintf("%s.id: %q is listed twice", at, src.ID))
+		}
+		seenSrc[src.ID] = true
+		if _, given := raw["enabled"]; !given {
+			src.Enabled = true
+		}
+		sources = append(sources, src)
+	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
-		return nil, fmt.Errorf("%s:\n  %s", path, strings.Join(problems, "\n  "))
+		return nil, nil, fmt.Errorf("%s:\n  %s", path, strings.Join(problems, "\n  "))
 	}
-	return doc.Subscriptions, nil
+	return doc.Subscriptions, sources, nil
+}
+
+// makeSourcePlan compares the file's sources with the stored ones. A
+// source's secrets are used when it is created; rotate them with
+// "hookstream sources rotate-secret".
+func makeSourcePlan(desired, current []gateway.Source, prune bool) ([]change, error) {
+	byID := map[string]gateway.Source{}
+	for _, s := range current {
+		byID[s.ID] = s
+	}
+	var plan []change
+	for _, want := range desired {
+		ch := change{Kind: "source", ID: want.ID, Name: want.Name}
+		have, ok := byID[want.ID]
+		if !ok {
+			ch.Action, ch.body = "create", sourceBody(want, true)
+			plan = append(plan, ch)
+			continue
+		}
+		a, b := sourceFields(want), sourceFields(have)
+		for _, k := range slices.Sorted(maps.Keys(a)) {
+			if a[k] != b[k] {
+				ch.Fields = append(ch.Fields, k)
+			}
+		}
+		for k := range b {
+			if _, ok := a[k]; !ok {
+				ch.Fields = append(ch.Fields, k)
+			}
+		}
+		ch.Action = "unchanged"
+		if len(ch.Fields) > 0 {
+			ch.Action, ch.body = "update", sourceBody(want, false)
+		}
+		plan = append(plan, ch)
+	}
+	if prune {
+		listed := map[string]bool{}
+		for _, s := range desired {
+			listed[s.ID] = true
+		}
+		for _, s := range current {
+			if !listed[s.ID] {
+				plan = append(plan, change{Action: "delete", Kind: "source", ID: s.ID, Name: s.Name})
+			}
+		}
+	}
+	return plan, nil
+}
+
+// sourceFields renders the managed fields of s, with their defaults, as
+// JSON values by name.
+func sourceFields(s gateway.Source) map[string]string {
+	s = s.WithDefaults()
+	s.Secrets, s.CreatedAt, s.UpdatedAt = nil, time.Time{}, time.Time{}
+	b, _ := json.Marshal(s)
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(b, &m)
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if k != "created_at" && k != "updated_at" && k != "id" {
+			out[k] = string(v)
+		}
+	}
+	return out
+}
+
+// sourceBody is the request body that creates or replaces s.
+func sourceBody(s gateway.Source, withSecrets bool) map[string]any {
+	if !withSecrets {
+		s.Secrets = nil
+	}
+	b, _ := json.Marshal(s)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	delete(m, "created_at")
+	delete(m, "updated_at")
+	return m
 }
 
 // listAll returns every stored subscription as the API shows it.
@@ -211,13 +349,13 @@ func makePlan(desired, current []map[string]any, prune bool) ([]change, error) {
 		name, _ := want["name"].(string)
 		have, ok := byID[id]
 		if !ok {
-			plan = append(plan, change{Action: "create", ID: id, Name: name, body: want})
+			plan = append(plan, change{Action: "create", Kind: "subscription", ID: id, Name: name, body: want})
 			continue
 		}
 		if name == "" {
 			name, _ = have["name"].(string)
 		}
-		ch := change{Action: "unchanged", ID: id, Name: name}
+		ch := change{Action: "unchanged", Kind: "subscription", ID: id, Name: name}
 		body := map[string]any{}
 		for _, k := range managed {
 			if k == "secret" {
@@ -251,7 +389,7 @@ func makePlan(desired, current []map[string]any, prune bool) ([]change, error) {
 			id, _ := s["id"].(string)
 			if !listed[id] {
 				name, _ := s["name"].(string)
-				gone = append(gone, change{Action: "delete", ID: id, Name: name})
+				gone = append(gone, change{Action: "delete", Kind: "subscription", ID: id, Name: name})
 			}
 		}
 		plan = append(plan, gone...)
@@ -359,10 +497,14 @@ func canonical(field string, v any) (string, error) {
 }
 
 func applyChange(ctx context.Context, c *client, ch change) error {
-	path := "/v1/subscriptions/" + url.PathEscape(ch.ID)
+	collection := "/v1/subscriptions"
+	if ch.Kind == "source" {
+		collection = "/v1/sources"
+	}
+	path := collection + "/" + url.PathEscape(ch.ID)
 	switch ch.Action {
 	case "create":
-		return c.do(ctx, http.MethodPost, "/v1/subscriptions", ch.body, nil)
+		return c.do(ctx, http.MethodPost, collection, ch.body, nil)
 	case "update":
 		return c.do(ctx, http.MethodPut, path, ch.body, nil)
 	case "delete":

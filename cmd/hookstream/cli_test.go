@@ -386,3 +386,77 @@ func TestSourcesCLI(t *testing.T) {
 		t.Errorf("get after delete: exit %d, want 3", code)
 	}
 }
+
+// TestApplySources: a file's sources are created, left alone when
+// unchanged, updated field by field and pruned; a file without a sources
+// key leaves the stored ones alone.
+func TestApplySources(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	type plan struct {
+		Changes []struct {
+			Action, Kind, ID string
+			Fields           []string
+		}
+		Summary map[string]int
+	}
+	first := write("first.yaml", `sources:
+  - id: stripe
+    name: Stripe
+    provider: stripe
+    secrets: [whsec_from_stripe]
+  - id: hooks
+    name: Hooks
+    provider: standard
+`)
+	var p plan
+	e.mustJSON(&p, "apply", "-f", first)
+	if p.Summary["create"] != 2 {
+		t.Fatalf("first apply: %+v", p)
+	}
+	p = plan{}
+	e.mustJSON(&p, "apply", "-f", first)
+	if p.Summary["unchanged"] != 2 || p.Summary["update"]+p.Summary["create"] != 0 {
+		t.Fatalf("second apply: %+v", p)
+	}
+	second := write("second.yaml", `sources:
+  - id: stripe
+    name: Stripe
+    provider: stripe
+    topic: payments-inbound
+`)
+	p = plan{}
+	e.mustJSON(&p, "apply", "-f", second, "--prune")
+	want := map[string]string{"stripe": "update", "hooks": "delete"}
+	for _, ch := range p.Changes {
+		if ch.Kind != "source" || want[ch.ID] != ch.Action {
+			t.Errorf("%s %s: %s, want %s", ch.Kind, ch.ID, ch.Action, want[ch.ID])
+		}
+		if ch.ID == "stripe" && strings.Join(ch.Fields, ",") != "topic" {
+			t.Errorf("stripe changed fields %v, want topic", ch.Fields)
+		}
+	}
+	var got struct {
+		Topic   string
+		Secrets []string
+	}
+	e.mustJSON(&got, "sources", "get", "stripe")
+	if got.Topic != "payments-inbound" || len(got.Secrets) != 1 {
+		t.Errorf("stripe after apply: %+v (its secret must be kept)", got)
+	}
+	p = plan{}
+	e.mustJSON(&p, "apply", "-f", write("none.yaml", "subscriptions: []\n"), "--prune")
+	for _, ch := range p.Changes {
+		if ch.Kind == "source" {
+			t.Errorf("a file without sources changed source %s: %s", ch.ID, ch.Action)
+		}
+	}
+}
