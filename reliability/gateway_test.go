@@ -75,7 +75,10 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 					return
 				}
 				id := "d-" + strconv.FormatInt(i, 10)
-				// A sender retries what got no 200, as providers do.
+				// A sender retries what got no 200, as providers do, for a
+				// minute here: a delivery the killed process had claimed
+				// is answered 409 until its claim expires (twice the
+				// publish timeout, 20 s by default).
 				for try := 0; ; try++ {
 					if send(id) {
 						mu.Lock()
@@ -84,11 +87,11 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 						break
 					}
 					refused.Add(1)
-					if try == 200 {
+					if try == 600 {
 						t.Errorf("%s never accepted", id)
 						return
 					}
-					time.Sleep(50 * time.Millisecond)
+					time.Sleep(100 * time.Millisecond)
 				}
 			}
 		}()
