@@ -29,6 +29,28 @@ import (
 // answered 200 must be in Kafka, and a sender's retry of one that got no
 // answer is published at most once more.
 func TestGatewayKilledUnderLoad(t *testing.T) {
+	gatewayUnderFault(t, "gateway killed under load", "2× SIGKILL + restart", 2,
+		func(s *setup, p *proc, k int) *proc {
+			p.kill(t)
+			return s.start("gateway-" + strconv.Itoa(k))
+		})
+}
+
+// TestGatewayBrokerOutage stops the broker while senders post: the
+// gateway answers 503 (its claims released), and once the broker is back
+// the senders' retries are published.
+func TestGatewayBrokerOutage(t *testing.T) {
+	gatewayUnderFault(t, "gateway through a broker outage", "broker stopped for 3 s", 1,
+		func(s *setup, p *proc, _ int) *proc {
+			s.broker.restart(t, 3*time.Second)
+			return p
+		})
+}
+
+// gatewayUnderFault runs 16 senders against the gateway and injects fault
+// faults times, at even shares of the requests; every request answered
+// 200 must end in Kafka.
+func gatewayUnderFault(t *testing.T, test, injected string, faults int, fault func(s *setup, p *proc, k int) *proc) {
 	s := newSetup(t, 6)
 	s.gateway = freeAddr(t)
 	const secret = "fault-github-secret"
@@ -97,13 +119,12 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 		}()
 	}
 	var recovery time.Duration
-	for k := 1; k <= 2; k++ {
-		for next.Load() < int64(n*k/3) {
+	for k := 1; k <= faults; k++ {
+		for next.Load() < int64(n*k/(faults+1)) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		p.kill(t)
 		start := time.Now()
-		p = s.start("gateway-" + strconv.Itoa(k))
+		p = fault(s, p, k)
 		recovery = max(recovery, time.Since(start))
 	}
 	wg.Wait()
@@ -142,7 +163,7 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 	if len(acked) != n {
 		t.Errorf("%d of %d requests answered 200", len(acked), n)
 	}
-	result{command: "make test-faults RUN=TestGatewayKilledUnderLoad", test: "gateway killed under load",
-		injected: fmt.Sprintf("2× SIGKILL + restart while 16 senders post signed webhooks (they retry what got no 200: %d retries); recovery = restart to serving", refused.Load()),
+	result{command: "make test-faults RUN=" + t.Name(), test: test,
+		injected: fmt.Sprintf("%s while 16 senders post signed webhooks (they retry what got no 200: %d retries); recovery = the fault's length", injected, refused.Load()),
 		events:   n, matched: len(acked), lost: lost, duplicates: dups, recovery: recovery, broker: s.broker.name}.log(t)
 }
