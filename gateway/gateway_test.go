@@ -267,3 +267,50 @@ func TestAClaimOfADeadWorkerExpires(t *testing.T) {
 		t.Errorf("%d records, want 1", len(recs))
 	}
 }
+
+// TestWithoutRedis: when Redis cannot be reached, requests are still
+// verified and published, without deduplication, and that is counted.
+func TestWithoutRedis(t *testing.T) {
+	topic := testenv.Topic("inbound")
+	brokers := testenv.Kafka(t, 1, topic)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	rdb, prefix := testenv.Redis(t)
+	store := gateway.NewStore(rdb, prefix)
+	if err := store.Put(context.Background(), gateway.Source{ID: "gh", Name: "GitHub", Provider: "github", Secrets: []string{"s3cret"}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	sources := gateway.NewSources(store, nil)
+	if err := sources.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	down := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { down.Close() })
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	srv := httptest.NewServer(gateway.New(gateway.Options{Sources: sources, Producer: producer, Topic: topic, Redis: down, Prefix: prefix,
+		Logger: zerolog.Nop(), Observe: func(_, o string, _ time.Duration) { mu.Lock(); outcomes[o]++; mu.Unlock() }}))
+	t.Cleanup(srv.Close)
+	body := `{"action":"opened"}`
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/in/gh", strings.NewReader(body))
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(sign("s3cret", body)))
+		req.Header.Set("X-GitHub-Delivery", "same-id")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("without Redis: %d", resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes["published"] != 2 || outcomes["dedup_skipped"] != 2 {
+		t.Errorf("outcomes %v: want both published, deduplication skipped twice", outcomes)
+	}
+}
