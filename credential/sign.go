@@ -10,8 +10,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,22 +38,41 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 
 // AppendSignature appends the "v1" signature of body to dst.
 func AppendSignature(dst, key []byte, id string, timestamp int64, body []byte) []byte {
-	mac := hmac.New(sha256.New, key)
-	var buf [20]byte
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write(strconv.AppendInt(buf[:0], timestamp, 10))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	var sum [sha256.Size]byte
+	return appendMAC(dst, hmac.New(sha256.New, key), id, timestamp, body)
+}
+
+// appendMAC appends the "v1" signature of body made with mac, an
+// HMAC-SHA256 in its initial state.
+func appendMAC(dst []byte, mac hash.Hash, id string, timestamp int64, body []byte) []byte {
+	var m macState
+	m.mac = mac
+	return m.appendSignature(dst, id, timestamp, body)
+}
+
+// macState is an HMAC-SHA256 state and the scratch it signs with, kept in
+// a key's pool.
+type macState struct {
+	mac     hash.Hash
+	scratch []byte
+	sum     [sha256.Size]byte
+}
+
+func (m *macState) appendSignature(dst []byte, id string, timestamp int64, body []byte) []byte {
+	m.scratch = append(m.scratch[:0], id...)
+	m.scratch = append(m.scratch, '.')
+	m.scratch = strconv.AppendInt(m.scratch, timestamp, 10)
+	m.scratch = append(m.scratch, '.')
+	m.mac.Write(m.scratch)
+	m.mac.Write(body)
 	dst = append(dst, "v1,"...)
-	return base64.StdEncoding.AppendEncode(dst, mac.Sum(sum[:0]))
+	return base64.StdEncoding.AppendEncode(dst, m.mac.Sum(m.sum[:0]))
 }
 
 // Key is a signing key: a "whsec_" HMAC secret or a "whsk_" ed25519
 // private key.
 type Key struct {
 	hmac []byte
+	macs *sync.Pool // of HMAC-SHA256 states under hmac: one per signature would allocate ten times
 	ed   ed25519.PrivateKey
 	pub  ed25519.PublicKey // of ed, or alone for a key that only verifies
 }
@@ -81,7 +102,7 @@ func ParseKey(secret string) (Key, error) {
 	if len(key) < 24 || len(key) > 64 {
 		return Key{}, fmt.Errorf("decodes to %d bytes; it must be 24 to 64", len(key))
 	}
-	return Key{hmac: key}, nil
+	return Key{hmac: key, macs: &sync.Pool{New: func() any { return &macState{mac: hmac.New(sha256.New, key)} }}}, nil
 }
 
 // ParseVerifyingKey reads what a receiver verifies with: a "whsec_"
@@ -130,7 +151,11 @@ func (k Key) PublicKey() string {
 // appendSignature appends k's signature of "{id}.{timestamp}.{body}".
 func (k Key) appendSignature(dst []byte, id string, timestamp int64, body []byte) []byte {
 	if k.ed == nil {
-		return AppendSignature(dst, k.hmac, id, timestamp, body)
+		m := k.macs.Get().(*macState)
+		m.mac.Reset()
+		dst = m.appendSignature(dst, id, timestamp, body)
+		k.macs.Put(m)
+		return dst
 	}
 	dst = append(dst, "v1a,"...)
 	return base64.StdEncoding.AppendEncode(dst, ed25519.Sign(k.ed, k.appendSignedContent(nil, id, timestamp, body)))
