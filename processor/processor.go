@@ -346,7 +346,7 @@ func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, 
 	var w pending
 	written := p.Metrics.DLQWrites.WithLabelValues(reason.Label()).Inc
 	for _, job := range jobs {
-		s := settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), next: "dlq", dlqReason: reason}
+		s := settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), topic: p.Ladder.DLQ, next: "dlq", dlqReason: reason}
 		p.writeInto(ctx, sub.ID, s, &w, written)
 	}
 	p.Logger.Info().Str("subscription", sub.ID).Int("jobs", len(jobs)).Str("dlq_reason", string(reason)).
@@ -358,7 +358,7 @@ func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, 
 // an attempt; wait on into learns the outcome.
 func (p *Processor) hold(ctx context.Context, sub *subscription.Compiled, job *retry.Job, at time.Time, into *pending) {
 	step := p.Ladder.Hold(at)
-	s := settlement{rec: job.Record(step.Topic, step.NotBefore, ""), rung: step.Rung, notBefore: step.NotBefore}
+	s := settlement{job: job, topic: step.Topic, rung: step.Rung, notBefore: step.NotBefore}
 	p.writeInto(ctx, sub.ID, s, into, p.Metrics.RetriesHeld.Inc)
 }
 
@@ -451,7 +451,7 @@ func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job 
 func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome, into *pending) {
 	out = p.count(job, now, out)
 	s := p.plan(sub, job, out)
-	if s.rec == nil {
+	if s.topic == "" {
 		p.settled(sub, job, rung, now, out, s)
 		return
 	}
@@ -465,24 +465,23 @@ func (p *Processor) writeInto(ctx context.Context, sub string, s settlement, int
 	p.write(ctx, sub, s, func(err error) {
 		defer into.done()
 		if err != nil {
-			into.fail(p.produceError(s.rec, err))
+			into.fail(p.produceError(s.topic, err))
 			return
 		}
 		then()
 	})
 }
 
-// write makes s's record durable in the background and calls done with
-// the outcome: a rung record goes with its subscription's parcel, a DLQ
+// write makes s durable in the background and calls done with the
+// outcome: a job for a rung goes with its subscription's parcel, a DLQ
 // record on its own.
 func (p *Processor) write(ctx context.Context, sub string, s settlement, done func(error)) {
-	if s.next == "dlq" {
+	if s.rec != nil {
 		p.Producer.Produce(ctx, s.rec, func(_ *kgo.Record, err error) { done(err) })
 		return
 	}
 	// A rung record is timed by the clock its not-before was read from.
-	s.rec.Timestamp = p.Now()
-	p.parcels.add(sub, s.rec, s.notBefore, done)
+	p.parcels.add(sub, s.topic, s.job, s.notBefore, p.Now(), done)
 }
 
 // pending collects the outcomes of records written in the background.
@@ -559,11 +558,13 @@ func (p *Processor) count(job *retry.Job, now time.Time, out delivery.Outcome) d
 	return out
 }
 
-// settlement is where a finished attempt goes: the record that gives it
-// its durable outcome (nil when delivered), and where history shows it
-// went next: "", "retry:<rung>" or "dlq".
+// settlement is where a finished attempt goes: the topic that gives it
+// its durable outcome (empty when delivered) and what is written there,
+// and where history shows it went next: "", "retry:<rung>" or "dlq".
 type settlement struct {
-	rec       *kgo.Record
+	topic     string      // where it is written; empty when delivered
+	job       *retry.Job  // written to a rung, with its parcel
+	rec       *kgo.Record // written to the DLQ, on its own
 	next      string
 	rung      int             // the rung's index, for a retry
 	notBefore time.Time       // when a retry is due
@@ -592,19 +593,18 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 		}
 		job.RetryAfter = step.RetryAfter
 		if step.Rung >= 0 {
-			return settlement{rec: job.Record(step.Topic, step.NotBefore, ""), next: p.retryNext[step.Rung], rung: step.Rung,
-				notBefore: step.NotBefore}
+			return settlement{job: job, topic: step.Topic, next: p.retryNext[step.Rung], rung: step.Rung, notBefore: step.NotBefore}
 		}
 		reason = retry.DLQExhausted
 	}
-	return settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), next: "dlq", dlqReason: reason}
+	return settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), topic: p.Ladder.DLQ, next: "dlq", dlqReason: reason}
 }
 
 // settled counts and logs an attempt whose outcome is durable, and adds it
 // to the delivery history.
 func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome, s settlement) {
 	switch {
-	case s.rec == nil:
+	case s.topic == "":
 		// The common path: no child logger, no allocation unless debugging.
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).
 			Int("status", out.Status).Dur("latency", out.Latency).Msg("delivered")
@@ -615,7 +615,7 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 	default:
 		p.Metrics.Retries.WithLabelValues(p.rungNames[s.rung]).Inc()
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
-			Str("reason", string(out.Reason)).Str("topic", s.rec.Topic).Msg("retry scheduled")
+			Str("reason", string(out.Reason)).Str("topic", s.topic).Msg("retry scheduled")
 	}
 	if out.NotAttempted {
 		return
@@ -653,14 +653,14 @@ func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail 
 // be retried; an error here means the record has no durable outcome.
 func (p *Processor) produce(ctx context.Context, rec *kgo.Record) error {
 	if err := p.Producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return p.produceError(rec, err)
+		return p.produceError(rec.Topic, err)
 	}
 	return nil
 }
 
-func (p *Processor) produceError(rec *kgo.Record, err error) error {
-	p.Metrics.ProduceErrors.WithLabelValues(rec.Topic).Inc()
-	return fmt.Errorf("write to %s: %w", rec.Topic, err)
+func (p *Processor) produceError(topic string, err error) error {
+	p.Metrics.ProduceErrors.WithLabelValues(topic).Inc()
+	return fmt.Errorf("write to %s: %w", topic, err)
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

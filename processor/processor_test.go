@@ -362,14 +362,14 @@ func TestPutOffsGoToTheFirstRungAndAreBounded(t *testing.T) {
 		out := p.count(job, time.Now(), putOff)
 		s := p.plan(sub, job, out)
 		if i < retry.MaxPutOffs {
-			if !out.NotAttempted || job.Attempts != 2 || job.PutOffs != i+1 || s.rec.Topic != l.ladder.Rungs[0].Topic {
-				t.Fatalf("put-off %d: attempts %d, put-offs %d, to %s; want no attempt spent and the first rung", i+1, job.Attempts, job.PutOffs, s.rec.Topic)
+			if !out.NotAttempted || job.Attempts != 2 || job.PutOffs != i+1 || s.topic != l.ladder.Rungs[0].Topic {
+				t.Fatalf("put-off %d: attempts %d, put-offs %d, to %s; want no attempt spent and the first rung", i+1, job.Attempts, job.PutOffs, s.topic)
 			}
 			continue
 		}
-		if out.NotAttempted || job.Attempts != 3 || job.PutOffs != 0 || s.rec.Topic != l.ladder.Rungs[1].Topic {
+		if out.NotAttempted || job.Attempts != 3 || job.PutOffs != 0 || s.topic != l.ladder.Rungs[1].Topic {
 			t.Fatalf("put-off %d: attempts %d, put-offs %d, to %s; want it counted as the third attempt, on the second rung",
-				i+1, job.Attempts, job.PutOffs, s.rec.Topic)
+				i+1, job.Attempts, job.PutOffs, s.topic)
 		}
 	}
 	if out := p.count(job, time.Now(), delivery.Outcome{Class: delivery.Retryable, Reason: delivery.ReasonHTTP5xx}); out.NotAttempted || job.PutOffs != 0 {

@@ -48,20 +48,32 @@ func Bundle(topic, sub string, notBefore time.Time, recs []*kgo.Record) *kgo.Rec
 	}
 	value := make([]byte, 0, size)
 	for _, r := range recs {
-		value = binary.AppendUvarint(value, uint64(len(r.Headers)))
-		for _, h := range r.Headers {
-			value = binary.AppendUvarint(value, uint64(len(h.Key)))
-			value = append(value, h.Key...)
-			value = binary.AppendUvarint(value, uint64(len(h.Value)))
-			value = append(value, h.Value...)
-		}
-		value = binary.AppendUvarint(value, uint64(len(r.Value)))
-		value = append(value, r.Value...)
+		value = appendBundledEntry(value, r.Headers, r.Value)
 	}
-	return &kgo.Record{Topic: topic, Key: recs[0].Key, Value: value, Headers: []kgo.RecordHeader{
+	return BundleRecord(topic, sub, notBefore, recs[0].Key, value, len(recs))
+}
+
+// appendBundledEntry appends one job's headers and event as a bundle
+// holds them.
+func appendBundledEntry(value []byte, hs []kgo.RecordHeader, event []byte) []byte {
+	value = binary.AppendUvarint(value, uint64(len(hs)))
+	for _, h := range hs {
+		value = binary.AppendUvarint(value, uint64(len(h.Key)))
+		value = append(value, h.Key...)
+		value = binary.AppendUvarint(value, uint64(len(h.Value)))
+		value = append(value, h.Value...)
+	}
+	value = binary.AppendUvarint(value, uint64(len(event)))
+	return append(value, event...)
+}
+
+// BundleRecord is the bundle of n jobs of subscription sub whose entries
+// (Job.AppendBundled) make value, for topic, due at notBefore, keyed key.
+func BundleRecord(topic, sub string, notBefore time.Time, key, value []byte, n int) *kgo.Record {
+	return &kgo.Record{Topic: topic, Key: key, Value: value, Headers: []kgo.RecordHeader{
 		header(HeaderKind, KindBundle),
 		header(HeaderSubscription, sub),
-		header(HeaderJobs, strconv.Itoa(len(recs))),
+		header(HeaderJobs, strconv.Itoa(n)),
 		header(HeaderNotBefore, strconv.FormatInt(notBefore.UnixMilli(), 10)),
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +153,32 @@ func FuzzBundle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAppendBundledMatchesBundle: a parcel encoded straight from its jobs
+// is the bundle of their records, byte for byte.
+func TestAppendBundledMatchesBundle(t *testing.T) {
+	now := time.UnixMilli(1764581400123)
+	jobs := []*Job{
+		{WebhookID: "msg_a", SubscriptionID: "sub_1", Attempts: 2, FirstAttempt: now, Origin: Origin{Topic: "logs", Partition: 3, Offset: 99},
+			EventType: "order.failed", EventTime: now, LastStatus: 503, LastReason: "http_5xx", LastError: "endpoint answered 503", Event: []byte(`{"a":1}`)},
+		{WebhookID: "msg_b", SubscriptionID: "sub_1", Attempts: 1, PutOffs: 2, RetryAfter: 3 * time.Second, FirstAttempt: now,
+			Origin: Origin{Topic: "logs", Offset: 1}, LastReason: "circuit_open", Event: []byte(`{"b":"ü"}`)},
+	}
+	notBefore := now.Add(time.Second)
+	var recs []*kgo.Record
+	var value, scratch []byte
+	for _, j := range jobs {
+		recs = append(recs, j.Record("hookstream.retry.1s", notBefore, ""))
+		value, scratch = j.AppendBundled(value, scratch, notBefore)
+	}
+	want := Bundle("hookstream.retry.1s", "sub_1", notBefore, recs)
+	got := BundleRecord("hookstream.retry.1s", "sub_1", notBefore, []byte("msg_a"), value, len(jobs))
+	if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) || !reflect.DeepEqual(got.Headers, want.Headers) {
+		t.Fatalf("encoded straight from jobs:\n%q\nfrom records:\n%q", got.Value, want.Value)
+	}
+	allocs := testing.AllocsPerRun(100, func() { value, scratch = jobs[0].AppendBundled(value[:0], scratch, notBefore) })
+	if allocs > 0 {
+		t.Errorf("AppendBundled allocates %v times with its buffers grown", allocs)
+	}
 }

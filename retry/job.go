@@ -98,18 +98,26 @@ type Job struct {
 // header value share one buffer: a delivery to a down endpoint writes a
 // record per attempt, and this is most of what such an attempt costs.
 func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Value: j.Event, Headers: make([]kgo.RecordHeader, 0, 14)}
-	size := 2*len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
-		len(KindDelivery) + len(dlqReason) + 9*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
-	buf := make([]byte, 0, size)
-	// add appends a header whose value is what was appended to buf since
-	// start. The buffer is sized for every value; were it to grow, the
-	// values taken before would stay intact in the old array.
-	add := func(key string, start int) {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
-	}
+	r := &kgo.Record{Topic: topic, Value: j.Event}
+	buf := make([]byte, 0, j.headerBytes(dlqReason)+len(j.WebhookID))
 	buf = append(buf, j.WebhookID...)
 	r.Key = buf[:len(buf):len(buf)]
+	_, r.Headers = j.appendHeaders(buf, make([]kgo.RecordHeader, 0, 14), notBefore, dlqReason)
+	return r
+}
+
+// headerBytes bounds the bytes of the job's header values.
+func (j *Job) headerBytes(dlqReason DLQReason) int {
+	return len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
+		len(KindDelivery) + len(dlqReason) + 9*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
+}
+
+// appendHeaders appends the job's headers to hs, their values to buf. A
+// value taken before buf grows stays intact in the old array.
+func (j *Job) appendHeaders(buf []byte, hs []kgo.RecordHeader, notBefore time.Time, dlqReason DLQReason) ([]byte, []kgo.RecordHeader) {
+	add := func(key string, start int) {
+		hs = append(hs, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
+	}
 	n := len(buf)
 	buf = append(buf, KindDelivery...)
 	add(HeaderKind, n)
@@ -164,7 +172,17 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 		buf = append(buf, dlqReason...)
 		add(HeaderReason, n)
 	}
-	return r
+	return buf, hs
+}
+
+// AppendBundled appends the job, as Bundle would encode its rung record
+// for topic due at notBefore, to dst: a parcel of refused deliveries is
+// encoded straight from its jobs, without a record each. scratch is
+// reused for the header values and returned.
+func (j *Job) AppendBundled(dst, scratch []byte, notBefore time.Time) ([]byte, []byte) {
+	var arr [14]kgo.RecordHeader
+	scratch, hs := j.appendHeaders(scratch[:0], arr[:0], notBefore, "")
+	return appendBundledEntry(dst, hs, j.Event), scratch
 }
 
 // JobFromRecord reads a job back from a retry or DLQ record.
