@@ -374,6 +374,18 @@ func TestSourcesCLI(t *testing.T) {
 	if code, _, errs := e.run("", "sources", "create", "--id", "gh", "--name", "GitHub", "--provider", "github"); code != 1 || !strings.Contains(errs, "secrets") {
 		t.Errorf("a GitHub source without its secret: exit %d, %s", code, errs)
 	}
+	upd := filepath.Join(t.TempDir(), "hooks.yaml")
+	if err := os.WriteFile(upd, []byte("name: Hooks v2\nprovider: standard\ntopic: inbound\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var updated struct {
+		Name, Topic string
+		Secrets     []string
+	}
+	e.mustJSON(&updated, "sources", "update", "hooks", "-f", upd)
+	if updated.Name != "Hooks v2" || updated.Topic != "inbound" || len(updated.Secrets) != 1 {
+		t.Errorf("update: %+v", updated)
+	}
 	var rotated struct{ Secrets []string }
 	e.mustJSON(&rotated, "sources", "rotate-secret", "hooks")
 	if len(rotated.Secrets) != 2 || rotated.Secrets[0] == made.Secrets[0] || strings.Contains(rotated.Secrets[0], "…") {

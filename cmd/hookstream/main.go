@@ -43,7 +43,7 @@ Usage:
 Managing a running hookstream through its admin API (--server, HOOKSTREAM_TOKEN):
   hookstream subs list|get|create|update|delete|test|rotate-secret|attempts
   hookstream dlq list|replay
-  hookstream sources list|get|create|delete|rotate-secret   inbound webhook sources
+  hookstream sources list|get|create|update|delete|rotate-secret   inbound webhook sources
   hookstream stats
   hookstream apply -f FILE [--prune] [--dry-run]  make stored subscriptions match a file
   hookstream publish [FILE]                       publish JSON lines to the input topic

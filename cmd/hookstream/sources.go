@@ -17,6 +17,7 @@ const sourcesUsage = `Usage:
   hookstream sources list
   hookstream sources get ID
   hookstream sources create (-f FILE | --id ID --name N --provider P [--secret S] [--topic T])
+  hookstream sources update ID -f FILE
   hookstream sources delete ID
   hookstream sources rotate-secret ID [--secret S]
 
@@ -24,7 +25,8 @@ Inbound sources receive webhooks at the gateway's /in/{id}. Providers:
 stripe, github, slack, shopify, standard, hmac, basic, api_key, none. A
 secret is made for standard, hmac and api_key when none is given; the
 others take the one their provider shows. -f FILE holds a JSON or YAML
-source with every option ("-" is stdin).
+source with every option ("-" is stdin); update replaces the source with
+it, keeping its secrets unless the file gives them.
 `
 
 func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -101,6 +103,24 @@ func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		var s gateway.Source
 		if err := c.do(ctx, http.MethodPost, "/v1/sources", body, &s); err != nil {
+			return err
+		}
+		return printSource(out(), s)
+	case "update":
+		file := fs.String("f", "", "JSON or YAML source (- for stdin)")
+		pos, c, err := setup(fs, &af, args[1:], 1, "one source ID")
+		if err != nil {
+			return err
+		}
+		if *file == "" {
+			return usageError("sources update: -f FILE is required")
+		}
+		body, err := readBody(*file)
+		if err != nil {
+			return err
+		}
+		var s gateway.Source
+		if err := c.do(ctx, http.MethodPut, "/v1/sources/"+url.PathEscape(pos[0]), body, &s); err != nil {
 			return err
 		}
 		return printSource(out(), s)
