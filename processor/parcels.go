@@ -35,6 +35,9 @@ type parcels struct {
 
 type parcelKey struct{ sub, topic string }
 
+// writer is told the outcome of a write.
+type writer interface{ written(err error) }
+
 // entryBuf is the scratch a job is encoded in before it joins a parcel.
 type entryBuf struct{ entry, scratch []byte }
 
@@ -45,19 +48,19 @@ type parcel struct {
 	jobs      []*retry.Job
 	first     time.Time // the first job's not-before, for a parcel of one
 	value     *[]byte   // the jobs' bundle entries, from parcels.values
-	done      []func(error)
+	done      []writer
 	notBefore time.Time // the latest of the jobs'
 	stamp     time.Time // when the latest job was settled
 	timer     *time.Timer
 }
 
 // add writes job, due at notBefore and settled at now, to topic with the
-// others of its parcel, and calls done once the write is durable or
+// others of its parcel, and tells done once the write is durable or
 // failed.
-func (ps *parcels) add(sub, topic string, job *retry.Job, notBefore, now time.Time, done func(error)) {
+func (ps *parcels) add(sub, topic string, job *retry.Job, notBefore, now time.Time, done writer) {
 	key := parcelKey{sub, topic}
 	if ps.linger <= 0 {
-		ps.write(&parcel{key: key, jobs: []*retry.Job{job}, first: notBefore, done: []func(error){done}, stamp: now})
+		ps.write(&parcel{key: key, jobs: []*retry.Job{job}, first: notBefore, done: []writer{done}, stamp: now})
 		return
 	}
 	b, _ := ps.entries.Get().(*entryBuf)
@@ -67,7 +70,7 @@ func (ps *parcels) add(sub, topic string, job *retry.Job, notBefore, now time.Ti
 	b.entry, b.scratch = job.AppendBundled(b.entry[:0], b.scratch, notBefore)
 	defer ps.entries.Put(b)
 	if len(b.entry) >= ps.maxBytes {
-		ps.write(&parcel{key: key, jobs: []*retry.Job{job}, first: notBefore, done: []func(error){done}, stamp: now})
+		ps.write(&parcel{key: key, jobs: []*retry.Job{job}, first: notBefore, done: []writer{done}, stamp: now})
 		return
 	}
 	var ship []*parcel // parcels to write, oldest first
@@ -145,7 +148,7 @@ func (ps *parcels) write(pc *parcel) {
 		// The client is done with the record: its bundle may be reused.
 		ps.release(value)
 		for _, done := range pc.done {
-			done(err)
+			done.written(err)
 		}
 	})
 }

@@ -455,33 +455,55 @@ func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job 
 		p.settled(sub, job, rung, now, out, s)
 		return
 	}
-	p.writeInto(ctx, sub.ID, s, into, func() { p.settled(sub, job, rung, now, out, s) })
+	into.add()
+	p.write(ctx, sub.ID, &settling{p: p, sub: sub, job: job, rung: rung, now: now, out: out, s: s, into: into})
 }
 
-// writeInto makes s's record durable in the background, then calls then;
-// wait on into learns the outcome.
+// writeInto makes s durable in the background, then calls then; wait on
+// into learns the outcome.
 func (p *Processor) writeInto(ctx context.Context, sub string, s settlement, into *pending, then func()) {
 	into.add()
-	p.write(ctx, sub, s, func(err error) {
-		defer into.done()
-		if err != nil {
-			into.fail(p.produceError(s.topic, err))
-			return
-		}
-		then()
-	})
+	p.write(ctx, sub, &settling{p: p, s: s, into: into, then: then})
 }
 
-// write makes s durable in the background and calls done with the
+// settling is an attempt whose outcome is being made durable, with what
+// is done once it is: one value per attempt, where closures would make
+// several.
+type settling struct {
+	p    *Processor
+	sub  *subscription.Compiled
+	job  *retry.Job
+	rung string
+	now  time.Time
+	out  delivery.Outcome
+	s    settlement
+	into *pending
+	then func() // instead of settled, for writes that are not attempts
+}
+
+// written is told the outcome of the write.
+func (st *settling) written(err error) {
+	defer st.into.done()
+	switch {
+	case err != nil:
+		st.into.fail(st.p.produceError(st.s.topic, err))
+	case st.then != nil:
+		st.then()
+	default:
+		st.p.settled(st.sub, st.job, st.rung, st.now, st.out, st.s)
+	}
+}
+
+// write makes st's settlement durable in the background and tells st the
 // outcome: a job for a rung goes with its subscription's parcel, a DLQ
 // record on its own.
-func (p *Processor) write(ctx context.Context, sub string, s settlement, done func(error)) {
-	if s.rec != nil {
-		p.Producer.Produce(ctx, s.rec, func(_ *kgo.Record, err error) { done(err) })
+func (p *Processor) write(ctx context.Context, sub string, st *settling) {
+	if st.s.rec != nil {
+		p.Producer.Produce(ctx, st.s.rec, func(_ *kgo.Record, err error) { st.written(err) })
 		return
 	}
 	// A rung record is timed by the clock its not-before was read from.
-	p.parcels.add(sub, s.topic, s.job, s.notBefore, p.Now(), done)
+	p.parcels.add(sub, st.s.topic, st.s.job, st.s.notBefore, p.Now(), st)
 }
 
 // pending collects the outcomes of records written in the background.
@@ -580,10 +602,7 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 	if out.Err != nil {
 		job.LastError = out.Err.Error()
 	}
-	reason := retry.Permanent(string(out.Reason))
-	if out.Reason == delivery.ReasonGone {
-		reason = retry.DLQGone
-	}
+	var reason retry.DLQReason
 	if out.Class == delivery.Retryable {
 		var step retry.Step
 		if out.NotAttempted {
@@ -596,6 +615,10 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 			return settlement{job: job, topic: step.Topic, next: p.retryNext[step.Rung], rung: step.Rung, notBefore: step.NotBefore}
 		}
 		reason = retry.DLQExhausted
+	} else if out.Reason == delivery.ReasonGone {
+		reason = retry.DLQGone
+	} else {
+		reason = retry.Permanent(string(out.Reason))
 	}
 	return settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), topic: p.Ladder.DLQ, next: "dlq", dlqReason: reason}
 }

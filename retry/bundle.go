@@ -98,9 +98,10 @@ func JobsFromBundle(r *kgo.Record) (string, []*Job, error) {
 	}
 	jobs := make([]*Job, 0, n)
 	rest := r.Value
+	var ss strs
 	for i := range n {
 		var job *Job
-		job, rest, err = readBundled(rest)
+		job, rest, err = readBundled(rest, &ss)
 		if err != nil {
 			return "", nil, fmt.Errorf("bundle: job %d of %d: %w", i+1, n, err)
 		}
@@ -119,7 +120,7 @@ var errTruncated = errors.New("truncated")
 
 // readBundled reads one job from the front of b: its headers, read in
 // place, and its event, which shares b's array.
-func readBundled(b []byte) (*Job, []byte, error) {
+func readBundled(b []byte, ss *strs) (*Job, []byte, error) {
 	n, b, ok := readLen(b)
 	if !ok || n > maxBundleHeaders {
 		return nil, nil, fmt.Errorf("header count: %w", errTruncated)
@@ -140,7 +141,7 @@ func readBundled(b []byte) (*Job, []byte, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("event: %w", errTruncated)
 	}
-	job, err := h.job(event)
+	job, err := h.jobWith(event, ss)
 	return job, b, err
 }
 

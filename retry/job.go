@@ -243,17 +243,34 @@ func (h *jobHeaders) set(key string, value []byte) {
 	}
 }
 
+// strs makes strings of header values, reusing the string it made last
+// time for each field when the bytes are the same: the jobs of a bundle
+// share their subscription, origin topic, event type and, refused
+// together, their error.
+type strs struct{ sub, topic, typ, reason, err string }
+
+func reuse(last *string, b []byte) string {
+	if string(b) != *last { // compared without allocating
+		*last = string(b)
+	}
+	return *last
+}
+
 // job checks the headers and makes the job of event.
-func (h *jobHeaders) job(event []byte) (*Job, error) {
+func (h *jobHeaders) job(event []byte) (*Job, error) { return h.jobWith(event, &strs{}) }
+
+// jobWith is job, making its strings with ss.
+func (h *jobHeaders) jobWith(event []byte, ss *strs) (*Job, error) {
 	if string(h.kind) != KindDelivery {
 		return nil, fmt.Errorf("delivery job: %s is %q, not %q", HeaderKind, h.kind, KindDelivery)
 	}
 	if len(h.webhookID) == 0 || len(h.subscription) == 0 || len(event) == 0 {
 		return nil, fmt.Errorf("delivery job: %s, %s and a value are required", HeaderWebhookID, HeaderSubscription)
 	}
-	j := &Job{Event: event, WebhookID: string(h.webhookID), SubscriptionID: string(h.subscription), EventType: string(h.eventType)}
+	j := &Job{Event: event, WebhookID: string(h.webhookID), SubscriptionID: reuse(&ss.sub, h.subscription), EventType: reuse(&ss.typ, h.eventType)}
 	if len(h.errText) > 0 {
-		j.LastReason, j.LastError, _ = strings.Cut(string(h.errText), ": ")
+		reason, msg, _ := bytes.Cut(h.errText, []byte(": "))
+		j.LastReason, j.LastError = reuse(&ss.reason, reason), reuse(&ss.err, msg)
 	}
 	n, ok := parseCount(h.attempts)
 	if !ok || n > math.MaxInt32 {
@@ -261,7 +278,7 @@ func (h *jobHeaders) job(event []byte) (*Job, error) {
 	}
 	j.Attempts = int(n)
 	var err error
-	if j.Origin, err = parseOrigin(string(h.origin)); err != nil {
+	if j.Origin, err = parseOriginBytes(h.origin, &ss.topic); err != nil {
 		return nil, fmt.Errorf("delivery job: %w", err)
 	}
 	ms, ok := parseCount(h.first)
@@ -304,6 +321,22 @@ func parseCount(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// parseOriginBytes is parseOrigin of b, reusing *topic for the topic when
+// it is the same.
+func parseOriginBytes(b []byte, topic *string) (Origin, error) {
+	i := bytes.LastIndexByte(b, '/')
+	j := bytes.LastIndexByte(b[:max(i, 0)], '/')
+	if i < 0 || j <= 0 {
+		return parseOrigin(string(b))
+	}
+	p, ok1 := parseCount(b[j+1 : i])
+	n, ok2 := parseCount(b[i+1:])
+	if !ok1 || !ok2 || p > math.MaxInt32 {
+		return parseOrigin(string(b)) // the error, as parseOrigin words it
+	}
+	return Origin{Topic: reuse(topic, b[:j]), Partition: int32(p), Offset: n}, nil
 }
 
 func parseOrigin(s string) (Origin, error) {
