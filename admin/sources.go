@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/hookstream/hookstream/gateway"
+	"github.com/hookstream/hookstream/internal/fields"
 )
 
 // sourceRequest is the body of POST /v1/sources and PUT /v1/sources/{id}:
@@ -225,16 +226,16 @@ func (a *API) loadSource(w http.ResponseWriter, r *http.Request) (gateway.Source
 }
 
 func (a *API) invalidSource(w http.ResponseWriter, err error) {
-	var verr *gateway.ValidationError
+	var verr *fields.Errors
 	if !errors.As(err, &verr) {
 		a.invalid(w, err)
 		return
 	}
-	fields := make([]FieldError, len(verr.Errors))
-	for i, fe := range verr.Errors {
-		fields[i] = FieldError{Field: fe.Field, Message: fe.Message}
+	list := make([]FieldError, len(verr.List))
+	for i, fe := range verr.List {
+		list[i] = FieldError{Field: fe.Field, Message: fe.Message}
 	}
-	writeProblem(w, http.StatusUnprocessableEntity, "the source is not valid", fields...)
+	writeProblem(w, http.StatusUnprocessableEntity, "the source is not valid", list...)
 }
 
 // UseSources makes sources, the running gateway's, reload after each

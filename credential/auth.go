@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/hookstream/hookstream/internal/fields"
 )
 
 // Spec is how a subscription's endpoint authenticates hookstream, as
@@ -65,24 +67,6 @@ var types = map[Type][]string{
 	OAuth2: {"token_url", "client_id", "client_secret", "scopes", "audience", "auth_style"},
 }
 
-// FieldError is one invalid field, named as the subscription's field
-// ("auth.token").
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// Errors lists every invalid field of a spec.
-type Errors []FieldError
-
-func (e Errors) Error() string {
-	parts := make([]string, len(e))
-	for i, fe := range e {
-		parts[i] = fe.Field + ": " + fe.Message
-	}
-	return "invalid auth: " + strings.Join(parts, "; ")
-}
-
 // Auth is a compiled Spec: it sets the header an endpoint checks. It is
 // safe for concurrent use.
 type Auth struct {
@@ -98,17 +82,15 @@ var reserved = map[string]bool{
 	"Content-Length": true, "Host": true, "Transfer-Encoding": true, "Connection": true, "User-Agent": true,
 }
 
-// Compile checks spec and prepares it. The error is an Errors naming
+// Compile checks spec and prepares it. The error, a *fields.Errors, names
 // every bad field.
 func Compile(spec Spec) (*Auth, error) {
-	var errs Errors
-	fail := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: "auth." + field, Message: fmt.Sprintf(format, args...)})
-	}
+	errs := fields.Errors{What: "auth", Prefix: "auth."}
+	fail := errs.Add
 	fields, ok := types[spec.Type]
 	if !ok {
 		fail("type", "must be one of bearer, basic, api_key and oauth2 (got %q)", spec.Type)
-		return nil, errs
+		return nil, errs.Err()
 	}
 	for _, f := range spec.set() {
 		if !slices.Contains(fields, f) {
@@ -164,8 +146,8 @@ func Compile(spec Spec) (*Auth, error) {
 		}
 		a.oauth = newOAuthConfig(spec)
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

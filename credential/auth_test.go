@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/credential"
+	"github.com/hookstream/hookstream/internal/fields"
 )
 
 func TestCompileRefuses(t *testing.T) {
@@ -43,11 +44,11 @@ func TestCompileRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := credential.Compile(tt.spec)
-			var errs credential.Errors
+			var errs *fields.Errors
 			if !errors.As(err, &errs) {
 				t.Fatalf("Compile() = %v, want Errors", err)
 			}
-			for _, fe := range errs {
+			for _, fe := range errs.List {
 				if fe.Field == tt.field && strings.Contains(fe.Message, tt.msg) {
 					return
 				}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/hookstream/hookstream/internal/fields"
 )
 
 // Source is one sender of webhooks, as stored and written through the
@@ -122,29 +124,10 @@ func NewSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
-// FieldError is one invalid field of a source.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// ValidationError lists every invalid field of a source.
-type ValidationError struct{ Errors []FieldError }
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Errors))
-	for i, fe := range e.Errors {
-		parts[i] = fe.Field + ": " + fe.Message
-	}
-	return "invalid source: " + strings.Join(parts, "; ")
-}
-
 // checker collects a compile's errors.
-type checker struct{ errs []FieldError }
+type checker struct{ errs fields.Errors }
 
-func (c *checker) fail(field, format string, args ...any) {
-	c.errs = append(c.errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
+func (c *checker) fail(field, format string, args ...any) { c.errs.Add(field, format, args...) }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
@@ -159,11 +142,11 @@ type Compiled struct {
 // and the next, during a rotation.
 const MaxSecrets = 2
 
-// Compile checks s (with its defaults) and prepares it; the error is a
-// *ValidationError naming every bad field.
+// Compile checks s (with its defaults) and prepares it; the error, a
+// *fields.Errors, names every bad field.
 func Compile(s Source) (*Compiled, error) {
 	s = s.WithDefaults()
-	c := &checker{}
+	c := &checker{errs: fields.Errors{What: "source"}}
 	if !idPattern.MatchString(s.ID) {
 		c.fail("id", "must be 1 to 64 letters, digits, '_', '.' or '-'")
 	}
@@ -220,12 +203,11 @@ func Compile(s Source) (*Compiled, error) {
 		}
 		out.allow = append(out.allow, pfx.Masked())
 	}
-	if ok && len(c.errs) == 0 {
+	if ok && len(c.errs.List) == 0 {
 		out.verifier = p.compile(&out.Source, c)
 	}
-	if len(c.errs) > 0 {
-		slices.SortStableFunc(c.errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
-		return nil, &ValidationError{Errors: c.errs}
+	if err := c.errs.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -12,10 +12,10 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/internal/fields"
 )
 
 // Format names how a delivery looks.
@@ -210,35 +210,15 @@ func Formats() []Format {
 // Signed reports whether a format is signed by default.
 func Signed(f Format) bool { return formats[cmp.Or(f, Standard)].signed }
 
-// FieldError is one invalid option, named as the subscription's field
-// ("payload.summary").
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// Errors lists every invalid option of a payload.
-type Errors []FieldError
-
-func (e Errors) Error() string {
-	parts := make([]string, len(e))
-	for i, fe := range e {
-		parts[i] = fe.Field + ": " + fe.Message
-	}
-	return "invalid payload: " + strings.Join(parts, "; ")
-}
-
 // compiler collects a compile's errors, and whether what it compiled
 // reads the event's fields.
 type compiler struct {
 	opts       Options
-	errs       Errors
+	errs       fields.Errors
 	readsEvent bool
 }
 
-func (c *compiler) fail(field, format string, args ...any) {
-	c.errs = append(c.errs, FieldError{Field: "payload." + field, Message: fmt.Sprintf(format, args...)})
-}
+func (c *compiler) fail(field, format string, args ...any) { c.errs.Add(field, format, args...) }
 
 // text compiles an option written as a template; the empty string
 // compiles to a text that renders nothing.
@@ -258,18 +238,18 @@ func (c *compiler) textFor(field, src string, mode textMode) text {
 	return t
 }
 
-// Compile checks spec and prepares it. The error is an Errors naming
+// Compile checks spec and prepares it. The error, a *fields.Errors, names
 // every bad option.
 func Compile(spec Spec, opts Options) (*Compiled, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	c := &compiler{opts: opts}
+	c := &compiler{opts: opts, errs: fields.Errors{What: "payload", Prefix: "payload."}}
 	name := cmp.Or(spec.Format, Standard)
 	f, ok := formats[name]
 	if !ok {
 		c.fail("format", "unknown format %q; one of %v", spec.Format, Formats())
-		return nil, c.errs
+		return nil, c.errs.Err()
 	}
 	for _, opt := range spec.set() {
 		if !slices.Contains(f.options, opt) {
@@ -284,12 +264,11 @@ func Compile(spec Spec, opts Options) (*Compiled, error) {
 	if spec.Sign != nil {
 		out.sign = *spec.Sign
 	}
-	if len(c.errs) == 0 {
+	if len(c.errs.List) == 0 {
 		out.r = f.compile(&spec, c)
 	}
-	if len(c.errs) > 0 {
-		slices.SortStableFunc(c.errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
-		return nil, c.errs
+	if err := c.errs.Err(); err != nil {
+		return nil, err
 	}
 	out.needsFields = c.readsEvent
 	out.needsEvent = name != Standard && name != Raw

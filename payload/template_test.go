@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookstream/hookstream/internal/fields"
 	"github.com/hookstream/hookstream/payload"
 )
 
@@ -146,11 +147,11 @@ func TestCompileRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := payload.Compile(tt.spec, payload.Options{})
-			var errs payload.Errors
+			var errs *fields.Errors
 			if !errors.As(err, &errs) {
 				t.Fatalf("Compile() = %v, want Errors", err)
 			}
-			for _, fe := range errs {
+			for _, fe := range errs.List {
 				if fe.Field == tt.field && strings.Contains(fe.Message, tt.msg) {
 					return
 				}

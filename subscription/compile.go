@@ -72,20 +72,10 @@ func Compile(s Subscription) (*Compiled, error) {
 	}
 	c.filter = compileFilter(s.Filter, "filter", verr)
 	c.Render, err = payload.Compile(s.Payload, payload.Options{CompileCondition: compileCondition})
-	var perr payload.Errors
-	if errors.As(err, &perr) {
-		for _, fe := range perr {
-			verr.add(fe.Field, "%s", fe.Message)
-		}
-	}
+	verr.addAll(err)
 	if s.Auth != nil {
 		c.Credential, err = credential.Compile(*s.Auth)
-		var cerr credential.Errors
-		if errors.As(err, &cerr) {
-			for _, fe := range cerr {
-				verr.add(fe.Field, "%s", fe.Message)
-			}
-		}
+		verr.addAll(err)
 		if c.Credential != nil && c.Header.Get(c.Credential.Header()) != "" {
 			verr.add("headers."+c.Credential.Header(), "is set by auth; leave it out of headers")
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/hookstream/hookstream/credential"
+	"github.com/hookstream/hookstream/internal/fields"
 	"github.com/hookstream/hookstream/payload"
 )
 
@@ -211,6 +213,16 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) add(field, format string, args ...any) {
 	e.Errors = append(e.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// addAll adds the fields of err, a *fields.Errors, when it is one.
+func (e *ValidationError) addAll(err error) {
+	var fe *fields.Errors
+	if errors.As(err, &fe) {
+		for _, f := range fe.List {
+			e.Errors = append(e.Errors, FieldError{Field: f.Field, Message: f.Message})
+		}
+	}
 }
 
 // reservedHeaders are set by hookstream on every delivery and cannot be

@@ -354,12 +354,9 @@ func subsTest(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []string
 	if err != nil {
 		return err
 	}
-	var body any
-	if *event != "" {
-		if !json.Valid([]byte(*event)) {
-			return usageError("--event must be a JSON object")
-		}
-		body = map[string]any{"event": rawJSON(*event)}
+	body, err := eventBody(*event)
+	if err != nil {
+		return err
 	}
 	var res admin.TestResult
 	if err := c.do(ctx, http.MethodPost, "/v1/subscriptions/"+url.PathEscape(pos[0])+"/test", body, &res); err != nil {
@@ -387,12 +384,9 @@ func subsPreview(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []str
 	if err != nil {
 		return err
 	}
-	var body any
-	if *event != "" {
-		if !json.Valid([]byte(*event)) {
-			return usageError("--event must be a JSON object")
-		}
-		body = map[string]any{"event": rawJSON(*event)}
+	body, err := eventBody(*event)
+	if err != nil {
+		return err
 	}
 	var res admin.Preview
 	if err := c.do(ctx, http.MethodPost, "/v1/subscriptions/"+url.PathEscape(pos[0])+"/preview", body, &res); err != nil {
@@ -410,6 +404,18 @@ func subsPreview(ctx context.Context, fs *flag.FlagSet, af *apiFlags, args []str
 		}
 		fmt.Fprintf(w, "\n%s\n", res.Body)
 	})
+}
+
+// eventBody is the body of a test or preview request for --event:
+// nothing (a sample) when it is empty.
+func eventBody(event string) (any, error) {
+	if event == "" {
+		return nil, nil
+	}
+	if !json.Valid([]byte(event)) {
+		return nil, usageError("--event must be a JSON object")
+	}
+	return map[string]any{"event": rawJSON(event)}, nil
 }
 
 // rawJSON is a JSON text passed through as it is.
