@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
-	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -231,13 +230,10 @@ func dedupID(src *Compiled, r *http.Request, body []byte) string {
 	if src.DedupHeader != "" {
 		return r.Header.Get(src.DedupHeader)
 	}
-	if src.DedupPath == "" {
+	if src.dedupPath == nil {
 		return ""
 	}
-	p, err := event.ParsePath(src.DedupPath)
-	if err != nil {
-		return ""
-	}
+	p := *src.dedupPath
 	var obj map[string]any
 	if json.Unmarshal(body, &obj) != nil {
 		return ""

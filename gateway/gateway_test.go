@@ -314,3 +314,20 @@ func TestWithoutRedis(t *testing.T) {
 		t.Errorf("outcomes %v: want both published, deduplication skipped twice", outcomes)
 	}
 }
+
+// TestDedupPath: a provider without delivery ids is deduplicated on the
+// JSON path its source names; a path that does not parse is refused.
+func TestDedupPath(t *testing.T) {
+	if _, err := gateway.Compile(gateway.Source{ID: "x", Name: "x", Provider: "api_key", Secrets: []string{"k"}, DedupPath: "a..b"}); err == nil ||
+		!strings.Contains(err.Error(), "dedup_path") {
+		t.Fatalf("a bad dedup_path: %v", err)
+	}
+	f := newFixture(t)
+	f.add(t, gateway.Source{ID: "k", Name: "keyed", Provider: "api_key", Secrets: []string{"k3y"}, DedupPath: "event.id"})
+	header := http.Header{"X-Api-Key": {"k3y"}}
+	for i, want := range []string{`"id":"e-1"`, `"duplicate":true`} {
+		if code, answer := f.post(t, "/in/k", header, `{"event":{"id":"e-1"}}`); code != 200 || !strings.Contains(answer, want) {
+			t.Fatalf("request %d: %d %s, want %s", i+1, code, answer, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/internal/fields"
 )
 
@@ -134,8 +135,9 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // Compiled is a checked source ready to verify requests.
 type Compiled struct {
 	Source
-	verifier verifier
-	allow    []netip.Prefix
+	verifier  verifier
+	allow     []netip.Prefix
+	dedupPath *event.Path // DedupPath, compiled
 }
 
 // MaxSecrets is how many secrets a source holds at once: the current one
@@ -182,6 +184,14 @@ func Compile(s Source) (*Compiled, error) {
 	if s.DedupHeader != "" && !httpguts.ValidHeaderFieldName(s.DedupHeader) {
 		c.fail("dedup_header", "is not a valid HTTP header name")
 	}
+	var dedupPath *event.Path
+	if s.DedupPath != "" {
+		if p, err := event.ParsePath(s.DedupPath); err != nil {
+			c.fail("dedup_path", "%v", err)
+		} else {
+			dedupPath = &p
+		}
+	}
 	if r := s.RateLimit; r != nil {
 		if !(r.PerSecond > 0 && r.PerSecond <= 1e6) {
 			c.fail("rate_limit.per_second", "must be above 0 and at most 1000000 (got %v)", r.PerSecond)
@@ -190,7 +200,7 @@ func Compile(s Source) (*Compiled, error) {
 			c.fail("rate_limit.burst", "must be 1 to 1000000 (got %d)", r.Burst)
 		}
 	}
-	out := &Compiled{Source: s}
+	out := &Compiled{Source: s, dedupPath: dedupPath}
 	for i, cidr := range s.AllowIPs {
 		pfx, err := netip.ParsePrefix(cidr)
 		if err != nil {
