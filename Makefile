@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 
 STATICCHECK ?= v0.8.2
 
-.PHONY: run build test test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
+.PHONY: run build test test-alerts test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
 
 ## run: start hookstream with an embedded Kafka broker and Redis (no installs needed)
 run:
@@ -60,6 +60,11 @@ fuzz:
 bench: build
 	go run ./cmd/hookstream-bench --bin bin/hookstream --out bench.json $(BENCHFLAGS)
 	go test -run '^$$' -bench . -benchmem ./...
+
+## test-alerts: check the alert rules and run their unit tests (needs promtool: apt-get install prometheus)
+test-alerts:
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
 
 ## lint: formatting, vet and staticcheck
 lint:

@@ -96,6 +96,62 @@ func (c *capture) MustRegister(cs ...prometheus.Collector) {
 }
 func (c *capture) Unregister(prometheus.Collector) bool { return true }
 
+// exported returns the names of the metrics hookstream exports.
+func exported() map[string]bool {
+	c := &capture{names: map[string]bool{
+		// Registered by the service itself as gauge functions.
+		"hookstream_redis_up": true, "hookstream_open_circuit_breakers": true,
+	}}
+	metrics.New(c)
+	return c.names
+}
+
+// usedMetrics lists the hookstream metrics an expression reads.
+func usedMetrics(expr string) []string {
+	var out []string
+	for _, name := range regexp.MustCompile(`hookstream_[a-z_]+`).FindAllString(expr, -1) {
+		out = append(out, strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count"))
+	}
+	return out
+}
+
+// TestAlertsUseRealMetrics: every alert rule reads metrics hookstream
+// exports (promtool checks their syntax and behaviour: make test-alerts).
+func TestAlertsUseRealMetrics(t *testing.T) {
+	b, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr string
+				Annotations map[string]string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	names, n := exported(), 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Annotations["runbook"] == "" {
+				t.Errorf("alert %s has no runbook", r.Alert)
+			}
+			for _, m := range usedMetrics(r.Expr) {
+				if !names[m] {
+					t.Errorf("alert %s uses %s, which hookstream does not export", r.Alert, m)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alert rules")
+	}
+}
+
 func TestDashboardUsesRealMetrics(t *testing.T) {
 	b, err := os.ReadFile("grafana/dashboards/hookstream.json")
 	if err != nil {
@@ -112,19 +168,12 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 	if err := json.Unmarshal(b, &dash); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
-	c := &capture{names: map[string]bool{
-		// Registered by the service itself as gauge functions.
-		"hookstream_redis_up": true, "hookstream_open_circuit_breakers": true,
-	}}
-	metrics.New(c)
-	used := regexp.MustCompile(`hookstream_[a-z_]+`)
-	n := 0
+	names, n := exported(), 0
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
-			for _, name := range used.FindAllString(tg.Expr, -1) {
+			for _, name := range usedMetrics(tg.Expr) {
 				n++
-				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
-				if !c.names[base] {
+				if !names[name] {
 					t.Errorf("panel %q uses %s, which hookstream does not export", p.Title, name)
 				}
 			}
