@@ -32,6 +32,7 @@ type Metrics struct {
 	Reloads         *prometheus.CounterVec // result
 	Inbound         *prometheus.CounterVec // source, outcome
 	InboundDuration *prometheus.HistogramVec
+	ConsumerLag     *prometheus.GaugeVec // group, topic, partition
 }
 
 // New registers hookstream's metrics on reg.
@@ -88,5 +89,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		InboundDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "inbound_request_duration_seconds",
 			Help:    "Time from a gateway request's arrival to its answer, publishing to Kafka included, by outcome.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"outcome"}),
+		ConsumerLag: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_lag",
+			Help: "Records not yet committed by the input group and each rung's group, per partition, read from the committed and end offsets every 15 s. Every worker reports the same figure: aggregate with max."},
+			[]string{"group", "topic", "partition"}),
 	}
 }

@@ -78,15 +78,22 @@ type instance struct {
 }
 
 // start runs a hookstream on the env and stops it at the end of the test.
-func (e *env) start() *instance {
+func (e *env) start() *instance { return e.startWith(nil) }
+
+// startWith is start with options changed by opts.
+func (e *env) startWith(opts func(*Options)) *instance {
 	e.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := New(Options{Config: e.cfg, Logger: zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.InfoLevel),
-		Version: "test", Registry: reg, Redis: e.rdb, Listener: ln})
+	o := Options{Config: e.cfg, Logger: zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.InfoLevel),
+		Version: "test", Registry: reg, Redis: e.rdb, Listener: ln}
+	if opts != nil {
+		opts(&o)
+	}
+	svc, err := New(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

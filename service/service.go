@@ -6,6 +6,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -65,6 +66,8 @@ type Options struct {
 	GatewayListener net.Listener
 	// Now is the worker's clock. Default time.Now.
 	Now func() time.Time
+	// LagInterval is how often consumer lag is read. Default 15s.
+	LagInterval time.Duration
 }
 
 // Service is one hookstream worker with its admin API.
@@ -335,6 +338,8 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = g.Run(runCtx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.reportLag(runCtx, adm, cmp.Or(s.opts.LagInterval, lagInterval)) }()
 	inputs := cfg.Kafka.InputTopics
 	if cfg.Kafka.InputRegex != "" {
 		inputs = []string{"/" + cfg.Kafka.InputRegex + "/"}
