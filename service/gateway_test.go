@@ -2,9 +2,9 @@ package service
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
