@@ -38,7 +38,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,formats,match,steady,isolation,gateway,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,fanout,match,steady,isolation,gateway,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -83,6 +83,8 @@ func main() {
 			rows = append(rows, b.drain(*events)...)
 		case "formats":
 			rows = append(rows, b.formats(*events/2)...)
+		case "fanout":
+			rows = append(rows, b.fanOut(*events/10)...)
 		case "gateway":
 			rows = append(rows, b.gatewayRun(*events/10)...)
 		case "match":
