@@ -226,3 +226,18 @@ func (p printer) print(v any, table func(w *tabwriter.Writer)) error {
 		return tw.Flush()
 	}
 }
+
+// subcommand makes the flag set of "group verb", args[0] being the verb,
+// with the API flags; it prints usage and fails when there is no verb.
+func subcommand(group, usage string, args []string, stderr io.Writer) (*flag.FlagSet, *apiFlags, error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return nil, nil, errUsage
+	}
+	fs := flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	af := &apiFlags{}
+	af.register(fs)
+	return fs, af, nil
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,20 +29,15 @@ it, keeping its secrets unless the file gives them.
 `
 
 func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sourcesUsage)
-		return errUsage
+	fs, af, err := subcommand("sources", sourcesUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("sources "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sourcesUsage); fs.PrintDefaults() }
-	var af apiFlags
-	af.register(fs)
 	// The output flag is read once the flags are parsed.
 	out := func() printer { return printer{stdout, af.output} }
 	switch args[0] {
 	case "list":
-		_, c, err := setup(fs, &af, args[1:], 0, "no arguments")
+		_, c, err := setup(fs, af, args[1:], 0, "no arguments")
 		if err != nil {
 			return err
 		}
@@ -63,7 +57,7 @@ func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		})
 	case "get", "delete":
-		pos, c, err := setup(fs, &af, args[1:], 1, "one source ID")
+		pos, c, err := setup(fs, af, args[1:], 1, "one source ID")
 		if err != nil {
 			return err
 		}
@@ -83,7 +77,7 @@ func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		provider := fs.String("provider", "", "provider")
 		secret := fs.String("secret", "", "the secret the provider shows (default: one made, for standard, hmac and api_key)")
 		topic := fs.String("topic", "", "topic to publish to (default: the first input topic)")
-		_, c, err := setup(fs, &af, args[1:], 0, "no arguments")
+		_, c, err := setup(fs, af, args[1:], 0, "no arguments")
 		if err != nil {
 			return err
 		}
@@ -108,7 +102,7 @@ func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return printSource(out(), s)
 	case "update":
 		file := fs.String("f", "", "JSON or YAML source (- for stdin)")
-		pos, c, err := setup(fs, &af, args[1:], 1, "one source ID")
+		pos, c, err := setup(fs, af, args[1:], 1, "one source ID")
 		if err != nil {
 			return err
 		}
@@ -126,7 +120,7 @@ func sourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return printSource(out(), s)
 	case "rotate-secret":
 		secret := fs.String("secret", "", "the new secret (default: one made, for standard, hmac and api_key)")
-		pos, c, err := setup(fs, &af, args[1:], 1, "one source ID")
+		pos, c, err := setup(fs, af, args[1:], 1, "one source ID")
 		if err != nil {
 			return err
 		}

@@ -45,28 +45,23 @@ stdin). Exit codes: 0 done, 1 failed, 2 usage, 3 not found.
 `
 
 func subsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, subsUsage)
-		return errUsage
+	fs, af, err := subcommand("subs", subsUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("subs "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, subsUsage); fs.PrintDefaults() }
-	var af apiFlags
-	af.register(fs)
 	switch args[0] {
 	case "list":
-		return subsList(ctx, fs, &af, args[1:], stdout)
+		return subsList(ctx, fs, af, args[1:], stdout)
 	case "get", "delete", "attempts":
-		return subsByID(ctx, args[0], fs, &af, args[1:], stdout)
+		return subsByID(ctx, args[0], fs, af, args[1:], stdout)
 	case "create", "update":
-		return subsWrite(ctx, args[0], fs, &af, args[1:], stdout)
+		return subsWrite(ctx, args[0], fs, af, args[1:], stdout)
 	case "test":
-		return subsTest(ctx, fs, &af, args[1:], stdout)
+		return subsTest(ctx, fs, af, args[1:], stdout)
 	case "preview":
-		return subsPreview(ctx, fs, &af, args[1:], stdout)
+		return subsPreview(ctx, fs, af, args[1:], stdout)
 	case "rotate-secret":
-		return subsRotate(ctx, fs, &af, args[1:], stdout)
+		return subsRotate(ctx, fs, af, args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "hookstream subs: unknown command %q\n\n%s", args[0], subsUsage)
 		return errUsage
