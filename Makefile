@@ -55,6 +55,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
 	go test -run '^$$' -fuzz '^FuzzPath$$' -fuzztime $(FUZZTIME) ./event
 	go test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./subscription
+	for f in FuzzOTLP FuzzECS FuzzCloudEvents FuzzSyslogJSON FuzzAuto; do \
+		go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ingest || exit 1; done
 
 ## bench: the end-to-end harness (hookstream as a process vs the raw HTTP ceiling), then the hot-path benchmarks
 bench: build

@@ -27,6 +27,10 @@ type Event struct {
 	// Time is the event's timestamp field, or the zero time when absent or
 	// unreadable.
 	Time time.Time
+	// Format is the format the event was converted from ("otlp", "ecs",
+	// …) into hookstream's event shape; empty for a JSON event taken as
+	// it came.
+	Format string
 
 	fields  map[string]any
 	decoded bool
@@ -52,6 +56,14 @@ func (e *Event) Fields() map[string]any {
 		}
 	}
 	return e.fields
+}
+
+// Written returns ev, whose Raw is a JSON object hookstream wrote
+// itself, as a decoder's event: its fields are read without checking
+// Raw again.
+func Written(ev Event) *Event {
+	ev.valid = true
+	return &ev
 }
 
 // Decoded reports whether the event's object is decoded: Fields was
@@ -182,32 +194,8 @@ func NewDecoder(loc Locations, maxBytes, maxDepth int) (*Decoder, error) {
 
 // Decode parses a record value. Any error is a *PoisonError.
 func (d *Decoder) Decode(value []byte) (*Event, error) {
-	switch {
-	case len(value) == 0:
-		return nil, &PoisonError{ReasonEmpty, "record has no value"}
-	case len(value) > d.maxBytes:
-		return nil, &PoisonError{ReasonTooLarge, fmt.Sprintf("value is %d bytes, limit is %d", len(value), d.maxBytes)}
-	case !utf8.Valid(value):
-		return nil, &PoisonError{ReasonInvalidUTF8, "value is not valid UTF-8"}
-	}
-	if depth := nesting(value, d.maxDepth); depth > d.maxDepth {
-		return nil, &PoisonError{ReasonTooDeep, fmt.Sprintf("nesting exceeds %d levels", d.maxDepth)}
-	}
-	first := firstByte(value)
-	if first != '{' {
-		if json.Valid(value) {
-			return nil, &PoisonError{ReasonNotObject, "value is JSON but not an object (starts with " + strconv.QuoteRune(rune(first)) + ")"}
-		}
-		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
-	}
-	if !json.Valid(value) {
-		var v any
-		err := json.Unmarshal(value, &v)
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, &PoisonError{ReasonInvalidJSON, fmt.Sprintf("%v at offset %d", se, se.Offset)}
-		}
-		return nil, &PoisonError{ReasonInvalidJSON, "value is not JSON"}
+	if err := d.Check(value); err != nil {
+		return nil, err
 	}
 	ev := &Event{Raw: value, valid: true}
 	if d.topKeys == nil {
@@ -216,6 +204,39 @@ func (d *Decoder) Decode(value []byte) (*Event, error) {
 		d.scanFields(ev)
 	}
 	return ev, nil
+}
+
+// Check tells whether value is a JSON object within the decoder's bounds,
+// and if not why, as a *PoisonError.
+func (d *Decoder) Check(value []byte) *PoisonError {
+	switch {
+	case len(value) == 0:
+		return &PoisonError{ReasonEmpty, "record has no value"}
+	case len(value) > d.maxBytes:
+		return &PoisonError{ReasonTooLarge, fmt.Sprintf("value is %d bytes, limit is %d", len(value), d.maxBytes)}
+	case !utf8.Valid(value):
+		return &PoisonError{ReasonInvalidUTF8, "value is not valid UTF-8"}
+	}
+	if depth := nesting(value, d.maxDepth); depth > d.maxDepth {
+		return &PoisonError{ReasonTooDeep, fmt.Sprintf("nesting exceeds %d levels", d.maxDepth)}
+	}
+	first := firstByte(value)
+	if first != '{' {
+		if json.Valid(value) {
+			return &PoisonError{ReasonNotObject, "value is JSON but not an object (starts with " + strconv.QuoteRune(rune(first)) + ")"}
+		}
+		return &PoisonError{ReasonInvalidJSON, "value is not JSON"}
+	}
+	if !json.Valid(value) {
+		var v any
+		err := json.Unmarshal(value, &v)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return &PoisonError{ReasonInvalidJSON, fmt.Sprintf("%v at offset %d", se, se.Offset)}
+		}
+		return &PoisonError{ReasonInvalidJSON, "value is not JSON"}
+	}
+	return nil
 }
 
 // objectFields reads the well-known fields of ev from its decoded object.

@@ -172,3 +172,7 @@ func decodeValue(raw []byte) (any, bool) {
 	_, bad := v.(nonScalar)
 	return v, !bad
 }
+
+// Members calls fn with the key and the raw value of each top-level
+// member of obj, a JSON object that passed Decoder.Check, in order.
+func Members(obj []byte, fn func(key, val []byte)) { members(obj, fn) }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/hookstream/hookstream/internal/jsonw"
 )
 
 // cloudEvent renders CloudEvents 1.0 (https://github.com/cloudevents/spec):
@@ -64,11 +66,11 @@ func (ce *cloudEvent) render(req *Request, in *Input, _ *scratch) error {
 		return nil
 	}
 	b := append(req.Body, `{"specversion":"1.0","id":`...)
-	b = appendString(b, in.WebhookID)
+	b = jsonw.AppendString(b, in.WebhookID)
 	b = append(b, `,"source":`...)
-	b = appendString(b, source)
+	b = jsonw.AppendString(b, source)
 	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
+	b = jsonw.AppendString(b, typ)
 	b = append(b, `,"time":"`...)
 	b = append(b, at...)
 	b = append(b, `","datacontenttype":"application/json","data":`...)

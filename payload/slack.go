@@ -1,6 +1,10 @@
 package payload
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/hookstream/hookstream/internal/jsonw"
+)
 
 // slack renders a Slack incoming-webhook message
 // (https://api.slack.com/messaging/webhooks): the summary as text, the
@@ -24,13 +28,13 @@ func (s *slack) render(req *Request, in *Input, _ *scratch) error {
 		return err
 	}
 	b := append(req.Body, `{"text":`...)
-	b = appendString(b, cut(slackEscape(f.summary), slackTextMax))
+	b = jsonw.AppendString(b, cut(slackEscape(f.summary), slackTextMax))
 	b = append(b, `,"blocks":[{"type":"header","text":{"type":"plain_text","text":`...)
-	b = appendString(b, cut(f.title, slackHeaderMax))
+	b = jsonw.AppendString(b, cut(f.title, slackHeaderMax))
 	b = append(b, `}}`...)
 	if f.message != "" {
 		b = append(b, `,{"type":"section","text":{"type":"mrkdwn","text":`...)
-		b = appendString(b, cut(slackEscape(f.message), slackTextMax))
+		b = jsonw.AppendString(b, cut(slackEscape(f.message), slackTextMax))
 		b = append(b, `}}`...)
 	}
 	fields := 0
@@ -45,7 +49,7 @@ func (s *slack) render(req *Request, in *Input, _ *scratch) error {
 		}
 		fields++
 		b = append(b, `{"type":"mrkdwn","text":`...)
-		b = appendString(b, cut("*"+kv[0]+"*\n"+slackEscape(kv[1]), slackFieldMax))
+		b = jsonw.AppendString(b, cut("*"+kv[0]+"*\n"+slackEscape(kv[1]), slackFieldMax))
 		b = append(b, '}')
 	}
 	if fields > 0 {

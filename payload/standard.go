@@ -2,6 +2,8 @@ package payload
 
 import (
 	"time"
+
+	"github.com/hookstream/hookstream/internal/jsonw"
 )
 
 // Envelope is the standard payload: the event wrapped with the delivery's
@@ -18,13 +20,13 @@ type Envelope struct {
 // {"id","type","timestamp","subscription_id","data"} to dst.
 func (e *Envelope) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, e.ID)
+	dst = jsonw.AppendString(dst, e.ID)
 	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, e.Type)
+	dst = jsonw.AppendString(dst, e.Type)
 	dst = append(dst, `,"timestamp":"`...)
 	dst = e.Timestamp.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","subscription_id":`...)
-	dst = appendString(dst, e.SubscriptionID)
+	dst = jsonw.AppendString(dst, e.SubscriptionID)
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, e.Data...)
 	return append(dst, '}')

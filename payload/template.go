@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookstream/hookstream/event"
+	"github.com/hookstream/hookstream/internal/jsonw"
 )
 
 // MaxTemplateBytes caps the source of one template.
@@ -63,7 +64,7 @@ var funcs = template.FuncMap{
 	"_json": toJSON,
 	"_jsonstr": func(v any) string {
 		s := toText(v)
-		return string(appendStringContent(make([]byte, 0, len(s)), s))
+		return string(jsonw.AppendStringContent(make([]byte, 0, len(s)), s))
 	},
 	"_path": func(v any) string { return url.PathEscape(toText(v)) },
 }
@@ -329,7 +330,7 @@ func toText(v any) string {
 func toJSON(v any) string {
 	switch v := v.(type) {
 	case string:
-		return string(appendString(make([]byte, 0, len(v)+2), v))
+		return string(jsonw.AppendString(make([]byte, 0, len(v)+2), v))
 	case nil:
 		return "null"
 	case bool:
@@ -349,7 +350,7 @@ func toJSON(v any) string {
 }
 
 // quote writes v as a JSON string.
-func quote(v any) string { return string(appendString(nil, toText(v))) }
+func quote(v any) string { return string(jsonw.AppendString(nil, toText(v))) }
 
 // dflt returns v, or d when v is missing, null, false, zero or empty.
 func dflt(d, v any) any {

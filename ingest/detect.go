@@ -1,0 +1,63 @@
+package ingest
+
+import (
+	"encoding/json"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// detect tells the format of rec, for a topic of format auto, from its
+// headers and then its content:
+//   - a ce_specversion header, or the content type
+//     application/cloudevents+json: cloudevents;
+//   - a JSON object with resourceLogs: otlp; with specversion, id, source
+//     and type: cloudevents; with ecs.version (or ecs), or @timestamp and
+//     log.level (or log): ecs; with rsyslog's syslogseverity,
+//     syslogfacility, syslogtag or programname: syslog-json; any other:
+//     json;
+//   - a value that parses as an OTLP protobuf request holding a log
+//     record: otlp.
+//
+// Anything else is read as json, which says why it is not an event.
+func detect(rec *kgo.Record) Format {
+	if header(rec, ceHeaderPrefix+"specversion") != nil || contentType(rec) == ceStructuredType {
+		return CloudEvents
+	}
+	if firstByte(rec.Value) != '{' {
+		if len(rec.Value) > 0 && isOTLPProto(rec.Value) {
+			return OTLPProto
+		}
+		return JSON
+	}
+	if !json.Valid(rec.Value) {
+		return JSON
+	}
+	keys := map[string]bool{}
+	membersOf(rec.Value, func(key []byte) {
+		switch k := string(key); k {
+		case "resourceLogs", "specversion", "id", "source", "type", "ecs.version", "ecs", "@timestamp",
+			"log.level", "log", "syslogseverity", "syslogfacility", "syslogtag", "programname":
+			keys[k] = true
+		}
+	})
+	switch {
+	case keys["resourceLogs"]:
+		return OTLPJSON
+	case keys["specversion"] && keys["id"] && keys["source"] && keys["type"]:
+		return CloudEvents
+	case keys["ecs.version"] || keys["ecs"] || (keys["@timestamp"] && (keys["log.level"] || keys["log"])):
+		return ECS
+	case keys["syslogseverity"] || keys["syslogfacility"] || keys["syslogtag"] || keys["programname"]:
+		return SyslogJSON
+	}
+	return JSON
+}
+
+// isOTLPProto reports whether value parses as an OTLP logs request in
+// protobuf holding at least one log record.
+func isOTLPProto(value []byte) bool {
+	var u plog.ProtoUnmarshaler
+	logs, err := u.UnmarshalLogs(value)
+	return err == nil && logs.LogRecordCount() > 0
+}

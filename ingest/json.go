@@ -1,0 +1,108 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/event"
+)
+
+// check tells whether value is a JSON object within the reader's bounds,
+// as a record that claims format must be; a value that is not one gets
+// reason, naming the format.
+func (r *Reader) check(value []byte, reason event.Reason, format string) *event.PoisonError {
+	err := r.json.Check(value)
+	if err == nil {
+		return nil
+	}
+	switch err.Reason {
+	case event.ReasonTooLarge, event.ReasonTooDeep:
+		err.Detail = format + ": " + err.Detail
+		return err
+	}
+	return poison(reason, format, "%s", err.Detail)
+}
+
+// decodeObject decodes value, a JSON object that passed check, keeping
+// numbers as they are written.
+func decodeObject(value []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(value))
+	d.UseNumber()
+	var m map[string]any
+	return m, d.Decode(&m)
+}
+
+// marshal writes v as JSON without escaping HTML characters, with keys
+// in order.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+}
+
+// str is the value at keys in m when it is a string, or a number as
+// written.
+func str(m map[string]any, keys ...string) string {
+	var v any = m
+	for _, k := range keys {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = o[k]
+	}
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	}
+	return ""
+}
+
+// firstOf is the first of keys that m holds as a non-empty string (or
+// number), and "" when none does. A value of "-", syslog's nil value,
+// counts as empty.
+func firstOf(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		if s := str(m, k); s != "" && s != "-" {
+			return s
+		}
+	}
+	return ""
+}
+
+// timeOf reads an RFC 3339 string, or unix seconds or milliseconds
+// (above 1e12), as a time.
+func timeOf(v any) (time.Time, bool) {
+	switch v := v.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
+		return t.UTC(), err == nil
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil || f < 0 || f >= 253402300800e3 {
+			return time.Time{}, false
+		}
+		if f > 1e12 {
+			return time.UnixMilli(int64(f)).UTC(), true
+		}
+		if f >= 253402300800 {
+			return time.Time{}, false
+		}
+		return time.Unix(int64(f), int64((f-float64(int64(f)))*1e9)).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// membersOf calls fn with the key of each top-level member of obj, a
+// valid JSON object.
+func membersOf(obj []byte, fn func(key []byte)) {
+	event.Members(obj, func(key, _ []byte) { fn(key) })
+}
