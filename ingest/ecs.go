@@ -122,4 +122,3 @@ func merge(m map[string]any, k string, v any) {
 		merge(oo, kk, vv)
 	}
 }
-
