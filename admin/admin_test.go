@@ -23,6 +23,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/gateway"
+	"github.com/hookstream/hookstream/ingest"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/subscription"
@@ -626,12 +627,12 @@ func TestTestDelivery(t *testing.T) {
 // prepare renders and signs deliveries as the pipeline does.
 func prepare(t testing.TB) func(*subscription.Compiled, string, []byte, time.Time) (delivery.Request, error) {
 	t.Helper()
-	dec, err := event.NewDecoder(event.Locations{Type: []string{"type"}, Level: []string{"level"}, Source: []string{"source"},
-		Timestamp: []string{"timestamp"}, Message: []string{"message"}}, 1<<20, 32)
+	events, err := ingest.NewReader(ingest.Options{JSON: event.Locations{Type: []string{"type"}, Level: []string{"level"},
+		Source: []string{"source"}, Timestamp: []string{"timestamp"}, Message: []string{"message"}}, MaxBytes: 1 << 20, MaxDepth: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return processor.New(processor.Options{Decoder: dec}).Prepare
+	return processor.New(processor.Options{Events: events}).Prepare
 }
 
 func TestPreview(t *testing.T) {

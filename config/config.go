@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-playground/validator/v10"
+	"github.com/hookstream/hookstream/event"
 	"gopkg.in/yaml.v3"
 )
 
@@ -181,8 +183,30 @@ type Events struct {
 	// examines: matching costs up to the regex's size per byte, and one
 	// event must not stall a worker. Default 4 KiB.
 	MaxMatchBytes int `yaml:"max_match_bytes" validate:"gt=0,lte=1048576"`
-	// Fields lists, for each well-known field, the JSON paths tried in order.
+	// Fields lists, for each well-known field, the JSON paths tried in
+	// order in a json event.
 	Fields Fields `yaml:"fields"`
+	// Format is how the input topics' records are written: json (the
+	// default), otlp (protobuf or JSON, told apart per record),
+	// otlp_proto, otlp_json, ecs, cloudevents, syslog-json, or auto (any
+	// of them, told apart per record).
+	Format string `yaml:"format" validate:"oneof=json otlp otlp_proto otlp_json ecs cloudevents syslog-json auto"`
+	// TopicFormats gives input topics a format other than Format.
+	TopicFormats map[string]string `yaml:"topic_formats" validate:"dive,keys,required,endkeys,oneof=json otlp otlp_proto otlp_json ecs cloudevents syslog-json auto"`
+	// FormatFields, per converted format (otlp, ecs, cloudevents,
+	// syslog-json), lists paths into its events tried before the
+	// format's own rule for each well-known field.
+	FormatFields map[string]FieldPaths `yaml:"format_fields" validate:"dive,keys,oneof=otlp ecs cloudevents syslog-json,endkeys"`
+}
+
+// FieldPaths are paths tried, in order, for some of the well-known
+// fields.
+type FieldPaths struct {
+	Type      []string `yaml:"type" validate:"dive,required"`
+	Level     []string `yaml:"level" validate:"dive,required"`
+	Source    []string `yaml:"source" validate:"dive,required"`
+	Timestamp []string `yaml:"timestamp" validate:"dive,required"`
+	Message   []string `yaml:"message" validate:"dive,required"`
 }
 
 // Fields are the candidate JSON paths of the well-known event fields.
@@ -401,6 +425,7 @@ func Default() Config {
 			MaxBytes:      1 << 20,
 			MaxDepth:      64,
 			MaxMatchBytes: 4 << 10,
+			Format:        "json",
 			Fields: Fields{
 				Type:      []string{"type", "event_type"},
 				Level:     []string{"level", "severity"},
@@ -516,6 +541,7 @@ func (c *Config) Validate() error {
 	if c.Kafka.MaxMessageBytes < c.Events.MaxBytes+64<<10 {
 		problems = append(problems, fmt.Sprintf("kafka.max_message_bytes: %d must exceed events.max_bytes (%d) by at least 64 KiB, so a delivery job can carry any accepted event", c.Kafka.MaxMessageBytes, c.Events.MaxBytes))
 	}
+	problems = append(problems, c.Events.problems(c.Kafka)...)
 	own := append(c.RetryTopics(), c.DLQTopic())
 	for _, t := range own {
 		if c.Kafka.InputRegex != "" {
@@ -532,6 +558,48 @@ func (c *Config) Validate() error {
 		return &Error{Problems: problems}
 	}
 	return nil
+}
+
+// problems lists the paths that do not parse and the topic formats of
+// topics hookstream does not read.
+func (e Events) problems(k Kafka) []string {
+	var problems []string
+	paths := func(field string, ps []string) {
+		for i, p := range ps {
+			if _, err := event.ParsePath(p); err != nil {
+				problems = append(problems, fmt.Sprintf("%s[%d]: %v", field, i, err))
+			}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		ps   []string
+	}{{"type", e.Fields.Type}, {"level", e.Fields.Level}, {"source", e.Fields.Source}, {"timestamp", e.Fields.Timestamp}, {"message", e.Fields.Message}} {
+		paths("events.fields."+f.name, f.ps)
+	}
+	for _, format := range slices.Sorted(maps.Keys(e.FormatFields)) {
+		fp := e.FormatFields[format]
+		for _, f := range []struct {
+			name string
+			ps   []string
+		}{{"type", fp.Type}, {"level", fp.Level}, {"source", fp.Source}, {"timestamp", fp.Timestamp}, {"message", fp.Message}} {
+			paths("events.format_fields."+format+"."+f.name, f.ps)
+		}
+	}
+	var re *regexp.Regexp
+	if k.InputRegex != "" {
+		re, _ = regexp.Compile(k.InputRegex)
+	}
+	for _, topic := range slices.Sorted(maps.Keys(e.TopicFormats)) {
+		read := slices.Contains(k.InputTopics, topic)
+		if k.InputRegex != "" {
+			read = re != nil && re.MatchString(topic)
+		}
+		if !read {
+			problems = append(problems, fmt.Sprintf("events.topic_formats.%s: %q is not an input topic (kafka.input_topics or kafka.input_regex)", topic, topic))
+		}
+	}
+	return problems
 }
 
 // Error lists every problem Validate found.

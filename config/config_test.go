@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookstream/hookstream/ingest"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -145,6 +147,12 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 			[]string{"redis.sentinel", "exclusive"}},
 		{"bad cluster address", "redis:\n  cluster: {addrs: [nohost]}\n", nil, []string{"redis.cluster.addrs[0]"}},
 		{"redis password twice", "redis:\n  password: x\n  password_file: /etc/hostname\n", nil, []string{"redis.password", "not both"}},
+		{"unknown format", "events:\n  format: xml\n", nil, []string{"events.format", "xml"}},
+		{"unknown topic format", "events:\n  topic_formats: {logs: protobuf}\n", nil, []string{"events.topic_formats", "protobuf"}},
+		{"format of a topic not read", "events:\n  topic_formats: {otel: otlp}\n", nil, []string{"events.topic_formats.otel", "not an input topic"}},
+		{"fields of json as a format", "events:\n  format_fields: {json: {type: [kind]}}\n", nil, []string{"events.format_fields", "json"}},
+		{"bad format field path", "events:\n  format_fields: {otlp: {type: ['attributes[']}}\n", nil, []string{"events.format_fields.otlp.type[0]", "unclosed"}},
+		{"bad field path", "events:\n  fields: {type: ['a..b']}\n", nil, []string{"events.fields.type[0]", "empty key"}},
 		{"missing redis CA", "redis:\n  tls: {ca_file: /nonexistent/ca.pem}\n", nil, []string{"redis.tls.ca_file", "no such file"}},
 	}
 	for _, tt := range tests {
@@ -215,5 +223,18 @@ func TestBreakerCooldownsFollowTheLadder(t *testing.T) {
 				t.Errorf("BreakerCooldowns() = %s, %s; want %s, %s", first, longest, tt.first, tt.longest)
 			}
 		})
+	}
+}
+
+// Every format the reader knows is one the config accepts, for the input
+// topics and for one topic.
+func TestEveryFormatIsAccepted(t *testing.T) {
+	for _, f := range ingest.Formats {
+		c := Default()
+		c.Events.Format = string(f)
+		c.Events.TopicFormats = map[string]string{c.Kafka.InputTopics[0]: string(f)}
+		if err := c.Validate(); err != nil {
+			t.Errorf("format %s: %v", f, err)
+		}
 	}
 }

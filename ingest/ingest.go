@@ -14,8 +14,6 @@ package ingest
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -37,20 +35,8 @@ const (
 	Auto        Format = "auto"        // any of the above, told apart per record
 )
 
-// Formats lists the formats in the order the documentation gives them.
+// Formats lists the formats, as the documentation orders them.
 var Formats = []Format{JSON, OTLP, OTLPProto, OTLPJSON, ECS, CloudEvents, SyslogJSON, Auto}
-
-// ParseFormat returns the format named s.
-func ParseFormat(s string) (Format, error) {
-	if f := Format(s); slices.Contains(Formats, f) {
-		return f, nil
-	}
-	names := make([]string, len(Formats))
-	for i, f := range Formats {
-		names[i] = string(f)
-	}
-	return "", fmt.Errorf("unknown format %q (want one of %s)", s, strings.Join(names, ", "))
-}
 
 // shape is the name a converted event gives in its "format" member and
 // in Event.Format: both OTLP encodings give "otlp".

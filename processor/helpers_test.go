@@ -14,6 +14,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/ingest"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/payload"
@@ -69,8 +70,11 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 	for _, s := range subs {
 		sender.Send(context.Background(), s, &delivery.Request{Request: payload.Request{Body: []byte(`{}`)}, WebhookID: "msg_warmup"})
 	}
-	dec, err := event.NewDecoder(event.Locations{Type: []string{"type"}, Level: []string{"level"}, Source: []string{"source"},
-		Timestamp: []string{"time"}, Message: []string{"message"}}, 1<<20, 32)
+	events, err := ingest.NewReader(ingest.Options{
+		JSON: event.Locations{Type: []string{"type"}, Level: []string{"level"}, Source: []string{"source"},
+			Timestamp: []string{"time"}, Message: []string{"message"}},
+		Topics:   map[string]ingest.Format{"otel": ingest.OTLP},
+		MaxBytes: 1 << 20, MaxDepth: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 	for i, topic := range rungs {
 		ladder.Rungs = append(ladder.Rungs, retry.Rung{Topic: topic, Delay: time.Duration(i+1) * time.Second})
 	}
-	p := New(Options{Decoder: dec, Subscriptions: fixedSet{subscription.NewSet(subs)}, Sender: sender, Producer: producer,
+	p := New(Options{Events: events, Subscriptions: fixedSet{subscription.NewSet(subs)}, Sender: sender, Producer: producer,
 		Ladder: ladder, Metrics: metrics.New(prometheus.NewRegistry()), Logger: zerolog.Nop(), History: hist,
 		Linger: 5 * time.Millisecond})
 	return p, testLadder{brokers: brokers, ladder: ladder}

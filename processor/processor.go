@@ -27,6 +27,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/ingest"
 	"github.com/hookstream/hookstream/internal/workers"
 	"github.com/hookstream/hookstream/metrics"
 	"github.com/hookstream/hookstream/payload"
@@ -61,7 +62,8 @@ type Health interface {
 
 // Options configure a Processor.
 type Options struct {
-	Decoder       *event.Decoder
+	// Events reads the events of input records, and of delivery jobs.
+	Events        *ingest.Reader
 	Subscriptions Subscriptions
 	Sender        *delivery.Sender
 	Producer      Producer
@@ -126,41 +128,78 @@ func New(opts Options) *Processor {
 	return p
 }
 
-// HandleEvent processes a log event from an input topic: decode, match,
-// then each matching subscription's attempt (render, sign, send,
-// settle).
+// HandleEvent processes a record of an input topic: decode its events
+// (one, or one per log record of an OTLP request), match each, then each
+// matching subscription's attempt (render, sign, send, settle).
 func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	p.Metrics.EventsConsumed.WithLabelValues(rec.Topic).Inc()
-	ev, poison := p.decode(rec)
+	events, poison := p.decode(rec)
 	if poison != nil {
 		return p.poison(ctx, rec, string(poison.Reason), poison.Detail)
 	}
+	if len(events) == 1 {
+		return p.attemptEvent(ctx, rec, 0, events[0])
+	}
+	return p.attemptEvents(ctx, rec, events)
+}
+
+// attemptEvent makes the attempts of ev, the index-th event of rec.
+func (p *Processor) attemptEvent(ctx context.Context, rec *kgo.Record, index int, ev *event.Event) error {
 	matches, release := p.match(ev)
 	defer release()
 	if len(matches) == 0 {
 		return nil
 	}
-	origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
-	evTime := ev.Time
-	if evTime.IsZero() {
-		evTime = rec.Timestamp
-	}
-	return p.attemptAll(ctx, len(matches), "", len(matches), ev, func(i int) (*subscription.Compiled, *retry.Job) {
-		sub := matches[i]
-		return sub, &retry.Job{
-			WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
-			SubscriptionID: sub.ID,
-			Origin:         origin,
-			EventType:      ev.Type,
-			EventTime:      evTime,
-			Event:          rec.Value,
-		}
+	return p.attemptAll(ctx, len(matches), "", len(matches), func(i int) (*subscription.Compiled, *retry.Job, *event.Event) {
+		return matches[i], p.newJob(rec, index, ev, matches[i]), ev
 	})
 }
 
-// decode is the decode stage: the event of rec, or why it is poison.
-func (p *Processor) decode(rec *kgo.Record) (*event.Event, *event.PoisonError) {
-	ev, err := p.Decoder.Decode(rec.Value)
+// maxFanOut bounds how many attempts of a record's several events are
+// sent at once.
+const maxFanOut = 64
+
+// attemptEvents makes the attempts of events, all of rec, together.
+func (p *Processor) attemptEvents(ctx context.Context, rec *kgo.Record, events []*event.Event) error {
+	type attempt struct {
+		sub   *subscription.Compiled
+		index int
+	}
+	var attempts []attempt
+	for i, ev := range events {
+		matches, release := p.match(ev)
+		for _, sub := range matches {
+			attempts = append(attempts, attempt{sub, i})
+		}
+		release()
+	}
+	if len(attempts) == 0 {
+		return nil
+	}
+	return p.attemptAll(ctx, len(attempts), "", min(len(attempts), maxFanOut), func(i int) (*subscription.Compiled, *retry.Job, *event.Event) {
+		a := attempts[i]
+		ev := events[a.index]
+		return a.sub, p.newJob(rec, a.index, ev, a.sub), ev
+	})
+}
+
+// newJob is the delivery of ev, the index-th event of rec, to sub.
+func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *subscription.Compiled) *retry.Job {
+	origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Index: index}
+	return &retry.Job{
+		WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
+		SubscriptionID: sub.ID,
+		Origin:         origin,
+		EventFormat:    ev.Format,
+		EventType:      ev.Type,
+		EventTime:      cmp.Or(ev.Time, rec.Timestamp),
+		Event:          ev.Raw,
+	}
+}
+
+// decode is the decode stage: the events of rec, or why it is poison.
+func (p *Processor) decode(rec *kgo.Record) ([]*event.Event, *event.PoisonError) {
+	events, err := p.Events.Read(rec)
 	if err != nil {
 		var poison *event.PoisonError
 		if !errors.As(err, &poison) {
@@ -168,7 +207,7 @@ func (p *Processor) decode(rec *kgo.Record) (*event.Event, *event.PoisonError) {
 		}
 		return nil, poison
 	}
-	return ev, nil
+	return events, nil
 }
 
 // match is the match stage: the subscriptions ev matches, in a slice to
@@ -197,25 +236,26 @@ func (p *Processor) match(ev *event.Event) (matches []*subscription.Compiled, re
 	return matches, release
 }
 
-// attemptAll makes n attempts, the i-th of at(i), read from rung (empty
-// for the input), of ev (nil for retries), and returns once each is
-// settled. Attempts an open
+// attemptAll makes n attempts, the i-th of at(i) (its event is nil for
+// a retry), read from rung (empty for the input), and returns once each
+// is settled. Attempts an open
 // circuit breaker refuses are settled in the background while the others
 // are sent, up to fanOut at a time; the first runs on this goroutine.
-func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int, ev *event.Event,
-	at func(int) (*subscription.Compiled, *retry.Job)) error {
+func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int,
+	at func(int) (*subscription.Compiled, *retry.Job, *event.Event)) error {
 	if n == 1 {
-		sub, job := at(0)
+		sub, job, ev := at(0)
 		return p.attempt(ctx, sub, job, rung, ev)
 	}
 	type sendable struct {
 		sub *subscription.Compiled
 		job *retry.Job
+		ev  *event.Event
 	}
 	var refused *pending
 	live := make([]sendable, 0, n)
 	for i := range n {
-		sub, job := at(i)
+		sub, job, ev := at(i)
 		if out, ok := p.Sender.Refused(sub); ok {
 			if refused == nil {
 				refused = new(pending)
@@ -223,7 +263,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 			p.settle(ctx, sub, job, rung, p.Now(), out, refused)
 			continue
 		}
-		live = append(live, sendable{sub, job})
+		live = append(live, sendable{sub, job, ev})
 	}
 	var err error
 	if len(live) > 0 {
@@ -231,7 +271,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		var next atomic.Int32
 		run := func() {
 			for i := int(next.Add(1)) - 1; i < len(live); i = int(next.Add(1)) - 1 {
-				errs[i] = p.deliver(ctx, live[i].sub, live[i].job, rung, ev)
+				errs[i] = p.deliver(ctx, live[i].sub, live[i].job, rung, live[i].ev)
 			}
 		}
 		var wg sync.WaitGroup
@@ -284,8 +324,8 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 		due = append(due, job)
 	}
 	if len(due) > 0 {
-		err = p.attemptAll(ctx, len(due), p.rungOf[rec.Topic], bundleFanOut, nil, func(i int) (*subscription.Compiled, *retry.Job) {
-			return sub, due[i]
+		err = p.attemptAll(ctx, len(due), p.rungOf[rec.Topic], bundleFanOut, func(i int) (*subscription.Compiled, *retry.Job, *event.Event) {
+			return sub, due[i], nil
 		})
 	}
 	if held != nil {
@@ -388,10 +428,10 @@ func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job
 // event is decoded again when its format reads more than its type.
 func (p *Processor) render(sub *subscription.Compiled, job *retry.Job, ev *event.Event) (delivery.Request, error) {
 	if ev == nil {
-		ev = &event.Event{Raw: job.Event, Type: job.EventType}
+		ev = &event.Event{Raw: job.Event, Type: job.EventType, Format: job.EventFormat}
 		if sub.Render.NeedsEvent() {
 			var err error
-			if ev, err = p.Decoder.Decode(job.Event); err != nil {
+			if ev, err = p.Events.Stored(job.EventFormat, job.Event); err != nil {
 				return delivery.Request{}, err
 			}
 		}
@@ -419,7 +459,7 @@ func (p *Processor) sign(sub *subscription.Compiled, req *delivery.Request, now 
 // Prepare renders and signs a delivery of raw, a log event, to sub as an
 // attempt would, without sending it: for test deliveries and previews.
 func (p *Processor) Prepare(sub *subscription.Compiled, webhookID string, raw []byte, now time.Time) (delivery.Request, error) {
-	ev, err := p.Decoder.Decode(raw)
+	ev, err := p.Events.JSON().Decode(raw)
 	if err != nil {
 		return delivery.Request{}, err
 	}
@@ -689,7 +729,8 @@ func (p *Processor) produceError(topic string, err error) error {
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // WebhookID derives a delivery's webhook-id from the log event's place in
-// Kafka and the subscription, so every retry and every redelivery after a
+// Kafka (its record, and its index among the record's events) and the
+// subscription, so every retry and every redelivery after a
 // crash or rebalance carries the same id and receivers can deduplicate.
 func WebhookID(origin retry.Origin, recordTime time.Time, subscriptionID string) string {
 	h := sha256.New()
@@ -701,6 +742,13 @@ func WebhookID(origin retry.Origin, recordTime time.Time, subscriptionID string)
 	binary.BigEndian.PutUint64(buf[12:20], uint64(recordTime.UnixMilli()))
 	h.Write(buf[:])
 	h.Write([]byte(subscriptionID))
+	if origin.Index > 0 {
+		// The place of one of a record's several events; the first keeps
+		// the id a record of one event has.
+		binary.BigEndian.PutUint32(buf[0:4], uint32(origin.Index))
+		h.Write([]byte{0})
+		h.Write(buf[:4])
+	}
 	var sum [sha256.Size]byte
 	return "msg_" + idEncoding.EncodeToString(h.Sum(sum[:0])[:16])
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/delivery"
@@ -49,10 +51,72 @@ func TestWebhookID(t *testing.T) {
 		{"other topic", retry.Origin{Topic: "logs2", Partition: 1, Offset: 42}, at, "sub_1"},
 		{"recreated topic", retry.Origin{Topic: "logs", Partition: 1, Offset: 42}, at.Add(time.Hour), "sub_1"},
 		{"topic and subscription run together", retry.Origin{Topic: "log", Partition: 1, Offset: 42}, at, "ssub_1"},
+		{"the record's next event", retry.Origin{Topic: "logs", Partition: 1, Offset: 42, Index: 1}, at, "sub_1"},
 	}
 	for _, o := range others {
 		if id := WebhookID(o.origin, o.at, o.sub); id == base {
 			t.Errorf("%s: same id %s", o.name, id)
+		}
+	}
+	if a, b := WebhookID(retry.Origin{Topic: "logs", Offset: 1, Index: 1}, at, "sub_1"), WebhookID(retry.Origin{Topic: "logs", Offset: 1, Index: 2}, at, "sub_1"); a == b {
+		t.Errorf("two events of a record share id %s", a)
+	}
+}
+
+// An OTLP request's log records are delivered one webhook each, with ids
+// that tell them apart and stay the same when the record is read again;
+// their retries keep their place in the record and their format.
+func TestHandleEventOTLP(t *testing.T) {
+	var mu sync.Mutex
+	ids := map[string]string{} // webhook-id → the event's type
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env struct {
+			Type string `json:"type"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&env)
+		mu.Lock()
+		ids[r.Header.Get("webhook-id")] = env.Type
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(healthy.Close)
+	p, l := newTestProcessor(t, []string{healthy.URL, downURL(t)}, nil)
+	mu.Lock()
+	clear(ids) // the warm-up
+	mu.Unlock()
+
+	logs := plog.NewLogs()
+	rl := logs.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "checkout")
+	for _, name := range []string{"payment.failed", "stock.low", "order.shipped"} {
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		lr.SetEventName(name)
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+	}
+	value, err := (&plog.ProtoMarshaler{}).MarshalLogs(logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: "otel", Partition: 2, Offset: 7, Value: value, Timestamp: time.UnixMilli(1714557600000)}
+	for range 2 { // read twice, as after a crash
+		if err := p.HandleEvent(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ids) != 3 {
+		t.Errorf("healthy endpoint saw %d webhook ids, want 3: %v", len(ids), ids)
+	}
+	jobs, _ := l.jobs(t, l.ladder.Rungs[0].Topic)
+	if len(jobs) != 6 {
+		t.Fatalf("first rung holds %d jobs, want 6", len(jobs))
+	}
+	for _, job := range jobs {
+		want := []string{"payment.failed", "stock.low", "order.shipped"}[job.Origin.Index]
+		if job.EventFormat != "otlp" || job.EventType != want || job.Origin.Offset != 7 || job.Origin.Partition != 2 {
+			t.Errorf("job %+v, want event %d of otel/2/7 (%s) in format otlp", job.Origin, job.Origin.Index, want)
+		}
+		if job.WebhookID != WebhookID(job.Origin, rec.Timestamp, "sub_b") {
+			t.Errorf("job of event %d has webhook id %s", job.Origin.Index, job.WebhookID)
 		}
 	}
 }

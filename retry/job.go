@@ -30,6 +30,7 @@ const (
 	HeaderEventTime    = "hookstream-event-time"    // unix ms of the log event
 	HeaderPutOffs      = "hookstream-put-offs"      // times put off since the last attempt, when any
 	HeaderRetryAfter   = "hookstream-retry-after"   // ms the endpoint asked to wait, when longer than the rung's delay
+	HeaderEventFormat  = "hookstream-event-format"  // the format the event was converted from, when it was
 
 	// A poison record too large for the DLQ is cut; these say what it was.
 	HeaderOriginalBytes  = "hookstream-original-bytes"  // the value's size
@@ -48,13 +49,18 @@ const (
 	KindPoison   = "poison"
 )
 
-// Origin locates the log event a delivery came from.
+// Origin locates the log event a delivery came from: its record, and
+// its place among the record's events when the record holds several (an
+// OTLP request's log records), counted from 0.
 type Origin struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
+	Index     int    `json:"index,omitempty"`
 }
 
+// String writes o as topic/partition/offset, followed by #index for an
+// event after a record's first.
 func (o Origin) String() string { return string(o.appendTo(nil)) }
 
 func (o Origin) appendTo(b []byte) []byte {
@@ -62,7 +68,12 @@ func (o Origin) appendTo(b []byte) []byte {
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(o.Partition), 10)
 	b = append(b, '/')
-	return strconv.AppendInt(b, o.Offset, 10)
+	b = strconv.AppendInt(b, o.Offset, 10)
+	if o.Index > 0 {
+		b = append(b, '#')
+		b = strconv.AppendInt(b, int64(o.Index), 10)
+	}
+	return b
 }
 
 // Job is a delivery that failed and waits for its next attempt, or gave
@@ -85,7 +96,10 @@ type Job struct {
 	// NotBefore past the rung's delay honoured.
 	RetryAfter time.Duration
 	Origin     Origin
-	EventType  string
+	// EventFormat is the format the event was converted from into
+	// hookstream's event shape, empty for a JSON event kept as it came.
+	EventFormat string
+	EventType   string
 	EventTime  time.Time
 	LastStatus int
 	LastReason string
@@ -108,8 +122,8 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 
 // headerBytes bounds the bytes of the job's header values.
 func (j *Job) headerBytes(dlqReason DLQReason) int {
-	return len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) +
-		len(KindDelivery) + len(dlqReason) + 9*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
+	return len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) + len(j.EventFormat) +
+		len(KindDelivery) + len(dlqReason) + 10*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
 }
 
 // appendHeaders appends the job's headers to hs, their values to buf. A
@@ -142,6 +156,11 @@ func (j *Job) appendHeaders(buf []byte, hs []kgo.RecordHeader, notBefore time.Ti
 	n = len(buf)
 	buf = strconv.AppendInt(buf, j.EventTime.UnixMilli(), 10)
 	add(HeaderEventTime, n)
+	if j.EventFormat != "" {
+		n = len(buf)
+		buf = append(buf, j.EventFormat...)
+		add(HeaderEventFormat, n)
+	}
 	if !notBefore.IsZero() {
 		n = len(buf)
 		buf = strconv.AppendInt(buf, notBefore.UnixMilli(), 10)
@@ -199,6 +218,7 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 type jobHeaders struct {
 	kind, attempts, subscription, webhookID, origin, first                []byte
 	eventType, eventTime, status, notBefore, putOffs, errText, retryAfter []byte
+	eventFormat                                                           []byte
 }
 
 // set notes header key's value. Of a header given twice, the first
@@ -232,6 +252,8 @@ func (h *jobHeaders) set(key string, value []byte) {
 		field = &h.errText
 	case HeaderRetryAfter:
 		field = &h.retryAfter
+	case HeaderEventFormat:
+		field = &h.eventFormat
 	default:
 		return
 	}
@@ -247,7 +269,7 @@ func (h *jobHeaders) set(key string, value []byte) {
 // time for each field when the bytes are the same: the jobs of a bundle
 // share their subscription, origin topic, event type and, refused
 // together, their error.
-type strs struct{ sub, topic, typ, reason, err string }
+type strs struct{ sub, topic, typ, format, reason, err string }
 
 func reuse(last *string, b []byte) string {
 	if string(b) != *last { // compared without allocating
@@ -267,7 +289,8 @@ func (h *jobHeaders) jobWith(event []byte, ss *strs) (*Job, error) {
 	if len(h.webhookID) == 0 || len(h.subscription) == 0 || len(event) == 0 {
 		return nil, fmt.Errorf("delivery job: %s, %s and a value are required", HeaderWebhookID, HeaderSubscription)
 	}
-	j := &Job{Event: event, WebhookID: string(h.webhookID), SubscriptionID: reuse(&ss.sub, h.subscription), EventType: reuse(&ss.typ, h.eventType)}
+	j := &Job{Event: event, WebhookID: string(h.webhookID), SubscriptionID: reuse(&ss.sub, h.subscription), EventType: reuse(&ss.typ, h.eventType),
+		EventFormat: reuse(&ss.format, h.eventFormat)}
 	if len(h.errText) > 0 {
 		reason, msg, _ := bytes.Cut(h.errText, []byte(": "))
 		j.LastReason, j.LastError = reuse(&ss.reason, reason), reuse(&ss.err, msg)
@@ -326,6 +349,14 @@ func parseCount(b []byte) (int64, bool) {
 // parseOriginBytes is parseOrigin of b, reusing *topic for the topic when
 // it is the same.
 func parseOriginBytes(b []byte, topic *string) (Origin, error) {
+	index := 0
+	if k := bytes.LastIndexByte(b, '#'); k >= 0 {
+		n, ok := parseCount(b[k+1:])
+		if !ok || n > math.MaxInt32 {
+			return parseOrigin(string(b))
+		}
+		index, b = int(n), b[:k]
+	}
 	i := bytes.LastIndexByte(b, '/')
 	j := bytes.LastIndexByte(b[:max(i, 0)], '/')
 	if i < 0 || j <= 0 {
@@ -336,20 +367,30 @@ func parseOriginBytes(b []byte, topic *string) (Origin, error) {
 	if !ok1 || !ok2 || p > math.MaxInt32 {
 		return parseOrigin(string(b)) // the error, as parseOrigin words it
 	}
-	return Origin{Topic: reuse(topic, b[:j]), Partition: int32(p), Offset: n}, nil
+	return Origin{Topic: reuse(topic, b[:j]), Partition: int32(p), Offset: n, Index: index}, nil
 }
 
 func parseOrigin(s string) (Origin, error) {
-	// Topic names cannot hold '/', so the last two fields are numbers.
+	text := s
+	index := int64(0)
+	if rest, idx, ok := cutLast(s, "#"); ok {
+		var err error
+		if index, err = strconv.ParseInt(idx, 10, 32); err != nil || index < 0 {
+			return Origin{}, fmt.Errorf("%s %q is not topic/partition/offset[#index]", HeaderOrigin, text)
+		}
+		s = rest
+	}
+	// Topic names cannot hold '/' or '#', so the last two fields are
+	// numbers.
 	rest, off, ok1 := cutLast(s, "/")
 	topic, part, ok2 := cutLast(rest, "/")
 	o := Origin{Topic: topic}
 	p, err1 := strconv.ParseInt(part, 10, 32)
 	n, err2 := strconv.ParseInt(off, 10, 64)
 	if !ok1 || !ok2 || topic == "" || err1 != nil || err2 != nil {
-		return o, fmt.Errorf("%s %q is not topic/partition/offset", HeaderOrigin, s)
+		return o, fmt.Errorf("%s %q is not topic/partition/offset[#index]", HeaderOrigin, text)
 	}
-	o.Partition, o.Offset = int32(p), n
+	o.Partition, o.Offset, o.Index = int32(p), n, int(index)
 	return o, nil
 }
 

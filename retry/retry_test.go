@@ -282,3 +282,36 @@ func TestSourceHeaderMovesOurNamesAside(t *testing.T) {
 		}
 	}
 }
+
+// A delivery of one of a record's several events (an OTLP request's log
+// records) keeps its place and its event's format through a rung, alone
+// or in a bundle.
+func TestJobOfConvertedEvent(t *testing.T) {
+	job := &Job{WebhookID: "msg_2", SubscriptionID: "sub_1", Attempts: 1, FirstAttempt: time.UnixMilli(1700000000123),
+		Origin: Origin{Topic: "otel", Partition: 1, Offset: 9, Index: 7}, EventFormat: "otlp", Event: []byte(`{"type":"t"}`)}
+	rec := job.Record("hookstream.retry.1s", time.UnixMilli(1700000001123), "")
+	if got, _ := HeaderValue(rec, HeaderOrigin); got != "otel/1/9#7" {
+		t.Errorf("origin header %q", got)
+	}
+	bundle := Bundle("hookstream.retry.1s", "sub_1", time.UnixMilli(1700000001123), []*kgo.Record{rec, rec})
+	_, jobs, err := JobsFromBundle(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := JobFromRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range append(jobs, back) {
+		if j.Origin != job.Origin || j.EventFormat != "otlp" {
+			t.Errorf("read back: origin %+v format %q", j.Origin, j.EventFormat)
+		}
+	}
+	for _, bad := range []string{"otel/1/9#", "otel/1/9#x", "otel/1/9#-1", "otel/1/9#99999999999"} {
+		r := job.Record("t", time.Time{}, "")
+		setHeader(r, HeaderOrigin, bad)
+		if _, err := JobFromRecord(r); err == nil {
+			t.Errorf("origin %q accepted", bad)
+		}
+	}
+}

@@ -38,6 +38,7 @@ import (
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/health"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/ingest"
 	"github.com/hookstream/hookstream/internal/httpserve"
 	"github.com/hookstream/hookstream/kafkaconn"
 	"github.com/hookstream/hookstream/metrics"
@@ -178,12 +179,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	// The pipeline.
-	decoder, err := event.NewDecoder(event.Locations{
-		Type: cfg.Events.Fields.Type, Level: cfg.Events.Fields.Level, Source: cfg.Events.Fields.Source,
-		Timestamp: cfg.Events.Fields.Timestamp, Message: cfg.Events.Fields.Message,
-	}, cfg.Events.MaxBytes, cfg.Events.MaxDepth)
+	events, err := newEventReader(cfg.Events)
 	if err != nil {
-		return fmt.Errorf("events.fields: %w", err)
+		return err
 	}
 	guard, sender, err := s.newSender(rdb)
 	if err != nil {
@@ -192,7 +190,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer sender.Close()
 	ladder := ladderOf(cfg)
 	procOpts := processor.Options{
-		Decoder: decoder, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
+		Events: events, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
 		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),
 		MaxRecordBytes: dlqMax,
@@ -544,4 +542,33 @@ func compression(name string) kgo.CompressionCodec {
 		return kgo.ZstdCompression()
 	}
 	return kgo.NoCompression()
+}
+
+// newEventReader reads the input topics' records as cfg says they are
+// written.
+func newEventReader(cfg config.Events) (*ingest.Reader, error) {
+	opts := ingest.Options{
+		Default: ingest.Format(cfg.Format),
+		JSON: event.Locations{Type: cfg.Fields.Type, Level: cfg.Fields.Level, Source: cfg.Fields.Source,
+			Timestamp: cfg.Fields.Timestamp, Message: cfg.Fields.Message},
+		MaxBytes: cfg.MaxBytes, MaxDepth: cfg.MaxDepth,
+	}
+	if len(cfg.TopicFormats) > 0 {
+		opts.Topics = map[string]ingest.Format{}
+		for topic, f := range cfg.TopicFormats {
+			opts.Topics[topic] = ingest.Format(f)
+		}
+	}
+	if len(cfg.FormatFields) > 0 {
+		opts.Overrides = map[ingest.Format]event.Locations{}
+		for f, p := range cfg.FormatFields {
+			opts.Overrides[ingest.Format(f)] = event.Locations{Type: p.Type, Level: p.Level, Source: p.Source,
+				Timestamp: p.Timestamp, Message: p.Message}
+		}
+	}
+	r, err := ingest.NewReader(opts)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return r, nil
 }

@@ -48,6 +48,10 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *path == "" && os.Getenv("HOOKSTREAM_LOG_FORMAT") == "" {
 		cfg.Log.Format = "console"
 	}
+	if *path == "" && os.Getenv("HOOKSTREAM_EVENTS_FORMAT") == "" {
+		// Whatever a log shipper writes: OTLP, ECS, CloudEvents, rsyslog's JSON.
+		cfg.Events.Format = "auto"
+	}
 	log := newLogger(cfg.Log, stderr)
 	topic := cfg.Kafka.InputTopics[0]
 
@@ -155,6 +159,13 @@ hookstream dev is running
     -H 'content-type: application/json' -d '{"type":"payment.failed","level":"error","source":"payment-api","message":"card declined"}'
 
   echo '{"type":"payment.failed","level":"error","source":"payment-api"}' | kcat -P -b %[2]s -t %[3]s
+
+  The topic takes what log shippers write, told apart per record: OTLP from an OpenTelemetry Collector,
+  ECS, CloudEvents, rsyslog's JSON (README "Connect your log shipper"). A CloudEvent and a syslog message:
+
+  echo '{"message":"disk full","level":"error"}' | kcat -P -b %[2]s -t %[3]s \
+    -H ce_specversion=1.0 -H ce_id=disk-1 -H ce_source=/hosts/web-1 -H ce_type=disk.full
+  echo '{"msg":"Failed password for root","syslogseverity":"3","programname":"sshd","hostname":"web-1"}' | kcat -P -b %[2]s -t %[3]s
 
 3. Or do the same with hookstream's own commands, in another shell (make build puts the binary in bin/):
 
