@@ -100,11 +100,11 @@ type Job struct {
 	// hookstream's event shape, empty for a JSON event kept as it came.
 	EventFormat string
 	EventType   string
-	EventTime  time.Time
-	LastStatus int
-	LastReason string
-	LastError  string
-	Event      []byte
+	EventTime   time.Time
+	LastStatus  int
+	LastReason  string
+	LastError   string
+	Event       []byte
 }
 
 // Record encodes the job for topic, due at notBefore (zero for the DLQ),
