@@ -276,13 +276,14 @@ func TestCloudEvents(t *testing.T) {
 	})
 }
 
-// rsyslogMessage is what rsyslog's %jsonmesg% property writes for a
-// message `logger -p auth.err -t sshd` sends.
-const rsyslogMessage = `{"msg":" Failed password for root from 10.0.0.9","rawmsg":"<35>Dec  2 20:00:01 sshd[4242]: Failed password for root from 10.0.0.9",` +
-	`"timereported":"2026-12-02T20:00:01.000000+00:00","hostname":"web-1","syslogtag":"sshd[4242]:","inputname":"imuxsock",` +
-	`"fromhost":"web-1","fromhost-ip":"127.0.0.1","pri":"35","syslogfacility":"4","syslogseverity":"3",` +
-	`"timegenerated":"2026-12-02T20:00:01.517266+00:00","programname":"sshd","protocol-version":"0","structured-data":"-",` +
-	`"app-name":"sshd","procid":"4242","msgid":"-","uuid":null,"$!":null}`
+// rsyslogMessage is what rsyslog 8.2302 (Debian 12) wrote to Kafka with
+// omkafka and the template "%jsonmesg%" for
+// `logger -p auth.err -t sshd -i "Failed password for root from 10.0.0.9"`.
+const rsyslogMessage = `{ "msg": " Failed password for root from 10.0.0.9", "rawmsg": "<35>Dec  2 20:25:05 sshd[4242]: Failed password for root from 10.0.0.9", ` +
+	`"timereported": "2026-12-02T20:25:05.342438+00:00", "hostname": "web-1", "syslogtag": "sshd[4242]:", "inputname": "imuxsock", ` +
+	`"fromhost": "web-1", "fromhost-ip": "127.0.0.1", "pri": "35", "syslogfacility": "4", "syslogseverity": "3", ` +
+	`"timegenerated": "2026-12-02T20:25:05.342438+00:00", "programname": "sshd", "protocol-version": "0", "structured-data": "-", ` +
+	`"app-name": "sshd", "procid": "4242", "msgid": "-", "uuid": null, "$!": null }`
 
 func TestSyslogJSON(t *testing.T) {
 	tests := []struct {

@@ -317,13 +317,15 @@ type receiver struct {
 	delivered map[string]int                       // webhook-id → 2xx answers
 	events    map[string]string                    // webhook-id → data.seq
 	arrivals  map[string][]time.Time               // webhook-id → when each request came
+	bodies    map[string][]byte                    // webhook-id → the body delivered
 	bad       []string
 }
 
 func newReceiver(t testing.TB) *receiver {
 	t.Helper()
 	rc := &receiver{t: t, secrets: map[string]*standardwebhooks.Webhook{}, attempts: map[string]int{},
-		delivered: map[string]int{}, events: map[string]string{}, arrivals: map[string][]time.Time{}}
+		delivered: map[string]int{}, events: map[string]string{}, arrivals: map[string][]time.Time{},
+		bodies: map[string][]byte{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -387,6 +389,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	if status < 300 {
 		rc.delivered[id]++
 		rc.events[id] = fmt.Sprint(env.Data.Seq)
+		rc.bodies[id] = body
 	}
 	w.WriteHeader(status)
 }
@@ -406,6 +409,13 @@ func (rc *receiver) requests() map[string][]time.Time {
 		out[id] = append([]time.Time(nil), at...)
 	}
 	return out
+}
+
+// deliveredBodies returns the body delivered under each webhook-id.
+func (rc *receiver) deliveredBodies() map[string][]byte {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return clone(rc.bodies)
 }
 
 func (rc *receiver) deliveredCount() int {
