@@ -10,6 +10,7 @@ import (
 // Metrics are the collectors hookstream updates.
 type Metrics struct {
 	EventsConsumed  *prometheus.CounterVec // topic
+	EventsRead      *prometheus.CounterVec // format
 	EventsMatched   prometheus.Counter
 	Matches         prometheus.Counter
 	Poison          *prometheus.CounterVec // reason
@@ -41,7 +42,9 @@ func New(reg prometheus.Registerer) *Metrics {
 	const ns = "hookstream"
 	return &Metrics{
 		EventsConsumed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_consumed_total",
-			Help: "Log events read from the input topics."}, []string{"topic"}),
+			Help: "Records read from the input topics."}, []string{"topic"}),
+		EventsRead: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_read_total",
+			Help: "Log events read from input records, by the format they were written in (an OTLP record holds many)."}, []string{"format"}),
 		EventsMatched: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_matched_total",
 			Help: "Log events that matched at least one subscription."}),
 		Matches: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "matches_total",

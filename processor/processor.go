@@ -137,6 +137,9 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 	if poison != nil {
 		return p.poison(ctx, rec, string(poison.Reason), poison.Detail)
 	}
+	if len(events) > 0 {
+		p.Metrics.EventsRead.WithLabelValues(cmp.Or(events[0].Format, "json")).Add(float64(len(events)))
+	}
 	if len(events) == 1 {
 		return p.attemptEvent(ctx, rec, 0, events[0])
 	}

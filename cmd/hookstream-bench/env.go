@@ -46,6 +46,9 @@ func (b *bench) startHookstream(name, topic, group string) (*proc, error) {
 		gw = freeAddr()
 		extra = "gateway:\n  addr: " + gw + "\n"
 	}
+	if b.format != "" {
+		extra += "events:\n  format: " + b.format + "\n"
+	}
 	cfg := fmt.Sprintf(`log: {level: warn, format: json}
 kafka:
   brokers: [%s]

@@ -31,6 +31,7 @@ type bench struct {
 	redis    string // what Redis is, for the report
 	profile  string // directory for CPU profiles, empty for none
 	gateway  bool   // start hookstream with its gateway
+	format   string // the input topic's events.format, empty for json
 }
 
 func main() {
@@ -38,7 +39,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,formats,fanout,match,steady,isolation,gateway,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,steady,isolation,gateway,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -89,6 +90,8 @@ func main() {
 			rows = append(rows, b.gatewayRun(*events/10)...)
 		case "match":
 			rows = append(rows, b.matchHeavy(*events))
+		case "otlp":
+			rows = append(rows, b.otlp(*events)...)
 		case "steady":
 			rows = append(rows, b.steady(5000, *steadyFor), b.steady(20000, *steadyFor))
 		case "isolation":
