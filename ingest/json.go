@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,16 +67,54 @@ func str(m map[string]any, keys ...string) string {
 	return ""
 }
 
-// firstOf is the first of keys that m holds as a non-empty string (or
-// number), and "" when none does. A value of "-", syslog's nil value,
-// counts as empty.
-func firstOf(m map[string]any, keys ...string) string {
+// firstOf is the first of keys that m holds as a non-empty string, and
+// "" when none does. A value of "-", syslog's nil value, counts as empty.
+func firstOf(m map[string]string, keys ...string) string {
 	for _, k := range keys {
-		if s := str(m, k); s != "" && s != "-" {
+		if s := m[k]; s != "" && s != "-" {
 			return s
 		}
 	}
 	return ""
+}
+
+// scalars reads the top-level members of obj, a JSON object that passed
+// check, named in keys and holding a string or a number, as text (a
+// number as written). Of a repeated key the last counts.
+func scalars(obj []byte, keys map[string]bool) map[string]string {
+	m := make(map[string]string, 16)
+	event.Members(obj, func(key, val []byte) {
+		if !keys[string(key)] {
+			return
+		}
+		switch c := val[0]; {
+		case c == '"':
+			var s string
+			if bytes.IndexByte(val, '\\') < 0 {
+				s = string(val[1 : len(val)-1])
+			} else if json.Unmarshal(val, &s) != nil {
+				return
+			}
+			m[string(key)] = s
+		case c == '-' || (c >= '0' && c <= '9'):
+			m[string(key)] = string(val)
+		}
+	})
+	return m
+}
+
+// timeText reads an RFC 3339 time, or unix seconds or milliseconds as
+// text.
+func timeText(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	if c := s[0]; c == '-' || (c >= '0' && c <= '9') {
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			return timeOf(json.Number(s))
+		}
+	}
+	return timeOf(s)
 }
 
 // timeOf reads an RFC 3339 string, or unix seconds or milliseconds

@@ -42,13 +42,10 @@ func (r *Reader) syslog(rec *kgo.Record) (*event.Event, error) {
 	if err := r.check(rec.Value, ReasonInvalidSyslog, "syslog-json"); err != nil {
 		return nil, err
 	}
-	m, err := decodeObject(rec.Value)
-	if err != nil {
-		return nil, poison(ReasonInvalidSyslog, "syslog-json", "%v", err)
-	}
-	msg, ok := m["msg"].(string)
+	m := scalars(rec.Value, syslogKeys)
+	msg, ok := m["msg"]
 	if !ok {
-		if msg, ok = m["message"].(string); !ok {
+		if msg, ok = m["message"]; !ok {
 			return nil, poison(ReasonInvalidSyslog, "syslog-json", "no msg or message string")
 		}
 	}
@@ -68,7 +65,7 @@ func (r *Reader) syslog(rec *kgo.Record) (*event.Event, error) {
 		}
 	}
 	for _, key := range []string{"timereported", "timestamp", "@timestamp", "timegenerated"} {
-		if t, ok := timeOf(m[key]); ok {
+		if t, ok := timeText(m[key]); ok {
 			k.time = t
 			break
 		}
@@ -90,10 +87,18 @@ func (r *Reader) syslog(rec *kgo.Record) (*event.Event, error) {
 	return r.write(rec, "syslog-json", k, d)
 }
 
+// syslogKeys are the members a syslog message is read from.
+var syslogKeys = map[string]bool{"msg": true, "message": true, "syslogseverity": true, "severity": true,
+	"syslogseverity-text": true, "level": true, "pri": true, "syslogfacility": true, "facility": true,
+	"syslogfacility-text": true, "programname": true, "app-name": true, "appname": true, "program": true,
+	"procid": true, "pid": true, "syslogtag": true, "tag": true, "hostname": true, "host": true,
+	"fromhost": true, "msgid": true, "timereported": true, "timestamp": true, "@timestamp": true,
+	"timegenerated": true}
+
 // severityOf is the message's severity, 0–7, or -1 when it has none.
-func severityOf(m map[string]any) int {
+func severityOf(m map[string]string) int {
 	for _, key := range []string{"syslogseverity", "severity", "syslogseverity-text", "level"} {
-		if s := str(m, key); s != "" {
+		if s := m[key]; s != "" {
 			if n, err := strconv.Atoi(s); err == nil {
 				if n >= 0 && n <= 7 {
 					return n
@@ -111,16 +116,16 @@ func severityOf(m map[string]any) int {
 			}
 		}
 	}
-	if n, err := strconv.Atoi(str(m, "pri")); err == nil && n >= 0 && n < 192 {
+	if n, err := strconv.Atoi(m["pri"]); err == nil && n >= 0 && n < 192 {
 		return n & 7
 	}
 	return -1
 }
 
 // facilityOf is the message's facility, 0–23, or -1 when it has none.
-func facilityOf(m map[string]any) int {
+func facilityOf(m map[string]string) int {
 	for _, key := range []string{"syslogfacility", "facility", "syslogfacility-text"} {
-		if s := str(m, key); s != "" {
+		if s := m[key]; s != "" {
 			if n, err := strconv.Atoi(s); err == nil {
 				if n >= 0 && n < len(syslogFacilities) {
 					return n
@@ -134,7 +139,7 @@ func facilityOf(m map[string]any) int {
 			}
 		}
 	}
-	if n, err := strconv.Atoi(str(m, "pri")); err == nil && n >= 0 && n < 192 {
+	if n, err := strconv.Atoi(m["pri"]); err == nil && n >= 0 && n < 192 {
 		return n >> 3
 	}
 	return -1
@@ -142,7 +147,7 @@ func facilityOf(m map[string]any) int {
 
 // programOf is the program that logged the message and its process id,
 // from programname, app-name or program, else from the tag ("sshd[42]:").
-func programOf(m map[string]any) (program, pid string) {
+func programOf(m map[string]string) (program, pid string) {
 	program = firstOf(m, "programname", "app-name", "appname", "program")
 	pid = firstOf(m, "procid", "pid")
 	if tag := firstOf(m, "syslogtag", "tag"); tag != "" && (program == "" || pid == "") {
