@@ -38,16 +38,6 @@ const (
 // Formats lists the formats, as the documentation orders them.
 var Formats = []Format{JSON, OTLP, OTLPProto, OTLPJSON, ECS, CloudEvents, SyslogJSON, Auto}
 
-// shape is the name a converted event gives in its "format" member and
-// in Event.Format: both OTLP encodings give "otlp".
-func (f Format) shape() string {
-	switch f {
-	case OTLPProto, OTLPJSON:
-		return string(OTLP)
-	}
-	return string(f)
-}
-
 // The reasons a record that claims a format is refused.
 const (
 	ReasonInvalidOTLP        event.Reason = "invalid_otlp"

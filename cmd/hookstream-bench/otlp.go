@@ -55,11 +55,11 @@ func otlpRecord(first int) []byte {
 func (b *bench) otlp(n int) []row {
 	n = n / otlpPerRecord * otlpPerRecord
 	type result struct {
-		rate, cpu   float64
-		rss         int64
-		delivered   int64
-		elapsed     time.Duration
-		format, how string
+		rate, cpu float64
+		rss       int64
+		delivered int64
+		elapsed   time.Duration
+		format    string
 	}
 	measure := func(format string) result {
 		rc := newReceiver(false)
