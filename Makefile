@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 
 STATICCHECK ?= v0.8.2
 
-.PHONY: run build test test-alerts test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
+.PHONY: run build test test-alerts test-observability test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
 
 ## run: start hookstream with an embedded Kafka broker and Redis (no installs needed)
 run:
@@ -49,6 +49,10 @@ kafka-start:
 
 kafka-stop:
 	KAFKA_PORT=$(KAFKA_PORT) deploy/local/kafka.sh stop
+
+## test-observability: a real Prometheus scrapes a live hookstream; every dashboard query must return series and every rule evaluate
+test-observability:
+	go test -tags observability -run TestObservability -count=1 -v ./deploy
 
 ## fuzz: run each fuzz target for FUZZTIME (their seeds run in every make test)
 fuzz:
