@@ -77,8 +77,10 @@ lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	go vet ./...
 	go vet -tags faults ./reliability
+	go vet -tags observability ./deploy
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) -tags faults ./reliability
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) -tags observability ./deploy
 
 clean:
 	rm -rf bin .hookstream .cache
