@@ -183,3 +183,57 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		t.Fatal("the dashboard queries no hookstream metric")
 	}
 }
+
+// TestComposeHookstreamConfig: the compose stack's hookstream, given its
+// config file and environment (with a token as `hookstream token` makes
+// one), has a config hookstream accepts (what `run --check-config` checks),
+// reads the topic kafka-init creates, and is where Prometheus scrapes.
+// The stack itself is not started here: there is no container engine.
+func TestComposeHookstreamConfig(t *testing.T) {
+	b, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Entrypoint  []string          `yaml:"entrypoint"`
+			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	hs := compose.Services["hookstream"]
+	var env []string
+	for k, v := range hs.Environment {
+		if strings.HasPrefix(v, "${HOOKSTREAM_ADMIN_TOKENS") {
+			v = "admin:" + strings.Repeat("ab", 32)
+		}
+		env = append(env, k+"="+v)
+	}
+	var cfgPath string
+	for _, v := range hs.Volumes {
+		if host, mount, _ := strings.Cut(v, ":"); strings.HasPrefix(mount, "/etc/hookstream/hookstream.yaml") {
+			cfgPath = filepath.Join("..", host)
+		}
+	}
+	cfg, err := config.Load(cfgPath, env)
+	if err != nil {
+		t.Fatalf("the compose hookstream's config is refused: %v", err)
+	}
+	if cfg.Kafka.Brokers[0] != "kafka:9092" || cfg.Redis.URL != "redis://redis:6379/0" || cfg.Admin.Addr != ":8080" || cfg.Gateway.Addr != ":8082" {
+		t.Errorf("compose config: brokers %v, redis %s, admin %s, gateway %s", cfg.Kafka.Brokers, cfg.Redis.URL, cfg.Admin.Addr, cfg.Gateway.Addr)
+	}
+	init := strings.Join(compose.Services["kafka-init"].Entrypoint, " ")
+	if !strings.Contains(init, "--topic "+cfg.Kafka.InputTopics[0]+" ") {
+		t.Errorf("kafka-init (%s) does not create the input topic %s", init, cfg.Kafka.InputTopics[0])
+	}
+	prom, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(prom), `"hookstream:8080"`) {
+		t.Errorf("deploy/prometheus.yml does not scrape hookstream:8080:\n%s", prom)
+	}
+}
