@@ -33,6 +33,7 @@ type Config struct {
 	Admin    Admin    `yaml:"admin"`
 	Gateway  Gateway  `yaml:"gateway"`
 	History  History  `yaml:"history"`
+	Tracing  Tracing  `yaml:"tracing"`
 
 	// ShutdownTimeout bounds how long in-flight deliveries may take to
 	// finish after a stop signal before the process exits without them
@@ -221,6 +222,22 @@ type Fields struct {
 	Timestamp []string `yaml:"timestamp" validate:"min=1,dive,required"`
 	// Message defaults to [message, msg].
 	Message []string `yaml:"message" validate:"min=1,dive,required"`
+}
+
+// Tracing configures the spans of delivery attempts. W3C trace context
+// on input records reaches the webhooks and the retry and DLQ records
+// whether or not spans are exported.
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP traces URL, such as
+	// http://otel-collector:4318/v1/traces; empty (the default) records
+	// no spans.
+	Endpoint string `yaml:"endpoint" validate:"omitempty,url"`
+	// Headers are sent with every export (an API key, say).
+	Headers map[string]string `yaml:"headers"`
+	// SampleRatio is the share of traces that begin at hookstream that
+	// are sampled; a trace that came with its event keeps its own
+	// decision. Default 1.
+	SampleRatio float64 `yaml:"sample_ratio" validate:"gte=0,lte=1"`
 }
 
 // Retry configures the retry-topic ladder.
@@ -434,6 +451,7 @@ func Default() Config {
 				Message:   []string{"message", "msg"},
 			},
 		},
+		Tracing: Tracing{SampleRatio: 1},
 		Retry: Retry{
 			Rungs:         []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second},
 			MaxRetryAfter: time.Hour,

@@ -17,4 +17,7 @@ type Request struct {
 	// Signature is the webhook-signature header; empty when the
 	// subscription's deliveries are not signed.
 	Signature string
+	// Traceparent and Tracestate are the W3C trace context headers, when
+	// the delivery has one.
+	Traceparent, Tracestate string
 }

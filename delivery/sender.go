@@ -309,7 +309,7 @@ func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict
 func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Request, start time.Time) Outcome {
 	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
 	defer cancel()
-	h := make(http.Header, len(sub.Header)+len(r.Header)+5)
+	h := make(http.Header, len(sub.Header)+len(r.Header)+7)
 	for k, v := range sub.Header {
 		h[k] = v
 	}
@@ -322,6 +322,12 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 		h["Webhook-Signature"] = []string{r.Signature}
 	}
 	h["User-Agent"] = []string{s.ua}
+	if r.Traceparent != "" {
+		h["Traceparent"] = []string{r.Traceparent}
+		if r.Tracestate != "" {
+			h["Tracestate"] = []string{r.Tracestate}
+		}
+	}
 	var cred credential.Credential
 	if sub.Credential != nil {
 		var err error

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/delivery"
@@ -33,6 +34,7 @@ import (
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
+	"github.com/hookstream/hookstream/tracing"
 )
 
 // Producer writes records, waiting for their acknowledgement or calling
@@ -63,7 +65,10 @@ type Health interface {
 // Options configure a Processor.
 type Options struct {
 	// Events reads the events of input records, and of delivery jobs.
-	Events        *ingest.Reader
+	Events *ingest.Reader
+	// Tracer records a span per attempt; nil records none (trace
+	// context is still passed on).
+	Tracer        *tracing.Tracer
 	Subscriptions Subscriptions
 	Sender        *delivery.Sender
 	Producer      Producer
@@ -153,8 +158,9 @@ func (p *Processor) attemptEvent(ctx context.Context, rec *kgo.Record, index int
 	if len(matches) == 0 {
 		return nil
 	}
+	tc := tracing.FromRecord(rec.Headers)
 	return p.attemptAll(ctx, len(matches), "", len(matches), func(i int) (*subscription.Compiled, *retry.Job, *event.Event) {
-		return matches[i], p.newJob(rec, index, ev, matches[i]), ev
+		return matches[i], p.newJob(rec, index, ev, matches[i], tc), ev
 	})
 }
 
@@ -179,15 +185,17 @@ func (p *Processor) attemptEvents(ctx context.Context, rec *kgo.Record, events [
 	if len(attempts) == 0 {
 		return nil
 	}
+	tc := tracing.FromRecord(rec.Headers)
 	return p.attemptAll(ctx, len(attempts), "", min(len(attempts), maxFanOut), func(i int) (*subscription.Compiled, *retry.Job, *event.Event) {
 		a := attempts[i]
 		ev := events[a.index]
-		return a.sub, p.newJob(rec, a.index, ev, a.sub), ev
+		return a.sub, p.newJob(rec, a.index, ev, a.sub, tc), ev
 	})
 }
 
-// newJob is the delivery of ev, the index-th event of rec, to sub.
-func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *subscription.Compiled) *retry.Job {
+// newJob is the delivery of ev, the index-th event of rec, to sub,
+// continuing the record's trace context tc.
+func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *subscription.Compiled, tc tracing.Context) *retry.Job {
 	origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Index: index}
 	return &retry.Job{
 		WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
@@ -197,6 +205,8 @@ func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *sub
 		EventType:      ev.Type,
 		EventTime:      cmp.Or(ev.Time, rec.Timestamp),
 		Event:          ev.Raw,
+		Traceparent:    tc.Traceparent,
+		Tracestate:     tc.Tracestate,
 	}
 }
 
@@ -423,7 +433,31 @@ func (p *Processor) deliver(ctx context.Context, sub *subscription.Compiled, job
 		return p.finish(ctx, sub, job, rung, now, renderFailed(err))
 	}
 	p.sign(sub, &req, now)
-	return p.finish(ctx, sub, job, rung, now, p.Sender.Send(ctx, sub, &req))
+	ctx, span := p.trace(ctx, sub, job, rung, &req)
+	out := p.Sender.Send(ctx, sub, &req)
+	span.End(out.Status, out.Class.String(), string(out.Reason))
+	return p.finish(ctx, sub, job, rung, now, out)
+}
+
+// trace is the trace stage: req carries the delivery's trace context,
+// and when spans are recorded the attempt gets one, which req carries
+// instead. A delivery that came without a trace continues the one its
+// first attempt began.
+func (p *Processor) trace(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, req *delivery.Request) (context.Context, tracing.Attempt) {
+	parent := tracing.Context{Traceparent: job.Traceparent, Tracestate: job.Tracestate}
+	if !p.Tracer.On() {
+		req.Traceparent, req.Tracestate = parent.Traceparent, parent.Tracestate
+		return ctx, tracing.Attempt{}
+	}
+	ctx, span, tc := p.Tracer.Start(ctx, parent,
+		attribute.String("hookstream.subscription", sub.ID), attribute.String("hookstream.webhook_id", job.WebhookID),
+		attribute.Int("hookstream.attempt", job.Attempts+1), attribute.String("hookstream.rung", cmp.Or(rung, "input")),
+		attribute.String("server.address", sub.Host))
+	req.Traceparent, req.Tracestate = tc.Traceparent, tc.Tracestate
+	if job.Traceparent == "" {
+		job.Traceparent, job.Tracestate = tc.Traceparent, tc.Tracestate
+	}
+	return ctx, span
 }
 
 // render is the render stage: the request sub's endpoint expects for

@@ -22,12 +22,15 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
+	"github.com/hookstream/hookstream/tracing"
 )
 
 func TestWebhookID(t *testing.T) {
@@ -799,4 +802,60 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
+}
+
+// A W3C traceparent on a log event reaches the webhook and the retry
+// record: unchanged when no spans are recorded, else as the attempt's
+// span, a child of the event's.
+func TestTraceContext(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	var got atomic.Value
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("traceparent"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(healthy.Close)
+	rec := tracetest.NewSpanRecorder()
+	for _, tt := range []struct {
+		name   string
+		tracer *tracing.Tracer
+	}{{"spans off", nil}, {"spans on", tracing.NewWith(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))}} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, l := newTestProcessor(t, []string{healthy.URL, downURL(t)}, nil)
+			p.Tracer = tt.tracer
+			err := p.HandleEvent(context.Background(), &kgo.Record{Topic: "logs", Offset: 1, Timestamp: time.UnixMilli(1714557600000),
+				Value: []byte(`{"type":"t"}`), Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte(parent)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := got.Load().(string)
+			jobs, _ := l.jobs(t, l.ladder.Rungs[0].Topic)
+			if len(jobs) != 1 || jobs[0].Traceparent != parent {
+				t.Fatalf("retry jobs %d, the first with traceparent %q", len(jobs), jobs[0].Traceparent)
+			}
+			if tt.tracer == nil {
+				if sent != parent {
+					t.Errorf("webhook traceparent %q, want the event's %q", sent, parent)
+				}
+				return
+			}
+			var span sdktrace.ReadOnlySpan
+			for _, s := range rec.Ended() {
+				if s.SpanContext().SpanID().String() == strings.Split(sent, "-")[2] {
+					span = s
+				}
+			}
+			if span == nil || span.Parent().SpanID().String() != "00f067aa0ba902b7" || !strings.HasPrefix(sent, "00-4bf92f3577b34da6a3ce929d0e0e4736-") {
+				t.Fatalf("webhook traceparent %q is not an attempt span under the event's", sent)
+			}
+			attrs := map[string]string{}
+			for _, a := range span.Attributes() {
+				attrs[string(a.Key)] = a.Value.Emit()
+			}
+			if attrs["hookstream.subscription"] != "sub_a" || attrs["hookstream.attempt"] != "1" || attrs["hookstream.rung"] != "input" ||
+				attrs["http.response.status_code"] != "204" || attrs["hookstream.outcome"] != "delivered" {
+				t.Errorf("span attributes %v", attrs)
+			}
+		})
+	}
 }

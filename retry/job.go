@@ -31,6 +31,8 @@ const (
 	HeaderPutOffs      = "hookstream-put-offs"      // times put off since the last attempt, when any
 	HeaderRetryAfter   = "hookstream-retry-after"   // ms the endpoint asked to wait, when longer than the rung's delay
 	HeaderEventFormat  = "hookstream-event-format"  // the format the event was converted from, when it was
+	HeaderTraceparent  = "traceparent"              // W3C trace context of the event, when it had one
+	HeaderTracestate   = "tracestate"
 
 	// A poison record too large for the DLQ is cut; these say what it was.
 	HeaderOriginalBytes  = "hookstream-original-bytes"  // the value's size
@@ -100,11 +102,14 @@ type Job struct {
 	// hookstream's event shape, empty for a JSON event kept as it came.
 	EventFormat string
 	EventType   string
-	EventTime   time.Time
-	LastStatus  int
-	LastReason  string
-	LastError   string
-	Event       []byte
+	// Traceparent and Tracestate are the W3C trace context the delivery
+	// continues, empty when it has none.
+	Traceparent, Tracestate string
+	EventTime               time.Time
+	LastStatus              int
+	LastReason              string
+	LastError               string
+	Event                   []byte
 }
 
 // Record encodes the job for topic, due at notBefore (zero for the DLQ),
@@ -116,13 +121,14 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 	buf := make([]byte, 0, j.headerBytes(dlqReason)+len(j.WebhookID))
 	buf = append(buf, j.WebhookID...)
 	r.Key = buf[:len(buf):len(buf)]
-	_, r.Headers = j.appendHeaders(buf, make([]kgo.RecordHeader, 0, 14), notBefore, dlqReason)
+	_, r.Headers = j.appendHeaders(buf, make([]kgo.RecordHeader, 0, 17), notBefore, dlqReason)
 	return r
 }
 
 // headerBytes bounds the bytes of the job's header values.
 func (j *Job) headerBytes(dlqReason DLQReason) int {
 	return len(j.WebhookID) + len(j.SubscriptionID) + len(j.Origin.Topic) + len(j.EventType) + len(j.EventFormat) +
+		len(j.Traceparent) + len(j.Tracestate) +
 		len(KindDelivery) + len(dlqReason) + 10*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
 }
 
@@ -160,6 +166,16 @@ func (j *Job) appendHeaders(buf []byte, hs []kgo.RecordHeader, notBefore time.Ti
 		n = len(buf)
 		buf = append(buf, j.EventFormat...)
 		add(HeaderEventFormat, n)
+	}
+	if j.Traceparent != "" {
+		n = len(buf)
+		buf = append(buf, j.Traceparent...)
+		add(HeaderTraceparent, n)
+		if j.Tracestate != "" {
+			n = len(buf)
+			buf = append(buf, j.Tracestate...)
+			add(HeaderTracestate, n)
+		}
 	}
 	if !notBefore.IsZero() {
 		n = len(buf)
@@ -199,7 +215,7 @@ func (j *Job) appendHeaders(buf []byte, hs []kgo.RecordHeader, notBefore time.Ti
 // encoded straight from its jobs, without a record each. scratch is
 // reused for the header values and returned.
 func (j *Job) AppendBundled(dst, scratch []byte, notBefore time.Time) ([]byte, []byte) {
-	var arr [14]kgo.RecordHeader
+	var arr [17]kgo.RecordHeader
 	scratch, hs := j.appendHeaders(scratch[:0], arr[:0], notBefore, "")
 	return appendBundledEntry(dst, hs, j.Event), scratch
 }
@@ -218,7 +234,7 @@ func JobFromRecord(r *kgo.Record) (*Job, error) {
 type jobHeaders struct {
 	kind, attempts, subscription, webhookID, origin, first                []byte
 	eventType, eventTime, status, notBefore, putOffs, errText, retryAfter []byte
-	eventFormat                                                           []byte
+	eventFormat, traceparent, tracestate                                  []byte
 }
 
 // set notes header key's value. Of a header given twice, the first
@@ -254,6 +270,10 @@ func (h *jobHeaders) set(key string, value []byte) {
 		field = &h.retryAfter
 	case HeaderEventFormat:
 		field = &h.eventFormat
+	case HeaderTraceparent:
+		field = &h.traceparent
+	case HeaderTracestate:
+		field = &h.tracestate
 	default:
 		return
 	}
@@ -290,7 +310,7 @@ func (h *jobHeaders) jobWith(event []byte, ss *strs) (*Job, error) {
 		return nil, fmt.Errorf("delivery job: %s, %s and a value are required", HeaderWebhookID, HeaderSubscription)
 	}
 	j := &Job{Event: event, WebhookID: string(h.webhookID), SubscriptionID: reuse(&ss.sub, h.subscription), EventType: reuse(&ss.typ, h.eventType),
-		EventFormat: reuse(&ss.format, h.eventFormat)}
+		EventFormat: reuse(&ss.format, h.eventFormat), Traceparent: string(h.traceparent), Tracestate: string(h.tracestate)}
 	if len(h.errText) > 0 {
 		reason, msg, _ := bytes.Cut(h.errText, []byte(": "))
 		j.LastReason, j.LastError = reuse(&ss.reason, reason), reuse(&ss.err, msg)

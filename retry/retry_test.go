@@ -284,11 +284,12 @@ func TestSourceHeaderMovesOurNamesAside(t *testing.T) {
 }
 
 // A delivery of one of a record's several events (an OTLP request's log
-// records) keeps its place and its event's format through a rung, alone
-// or in a bundle.
+// records) keeps its place, its event's format and its trace context
+// through a rung, alone or in a bundle.
 func TestJobOfConvertedEvent(t *testing.T) {
 	job := &Job{WebhookID: "msg_2", SubscriptionID: "sub_1", Attempts: 1, FirstAttempt: time.UnixMilli(1700000000123),
-		Origin: Origin{Topic: "otel", Partition: 1, Offset: 9, Index: 7}, EventFormat: "otlp", Event: []byte(`{"type":"t"}`)}
+		Origin: Origin{Topic: "otel", Partition: 1, Offset: 9, Index: 7}, EventFormat: "otlp", Event: []byte(`{"type":"t"}`),
+		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Tracestate: "congo=t61rcWkgMzE"}
 	rec := job.Record("hookstream.retry.1s", time.UnixMilli(1700000001123), "")
 	if got, _ := HeaderValue(rec, HeaderOrigin); got != "otel/1/9#7" {
 		t.Errorf("origin header %q", got)
@@ -303,8 +304,8 @@ func TestJobOfConvertedEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, j := range append(jobs, back) {
-		if j.Origin != job.Origin || j.EventFormat != "otlp" {
-			t.Errorf("read back: origin %+v format %q", j.Origin, j.EventFormat)
+		if j.Origin != job.Origin || j.EventFormat != "otlp" || j.Traceparent != job.Traceparent || j.Tracestate != job.Tracestate {
+			t.Errorf("read back: origin %+v format %q trace %q %q", j.Origin, j.EventFormat, j.Traceparent, j.Tracestate)
 		}
 	}
 	for _, bad := range []string{"otel/1/9#", "otel/1/9#x", "otel/1/9#-1", "otel/1/9#99999999999"} {

@@ -318,6 +318,7 @@ type receiver struct {
 	events    map[string]string                    // webhook-id → data.seq
 	arrivals  map[string][]time.Time               // webhook-id → when each request came
 	bodies    map[string][]byte                    // webhook-id → the body delivered
+	headers   map[string]http.Header               // webhook-id → the headers of the request delivered
 	bad       []string
 }
 
@@ -325,7 +326,7 @@ func newReceiver(t testing.TB) *receiver {
 	t.Helper()
 	rc := &receiver{t: t, secrets: map[string]*standardwebhooks.Webhook{}, attempts: map[string]int{},
 		delivered: map[string]int{}, events: map[string]string{}, arrivals: map[string][]time.Time{},
-		bodies: map[string][]byte{}}
+		bodies: map[string][]byte{}, headers: map[string]http.Header{}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -390,6 +391,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		rc.delivered[id]++
 		rc.events[id] = fmt.Sprint(env.Data.Seq)
 		rc.bodies[id] = body
+		rc.headers[id] = r.Header.Clone()
 	}
 	w.WriteHeader(status)
 }

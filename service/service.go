@@ -46,6 +46,7 @@ import (
 	"github.com/hookstream/hookstream/redisconn"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
+	"github.com/hookstream/hookstream/tracing"
 )
 
 // Options configure a Service.
@@ -189,7 +190,21 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer sender.Close()
 	ladder := ladderOf(cfg)
+	tracer, stopTracing, err := tracing.New(tracing.Config{Endpoint: cfg.Tracing.Endpoint, Headers: cfg.Tracing.Headers,
+		SampleRatio: cfg.Tracing.SampleRatio}, s.opts.Version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The spans of the last attempts.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			s.log.Warn().Err(err).Msg("exporting the last spans")
+		}
+	}()
 	procOpts := processor.Options{
+		Tracer: tracer,
 		Events: events, Subscriptions: cache, Sender: sender, Producer: producer, Ladder: ladder,
 		Metrics: s.metrics, Logger: s.log.With().Str("component", "processor").Logger(),
 		Linger: cfg.Kafka.ProduceLinger, BundleMaxBytes: min(64<<10, cfg.Kafka.MaxMessageBytes/2),

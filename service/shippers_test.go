@@ -3,14 +3,21 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // rsyslogd runs Debian's rsyslogd as this user, with a config of its own:
@@ -118,5 +125,76 @@ func TestRsyslogOmkafka(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := rc.deliveredCount(); n != 1 {
 		t.Errorf("%d deliveries, want only the sshd error", n)
+	}
+}
+
+// With tracing.endpoint set, each attempt is a span exported over
+// OTLP/HTTP, read here with the OpenTelemetry Collector's own decoder: a
+// child of the traceparent the log event came with, which the webhook
+// carries on as the attempt's span.
+func TestTracingExportsAttemptSpans(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	var mu sync.Mutex
+	var spans []ptrace.Span
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			t.Errorf("export is not OTLP protobuf: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rss := req.Traces().ResourceSpans()
+		mu.Lock()
+		for i := range rss.Len() {
+			if name, _ := rss.At(i).Resource().Attributes().Get("service.name"); name.Str() != "hookstream" {
+				t.Errorf("service.name %q", name.Str())
+			}
+			sss := rss.At(i).ScopeSpans()
+			for j := range sss.Len() {
+				for k := range sss.At(j).Spans().Len() {
+					spans = append(spans, sss.At(j).Spans().At(k))
+				}
+			}
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(collector.Close)
+
+	e := newEnv(t)
+	e.cfg.Tracing.Endpoint = collector.URL + "/v1/traces"
+	in := e.start()
+	rc := newReceiver(t)
+	in.subscribe(t, rc, map[string]any{"name": "traced"})
+	cl, err := kgo.NewClient(e.kafka(kgo.DefaultProduceTopic(e.input))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Value: logEvent(1, `"type":"traced"`),
+		Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte(parent)}}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() bool { return rc.deliveredCount() == 1 }, "not delivered")
+	in.stop(t) // flushes the last spans
+	mu.Lock()
+	defer mu.Unlock()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans exported, want 1", len(spans))
+	}
+	s := spans[0]
+	attrs := s.Attributes().AsRaw()
+	if s.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || s.ParentSpanID().String() != "00f067aa0ba902b7" ||
+		s.Kind() != ptrace.SpanKindClient || attrs["hookstream.outcome"] != "delivered" || attrs["http.response.status_code"] != int64(200) ||
+		attrs["hookstream.attempt"] != int64(1) {
+		t.Errorf("span %s/%s parent %s kind %s attributes %v", s.TraceID(), s.SpanID(), s.ParentSpanID(), s.Kind(), attrs)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for id, h := range rc.headers {
+		if want := "00-4bf92f3577b34da6a3ce929d0e0e4736-" + s.SpanID().String() + "-01"; h.Get("traceparent") != want {
+			t.Errorf("webhook %s carries traceparent %q, want the attempt's span %s", id, h.Get("traceparent"), want)
+		}
 	}
 }
