@@ -850,7 +850,7 @@ func TestTraceContext(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, a := range span.Attributes() {
-				attrs[string(a.Key)] = a.Value.Emit()
+				attrs[string(a.Key)] = a.Value.String()
 			}
 			if attrs["hookstream.subscription"] != "sub_a" || attrs["hookstream.attempt"] != "1" || attrs["hookstream.rung"] != "input" ||
 				attrs["http.response.status_code"] != "204" || attrs["hookstream.outcome"] != "delivered" {
