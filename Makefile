@@ -59,6 +59,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
 	go test -run '^$$' -fuzz '^FuzzPath$$' -fuzztime $(FUZZTIME) ./event
 	go test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./subscription
+	go test -run '^$$' -fuzz '^FuzzFromRecord$$' -fuzztime $(FUZZTIME) ./tracing
 	for f in FuzzOTLP FuzzECS FuzzCloudEvents FuzzSyslogJSON FuzzAuto; do \
 		go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ingest || exit 1; done
 

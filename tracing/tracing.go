@@ -38,6 +38,13 @@ type Context struct {
 // that is not valid W3C Trace Context is ignored, as the specification
 // asks: it is data hookstream did not write.
 func FromRecord(hs []kgo.RecordHeader) Context {
+	if len(hs) == 0 {
+		return Context{}
+	}
+	if len(hs) == 1 && hs[0].Key == HeaderTraceparent && plainV00(hs[0].Value) {
+		// The common case, read without the propagator's allocations.
+		return Context{Traceparent: string(hs[0].Value)}
+	}
 	var c propagation.MapCarrier
 	for _, h := range hs {
 		switch strings.ToLower(h.Key) {
@@ -54,6 +61,27 @@ func FromRecord(hs []kgo.RecordHeader) Context {
 		return Context{}
 	}
 	return canonical(w3c.Extract(context.Background(), c))
+}
+
+// plainV00 reports whether b is a version-00 traceparent as the
+// propagator writes it: lower-case hex, trace and span IDs not zero,
+// sampled or not.
+func plainV00(b []byte) bool {
+	if len(b) != 55 || string(b[:3]) != "00-" || b[35] != '-' || b[52] != '-' {
+		return false
+	}
+	nonZero := func(h []byte) bool {
+		any := false
+		for _, c := range h {
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+			any = any || c != '0'
+		}
+		return any
+	}
+	flags := string(b[53:55])
+	return nonZero(b[3:35]) && nonZero(b[36:52]) && (flags == "00" || flags == "01")
 }
 
 // canonical is the trace context of ctx as headers, empty when it holds

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -29,6 +30,11 @@ func TestFromRecord(t *testing.T) {
 		{"short", []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-4bf92f35-00f067aa0ba902b7-01")}}, Context{}},
 		{"not hex", []kgo.RecordHeader{{Key: "traceparent", Value: []byte(strings.Replace(parent, "4b", "zz", 1))}}, Context{}},
 		{"tracestate alone", []kgo.RecordHeader{{Key: "tracestate", Value: []byte("a=b")}}, Context{}},
+		{"upper case", []kgo.RecordHeader{{Key: "traceparent", Value: []byte(strings.ToUpper(parent))}}, Context{}},
+		{"zero span id", []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01")}}, Context{}},
+		{"not sampled", []kgo.RecordHeader{{Key: "traceparent", Value: []byte(parent[:53] + "00")}}, Context{Traceparent: parent[:53] + "00"}},
+		{"version ff", []kgo.RecordHeader{{Key: "traceparent", Value: []byte("ff" + parent[2:])}}, Context{}},
+		{"other header", []kgo.RecordHeader{{Key: "x", Value: []byte(parent)}}, Context{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +80,33 @@ func TestStart(t *testing.T) {
 		s := spans[len(spans)-1]
 		if s.Parent().IsValid() || !strings.Contains(tc.Traceparent, s.SpanContext().TraceID().String()) {
 			t.Errorf("span parent %v, request %q", s.Parent(), tc.Traceparent)
+		}
+	})
+}
+
+// BenchmarkFromRecord: what reading a record's trace context costs.
+func BenchmarkFromRecord(b *testing.B) {
+	hs := []kgo.RecordHeader{{Key: "traceparent", Value: []byte(parent)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if FromRecord(hs).Traceparent == "" {
+			b.Fatal("no context")
+		}
+	}
+}
+
+// FuzzFromRecord: the fast path takes exactly what the W3C propagator
+// takes, unchanged.
+func FuzzFromRecord(f *testing.F) {
+	for _, s := range []string{parent, strings.ToUpper(parent), parent[:53] + "00", "ff" + parent[2:], parent + "-x",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast := plainV00([]byte(s))
+		slow := canonical(w3c.Extract(context.Background(), propagation.MapCarrier{HeaderTraceparent: s}))
+		if fast && slow.Traceparent != s {
+			t.Fatalf("fast path takes %q; the propagator gives %q", s, slow.Traceparent)
 		}
 	})
 }

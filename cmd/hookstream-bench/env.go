@@ -49,6 +49,9 @@ func (b *bench) startHookstream(name, topic, group string) (*proc, error) {
 	if b.format != "" {
 		extra += "events:\n  format: " + b.format + "\n"
 	}
+	if b.tracing != "" {
+		extra += "tracing:\n  endpoint: " + b.tracing + "\n"
+	}
 	cfg := fmt.Sprintf(`log: {level: warn, format: json}
 kafka:
   brokers: [%s]
@@ -199,7 +202,7 @@ func (b *bench) produce(topic string, n, perSecond int, value func(i int) []byte
 				time.Sleep(wait)
 			}
 		}
-		cl.Produce(context.Background(), &kgo.Record{Value: value(i)}, func(_ *kgo.Record, err error) {
+		cl.Produce(context.Background(), &kgo.Record{Value: value(i), Headers: b.headers}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				select {
 				case errc <- err:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type bench struct {
@@ -32,6 +33,9 @@ type bench struct {
 	profile  string // directory for CPU profiles, empty for none
 	gateway  bool   // start hookstream with its gateway
 	format   string // the input topic's events.format, empty for json
+	tracing  string // tracing.endpoint, empty for none
+	// headers are given to every record produced.
+	headers []kgo.RecordHeader
 }
 
 func main() {
@@ -39,7 +43,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,steady,isolation,gateway,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,tracing,steady,isolation,gateway,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -92,6 +96,8 @@ func main() {
 			rows = append(rows, b.matchHeavy(*events))
 		case "otlp":
 			rows = append(rows, b.otlp(*events)...)
+		case "tracing":
+			rows = append(rows, b.tracingCost(*events/2)...)
 		case "steady":
 			rows = append(rows, b.steady(5000, *steadyFor), b.steady(20000, *steadyFor))
 		case "isolation":
