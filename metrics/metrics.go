@@ -18,6 +18,7 @@ type Metrics struct {
 	AttemptDuration *prometheus.HistogramVec
 	Retries         *prometheus.CounterVec // rung
 	RetriesHeld     prometheus.Counter
+	RetryLateness   *prometheus.HistogramVec // rung
 	Disabled        *prometheus.CounterVec // reason
 	Bundles         *prometheus.CounterVec // rung
 	DLQWrites       *prometheus.CounterVec // reason
@@ -60,6 +61,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Delivery jobs written to a retry rung."}, []string{"rung"}),
 		Disabled: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "subscriptions_disabled_total",
 			Help: "Subscriptions hookstream disabled: gone (the endpoint answered 410) or failing (every attempt failed for delivery.disable_after)."}, []string{"reason"}),
+		RetryLateness: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "retry_lateness_seconds",
+			Help:    "How long after it was due a retry was attempted: the time the ladder is behind, per rung.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300}}, []string{"rung"}),
 		RetriesHeld: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "retries_held_total",
 			Help: "Delivery jobs read before their endpoint's Retry-After was over and written round the last rung again, without an attempt."}),
 		Bundles: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retry_bundles_total",

@@ -337,6 +337,14 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 		due = append(due, job)
 	}
 	if len(due) > 0 {
+		late := p.Metrics.RetryLateness.WithLabelValues(p.rungOf[rec.Topic])
+		for _, job := range due {
+			if !job.NotBefore.IsZero() {
+				late.Observe(max(0, now.Sub(job.NotBefore).Seconds()))
+			}
+		}
+	}
+	if len(due) > 0 {
 		err = p.attemptAll(ctx, len(due), p.rungOf[rec.Topic], bundleFanOut, func(i int) (*subscription.Compiled, *retry.Job, *event.Event) {
 			return sub, due[i], nil
 		})
