@@ -19,11 +19,11 @@ type Metrics struct {
 	Retries         *prometheus.CounterVec // rung
 	RetriesHeld     prometheus.Counter
 	RetryLateness   *prometheus.HistogramVec // rung
-	Disabled        *prometheus.CounterVec // reason
-	Bundles         *prometheus.CounterVec // rung
-	DLQWrites       *prometheus.CounterVec // reason
-	JobsDropped     *prometheus.CounterVec // reason
-	ProduceErrors   *prometheus.CounterVec // topic
+	Disabled        *prometheus.CounterVec   // reason
+	Bundles         *prometheus.CounterVec   // rung
+	DLQWrites       *prometheus.CounterVec   // reason
+	JobsDropped     *prometheus.CounterVec   // reason
+	ProduceErrors   *prometheus.CounterVec   // topic
 	InFlight        prometheus.Gauge
 	Uncommitted     *prometheus.GaugeVec   // group
 	Commits         *prometheus.CounterVec // group, result
