@@ -92,6 +92,12 @@ type Options struct {
 	Linger time.Duration
 	// BundleMaxBytes caps the value of a bundle. Default 64 KiB.
 	BundleMaxBytes int
+	// MaxHelpers bounds the goroutines that send a record's attempts
+	// beside its own, across the process. A record whose attempts find
+	// none free sends them one after another on its own goroutine: ten
+	// thousand attempts parked on busy endpoints cost their stacks and
+	// bodies, and send nothing sooner. Default 1024.
+	MaxHelpers int
 	// MaxRecordBytes is the largest record the DLQ takes
 	// (kafka.max_message_bytes); a larger poison record is cut to fit.
 	// Default 1 MiB.
@@ -105,6 +111,7 @@ type Processor struct {
 	rungNames []string
 	retryNext []string          // "retry:<rung>" of each rung, as history shows it
 	rungOf    map[string]string // retry topic → rung name
+	helpers   chan struct{}     // a token per helper goroutine sending attempts
 	matchPool sync.Pool
 	workers   *workers.Pool
 	parcels   parcels
@@ -124,6 +131,10 @@ func New(opts Options) *Processor {
 		p.retryNext = append(p.retryNext, "retry:"+config.RungName(r.Delay))
 		p.rungOf[r.Topic] = config.RungName(r.Delay)
 	}
+	if opts.MaxHelpers <= 0 {
+		opts.MaxHelpers = 256
+	}
+	p.helpers = make(chan struct{}, opts.MaxHelpers)
 	p.matchPool.New = func() any { s := make([]*subscription.Compiled, 0, 8); return &s }
 	if opts.BundleMaxBytes <= 0 {
 		opts.BundleMaxBytes = 64 << 10
@@ -288,9 +299,15 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 			}
 		}
 		var wg sync.WaitGroup
+	helpers:
 		for range min(len(live), fanOut) - 1 {
+			select {
+			case p.helpers <- struct{}{}:
+			default:
+				break helpers // this goroutine sends the rest
+			}
 			wg.Add(1)
-			p.workers.Go(func() { defer wg.Done(); run() })
+			p.workers.Go(func() { defer wg.Done(); defer func() { <-p.helpers }(); run() })
 		}
 		run()
 		wg.Wait()
