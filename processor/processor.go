@@ -96,7 +96,7 @@ type Options struct {
 	// beside its own, across the process. A record whose attempts find
 	// none free sends them one after another on its own goroutine: ten
 	// thousand attempts parked on busy endpoints cost their stacks and
-	// bodies, and send nothing sooner. Default 1024.
+	// bodies, and send nothing sooner. Default 256.
 	MaxHelpers int
 	// MaxRecordBytes is the largest record the DLQ takes
 	// (kafka.max_message_bytes); a larger poison record is cut to fit.
