@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/hookstream/hookstream/subscription"
@@ -25,6 +26,9 @@ func (b *bench) fanOut(n int) []row {
 		check(b.produce(topic, n, 0, func(i int) []byte { return event(i, "info", i, 0) }))
 	}, 6)
 	defer p.stop()
+	if b.profile != "" && rcs[0].waitCount(int64(n/2), 10*time.Minute) {
+		p.heapProfile(filepath.Join(b.profile, "fanout.heap"))
+	}
 	var first, last int64
 	for _, rc := range rcs {
 		if !rc.waitCount(int64(n), 10*time.Minute) {
