@@ -365,34 +365,6 @@ func metricLines(api, name string) []string {
 	return lines
 }
 
-type panelQuery struct{ title, expr string }
-
-func readDashboard(t *testing.T) []panelQuery {
-	t.Helper()
-	raw, err := os.ReadFile("grafana/dashboards/hookstream.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatal(err)
-	}
-	var qs []panelQuery
-	for _, p := range dash.Panels {
-		for _, tg := range p.Targets {
-			qs = append(qs, panelQuery{p.Title, tg.Expr})
-		}
-	}
-	return qs
-}
-
 // query evaluates expr now and returns how many series it gives.
 func query(addr, expr string) (int, error) {
 	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(expr))

@@ -91,7 +91,7 @@ func (e *Event) Lookup(keys []string) (any, bool) {
 	}
 	raw := e.Raw
 	for _, k := range keys {
-		if firstByte(raw) != '{' {
+		if FirstByte(raw) != '{' {
 			return nil, false
 		}
 		var val []byte
@@ -220,7 +220,7 @@ func (d *Decoder) Check(value []byte) *PoisonError {
 	if depth := nesting(value, d.maxDepth); depth > d.maxDepth {
 		return &PoisonError{ReasonTooDeep, fmt.Sprintf("nesting exceeds %d levels", d.maxDepth)}
 	}
-	first := firstByte(value)
+	first := FirstByte(value)
 	if first != '{' {
 		if json.Valid(value) {
 			return &PoisonError{ReasonNotObject, "value is JSON but not an object (starts with " + strconv.QuoteRune(rune(first)) + ")"}
@@ -371,7 +371,8 @@ func parseTime(v any) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func firstByte(b []byte) byte {
+// FirstByte is b's first byte that is not JSON whitespace, or 0.
+func FirstByte(b []byte) byte {
 	for _, c := range b {
 		switch c {
 		case ' ', '\t', '\r', '\n':

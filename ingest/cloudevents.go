@@ -174,7 +174,7 @@ func isJSONType(ct string) bool {
 // event's data, when it is a JSON object, or the data itself as the
 // message when it is a JSON string.
 func dataFields(data []byte) (level, message string) {
-	switch firstByte(data) {
+	switch event.FirstByte(data) {
 	case '"':
 		_ = json.Unmarshal(data, &message)
 		return "", message

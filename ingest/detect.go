@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 
+	"github.com/hookstream/hookstream/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -24,7 +25,7 @@ func detect(rec *kgo.Record) Format {
 	if header(rec, ceHeaderPrefix+"specversion") != nil || contentType(rec) == ceStructuredType {
 		return CloudEvents
 	}
-	if firstByte(rec.Value) != '{' {
+	if event.FirstByte(rec.Value) != '{' {
 		if len(rec.Value) > 0 && isOTLPProto(rec.Value) {
 			return OTLPProto
 		}

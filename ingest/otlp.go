@@ -27,7 +27,7 @@ import (
 //	 "resource", "scope": {"name", "version", "attributes"}, "trace_id", "span_id",
 //	 "observed_timestamp"}
 func (r *Reader) otlp(rec *kgo.Record, f Format) ([]*event.Event, error) {
-	isJSON := firstByte(rec.Value) == '{'
+	isJSON := event.FirstByte(rec.Value) == '{'
 	switch {
 	case f == OTLPProto && isJSON:
 		return nil, poison(ReasonInvalidOTLP, "otlp_proto", "the value is JSON, not protobuf")
@@ -255,15 +255,4 @@ func (w *otlpWriter) value(dst []byte, v pcommon.Value, depth int) ([]byte, erro
 
 func (w *otlpWriter) tooDeep() error {
 	return &event.PoisonError{Reason: event.ReasonTooDeep, Detail: fmt.Sprintf("otlp: a value nests deeper than %d levels", w.maxDepth)}
-}
-
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
-	}
-	return 0
 }

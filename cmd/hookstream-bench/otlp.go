@@ -58,7 +58,6 @@ func (b *bench) otlp(n int) []row {
 		rate, cpu float64
 		rss       int64
 		delivered int64
-		elapsed   time.Duration
 		format    string
 	}
 	measure := func(format string) result {
@@ -90,27 +89,12 @@ func (b *bench) otlp(n int) []row {
 			}))
 		}, 6)
 		defer p.stop()
-		var first time.Time
-		deadline := time.Now().Add(10 * time.Minute)
-		for {
-			c := p.metric("hookstream_events_read_total")
-			if c > 0 && first.IsZero() {
-				first = time.Now()
-			}
-			if c >= float64(n) {
-				break
-			}
-			if time.Now().After(deadline) {
-				check(fmt.Errorf("otlp: %.0f of %d %s events read", c, n, format))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		elapsed := time.Since(first)
+		rate := countRate(p, "hookstream_events_read_total", n, "otlp "+format)
 		if !rc.waitCount(int64(n/50), time.Minute) {
 			check(fmt.Errorf("otlp: %d of %d %s deliveries", rc.count.Load(), n/50, format))
 		}
 		cpu, rss := p.usage()
-		return result{rate: float64(n) / elapsed.Seconds(), cpu: cpu, rss: rss, delivered: rc.count.Load(), elapsed: elapsed, format: format}
+		return result{rate: rate, cpu: cpu, rss: rss, delivered: rc.count.Load(), format: format}
 	}
 	js := measure("json")
 	ot := measure("otlp")

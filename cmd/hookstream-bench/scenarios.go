@@ -166,28 +166,34 @@ func (b *bench) matchHeavy(n int) row {
 		}))
 	}, 6)
 	defer p.stop()
-	var first time.Time
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		c := p.metric("hookstream_events_consumed_total")
-		if c > 0 && first.IsZero() {
-			first = time.Now()
-		}
-		if c >= float64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			check(fmt.Errorf("match: %.0f of %d consumed", c, n))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	rate := float64(n) / time.Since(first).Seconds()
+	rate := countRate(p, "hookstream_events_consumed_total", n, "match")
 	want := int64(n / 50)
 	rc.waitCount(want, time.Minute)
 	cpu, rss := p.usage()
 	return row{Scenario: fmt.Sprintf("match-heavy: %d events, 1,000 subscriptions, 2%% matching", n),
 		Result: fmt.Sprintf("%.0f events/s consumed and matched (%d delivered)", rate, rc.count.Load()), Value: rate, Unit: "events/s",
 		Target: "≥ 100,000 events/s, RSS < 150 MB", Met: rate >= 100000 && rss < rssLimit, Deliveries: rc.count.Load(), CPUSeconds: cpu, PeakRSS: rss}
+}
+
+// countRate waits until p's counter metric reaches n and returns n per
+// second from when it was first above zero; what names the scenario in
+// an error.
+func countRate(p *proc, metric string, n int, what string) float64 {
+	var first time.Time
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		c := p.metric(metric)
+		if c > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		if c >= float64(n) {
+			return float64(n) / time.Since(first).Seconds()
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("%s: %s reached %.0f of %d", what, metric, c, n))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // steady: a fixed rate of events for d; end-to-end latency from production
