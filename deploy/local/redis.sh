@@ -21,8 +21,8 @@ master=hsmaster
 
 ping() { redis-cli -p "$1" ping >/dev/null 2>&1; }
 
-wait_for() {
-  for _ in $(seq 1 100); do
+wait_for() { # up to 30 s: a loaded machine starts redis-server slowly
+  for _ in $(seq 1 300); do
     eval "$1" && return 0
     sleep 0.1
   done
