@@ -31,6 +31,9 @@ type Event struct {
 	// …) into hookstream's event shape; empty for a JSON event taken as
 	// it came.
 	Format string
+	// Traceparent is the W3C trace context the event carries in its own
+	// fields (an OTLP log record's trace and span IDs), or empty.
+	Traceparent string
 
 	fields  map[string]any
 	decoded bool

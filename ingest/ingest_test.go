@@ -133,6 +133,12 @@ func TestOTLP(t *testing.T) {
 			if got := evs[0].Time; !got.Equal(time.Date(2026, 12, 2, 19, 59, 58, 123456789, time.UTC)) {
 				t.Errorf("time %v", got)
 			}
+			if got := evs[0].Traceparent; got != "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-00" {
+				t.Errorf("traceparent of a record with trace and span IDs: %q", got)
+			}
+			if got := evs[1].Traceparent; got != "" {
+				t.Errorf("traceparent of a record without: %q", got)
+			}
 			if got := evs[2].Time; !got.Equal(recordTime) {
 				t.Errorf("time of a record without one: %v, want the record's", got)
 			}

@@ -129,11 +129,23 @@ func (r *Reader) otlpRecord(rec *kgo.Record, w *otlpWriter, lr plog.LogRecord, s
 	if id := lr.SpanID(); !id.IsEmpty() {
 		d = stringMember(d, "span_id", hex.EncodeToString(id[:]))
 	}
+	traceparent := ""
+	if tid, sid := lr.TraceID(), lr.SpanID(); !tid.IsEmpty() && !sid.IsEmpty() {
+		flags := "00"
+		if lr.Flags().IsSampled() {
+			flags = "01"
+		}
+		traceparent = "00-" + hex.EncodeToString(tid[:]) + "-" + hex.EncodeToString(sid[:]) + "-" + flags
+	}
 	if ts := lr.ObservedTimestamp(); ts != 0 {
 		d = append(member(d, "observed_timestamp"), '"')
 		d = append(ts.AsTime().UTC().AppendFormat(d, time.RFC3339Nano), '"')
 	}
-	return r.write(rec, "otlp", k, d)
+	ev, err := r.write(rec, "otlp", k, d)
+	if ev != nil {
+		ev.Traceparent = traceparent
+	}
+	return ev, err
 }
 
 // bodyMessage is the message of a log record's body: a string body, or

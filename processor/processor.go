@@ -205,10 +205,10 @@ func (p *Processor) attemptEvents(ctx context.Context, rec *kgo.Record, events [
 }
 
 // newJob is the delivery of ev, the index-th event of rec, to sub,
-// continuing the record's trace context tc.
+// continuing the record's trace context tc, or else the event's own.
 func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *subscription.Compiled, tc tracing.Context) *retry.Job {
 	origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Index: index}
-	return &retry.Job{
+	job := &retry.Job{
 		WebhookID:      WebhookID(origin, rec.Timestamp, sub.ID),
 		SubscriptionID: sub.ID,
 		Origin:         origin,
@@ -216,9 +216,14 @@ func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *sub
 		EventType:      ev.Type,
 		EventTime:      cmp.Or(ev.Time, rec.Timestamp),
 		Event:          ev.Raw,
-		Traceparent:    tc.Traceparent,
-		Tracestate:     tc.Tracestate,
 	}
+	switch {
+	case tc.Traceparent != "":
+		job.Traceparent, job.Tracestate = tc.Traceparent, tc.Tracestate
+	case ev.Traceparent != "":
+		job.Traceparent = ev.Traceparent // the log record's own span
+	}
+	return job
 }
 
 // decode is the decode stage: the events of rec, or why it is poison.

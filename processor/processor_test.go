@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -91,10 +92,15 @@ func TestHandleEventOTLP(t *testing.T) {
 	logs := plog.NewLogs()
 	rl := logs.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "checkout")
-	for _, name := range []string{"payment.failed", "stock.low", "order.shipped"} {
+	for i, name := range []string{"payment.failed", "stock.low", "order.shipped"} {
 		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 		lr.SetEventName(name)
 		lr.SetSeverityNumber(plog.SeverityNumberError)
+		if i == 0 {
+			lr.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+			lr.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+			lr.SetFlags(plog.DefaultLogRecordFlags.WithIsSampled(true))
+		}
 	}
 	value, err := (&plog.ProtoMarshaler{}).MarshalLogs(logs)
 	if err != nil {
@@ -117,6 +123,9 @@ func TestHandleEventOTLP(t *testing.T) {
 		want := []string{"payment.failed", "stock.low", "order.shipped"}[job.Origin.Index]
 		if job.EventFormat != "otlp" || job.EventType != want || job.Origin.Offset != 7 || job.Origin.Partition != 2 {
 			t.Errorf("job %+v, want event %d of otel/2/7 (%s) in format otlp", job.Origin, job.Origin.Index, want)
+		}
+		if wantTrace := map[int]string{0: "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01"}[job.Origin.Index]; job.Traceparent != wantTrace {
+			t.Errorf("job of event %d continues trace %q, want %q", job.Origin.Index, job.Traceparent, wantTrace)
 		}
 		if job.WebhookID != WebhookID(job.Origin, rec.Timestamp, "sub_b") {
 			t.Errorf("job of event %d has webhook id %s", job.Origin.Index, job.WebhookID)
