@@ -157,7 +157,14 @@ scrape_configs:
 		{"delivered", ok, "order.created"}, {"exhausted", failing, "order.failed"}, {"breaker", down, "order.failed"},
 		{"gone", gone, "user.deleted"}, {"held", later, "order.later"}, {"doomed", failing, "order.doomed"},
 	} {
-		body := fmt.Sprintf(`{"name":%q,"url":%q,"max_attempts":3,"filter":{"types":[%q]}}`, s.name, s.url, s.typ)
+		// The doomed subscription's deliveries walk the ladder for 100
+		// attempts, so they are on it when it is deleted, however slow the
+		// machine.
+		attempts := 3
+		if s.name == "doomed" {
+			attempts = 100
+		}
+		body := fmt.Sprintf(`{"name":%q,"url":%q,"max_attempts":%d,"filter":{"types":[%q]}}`, s.name, s.url, attempts, s.typ)
 		status, resp := post(t, api+"/v1/subscriptions", body)
 		var sub struct{ ID string }
 		if status != http.StatusCreated || json.Unmarshal([]byte(resp), &sub) != nil {
