@@ -67,3 +67,42 @@ func BenchmarkWorstRegexFilter(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatchEq matches one event against 10,000 subscriptions that
+// each want their own value of one field (an eq predicate and nothing
+// else): through the index, and by running every filter.
+func BenchmarkMatchEq(b *testing.B) {
+	const n = 10000
+	subs := make([]*Compiled, 0, n)
+	for i := range n {
+		f := Filter{Where: []Predicate{{Path: "metadata.bucket", Op: OpEq, Value: float64(i)}}}
+		c, err := Compile(valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%06d", i); s.Filter = f }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		subs = append(subs, c)
+	}
+	set := NewSet(subs)
+	ev := mustEvent(b, `{"type":"t","level":"info","metadata":{"bucket":4242,"amount":1}}`)
+	b.Run("index", func(b *testing.B) {
+		dst := make([]*Compiled, 0, 1)
+		for b.Loop() {
+			if dst = set.Match(ev, dst[:0]); len(dst) != 1 {
+				b.Fatalf("%d matches", len(dst))
+			}
+		}
+	})
+	b.Run("every filter", func(b *testing.B) {
+		for b.Loop() {
+			matched := 0
+			for _, c := range subs {
+				if c.Matches(ev) {
+					matched++
+				}
+			}
+			if matched != 1 {
+				b.Fatalf("%d matches", matched)
+			}
+		}
+	})
+}

@@ -314,6 +314,17 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 		if r.IntN(3) == 0 {
 			f.Where = []Predicate{{Path: "amount", Op: OpGt, Value: float64(r.IntN(100))}}
 		}
+		// eq predicates, which the index looks up by value: numbers,
+		// strings, booleans, null, on a path events may lack.
+		switch r.IntN(6) {
+		case 0:
+			f.Where = append(f.Where, Predicate{Path: "amount", Op: OpEq, Value: float64(r.IntN(120))})
+		case 1:
+			f.Where = append(f.Where, Predicate{Path: "meta.region", Op: OpEq, Value: []string{"eu", "us", "1"}[r.IntN(3)]})
+		case 2:
+			f.Where = append(f.Where, Predicate{Path: "meta.flag", Op: OpEq, Value: []any{true, false, nil, "true"}[r.IntN(4)]},
+				Predicate{Path: "amount", Op: OpEq, Value: float64(r.IntN(120))})
+		}
 		c, err := Compile(valid(func(s *Subscription) {
 			s.ID = fmt.Sprintf("sub_%04d", i)
 			s.Filter = f
@@ -357,10 +368,17 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 func checkAgainstBruteForce(t *testing.T, r *rand.Rand, set *Set, types, levels, sources []string) {
 	t.Helper()
 	for range 500 {
-		js, _ := json.Marshal(map[string]any{
+		ev := map[string]any{
 			"type": types[r.IntN(len(types))], "level": strings.ToUpper(levels[r.IntN(len(levels))]),
 			"source": sources[r.IntN(len(sources))], "amount": r.IntN(120),
-		})
+		}
+		switch r.IntN(4) {
+		case 0:
+			ev["meta"] = map[string]any{"region": []any{"eu", "us", 1.0, nil}[r.IntN(4)], "flag": []any{true, false, nil, "true"}[r.IntN(4)]}
+		case 1:
+			ev["meta"] = map[string]any{"region": []any{"eu"}} // not a scalar
+		}
+		js, _ := json.Marshal(ev)
 		e := mustEvent(t, string(js))
 		var want []string
 		for _, c := range set.All() {

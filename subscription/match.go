@@ -127,8 +127,20 @@ type index struct {
 	typeOf, levelOf, sourceOf    map[string]bitset
 	anyType, anyLevel, anySource bitset // no filter on that field
 	globSource                   bitset // has source globs: check each
+	// eqs index, for each path, the subscriptions whose first eq
+	// predicate reads it, by the value it wants: ten thousand
+	// subscriptions that tell events apart by a field are not each
+	// evaluated.
+	eqs []eqIndex
 
 	scratch sync.Pool
+}
+
+// eqIndex is the index of the eq predicates on one path.
+type eqIndex struct {
+	path    event.Path
+	indexed bitset        // the subscriptions indexed on this path
+	byValue map[any][]int // their positions, by the value their predicate wants
 }
 
 type bitset []uint64
@@ -182,9 +194,31 @@ func newIndex(subs []*Compiled) *index {
 		if len(c.globs) > 0 {
 			s.globSource.set(i)
 		}
+		s.indexEq(c, i, newBits)
 	}
 	s.scratch.New = func() any { b := make(bitset, s.words); return &b }
 	return s
+}
+
+// indexEq indexes c, the i-th enabled subscription, on its first eq
+// predicate. Values are the scalars eq compares (string, float64, bool,
+// nil), equal as map keys exactly when scalarEqual says so.
+func (s *index) indexEq(c *Compiled, i int, newBits func() bitset) {
+	for _, p := range c.where {
+		if p.op != OpEq {
+			continue
+		}
+		text := p.path.String()
+		k := slices.IndexFunc(s.eqs, func(e eqIndex) bool { return e.path.String() == text })
+		if k < 0 {
+			s.eqs = append(s.eqs, eqIndex{path: p.path, indexed: newBits(), byValue: map[any][]int{}})
+			k = len(s.eqs) - 1
+		}
+		e := &s.eqs[k]
+		e.indexed.set(i)
+		e.byValue[p.want] = append(e.byValue[p.want], i)
+		return
+	}
 }
 
 func (s *index) get(id string) (*Compiled, bool) {
@@ -219,6 +253,29 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 		}
 		cand[w] = t & l & src
 	}
+	for _, e := range s.eqs {
+		if !anySet(cand) {
+			break
+		}
+		// The subscriptions indexed here pass only if the event holds
+		// the value they want; the others are not excluded.
+		var want []int
+		if v, ok := e.path.Lookup(ev.Fields()); ok && isScalar(v) {
+			want = e.byValue[v]
+		}
+		kp := s.scratch.Get().(*bitset)
+		keep := *kp
+		clear(keep)
+		for _, i := range want {
+			if cand.has(i) {
+				keep.set(i)
+			}
+		}
+		for w := range cand {
+			cand[w] = cand[w]&^e.indexed[w] | keep[w]
+		}
+		s.scratch.Put(kp)
+	}
 	for w, word := range cand {
 		for word != 0 {
 			i := w*64 + bits.TrailingZeros64(word)
@@ -238,6 +295,15 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 	}
 	s.scratch.Put(bp)
 	return dst
+}
+
+func anySet(b bitset) bool {
+	for _, w := range b {
+		if w != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (b bitset) has(i int) bool { return b[i/64]&(1<<(uint(i)%64)) != 0 }

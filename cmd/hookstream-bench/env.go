@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -68,7 +69,7 @@ redis:
 admin:
   addr: %s
   pprof: %t
-%s`, strings.Join(b.brokers, ", "), group, group, topic, b.redisURL, group, admin, b.profile != "", extra)
+%s`, strings.Join(b.brokers, ", "), group, group, topic, b.redisURL, group, admin, b.profile != "" || b.pprof, extra)
 	path := filepath.Join(b.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -122,6 +123,24 @@ func (p *proc) heapProfile(path string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	_ = os.WriteFile(path, b, 0o644)
+}
+
+// liveHeap is the process's heap in use right after a garbage
+// collection, read from its profiler (pprof must be on).
+func (p *proc) liveHeap() (int64, error) {
+	resp, err := http.Get("http://" + p.admin + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapInuse = "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no HeapInuse in the heap profile of %s", p.admin)
 }
 
 func (p *proc) stop() {

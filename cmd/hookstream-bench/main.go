@@ -34,6 +34,7 @@ type bench struct {
 	gateway  bool   // start hookstream with its gateway
 	format   string // the input topic's events.format, empty for json
 	tracing  string // tracing.endpoint, empty for none
+	pprof    bool   // serve the profiler even without --profile
 	// headers are given to every record produced.
 	headers []kgo.RecordHeader
 }
@@ -43,7 +44,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,tracing,steady,isolation,gateway,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,tracing,endpoints,steady,isolation,gateway,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -96,6 +97,8 @@ func main() {
 			rows = append(rows, b.matchHeavy(*events))
 		case "otlp":
 			rows = append(rows, b.otlp(*events)...)
+		case "endpoints":
+			rows = append(rows, b.manyEndpoints(10000, *events/10)...)
 		case "tracing":
 			rows = append(rows, b.tracingCost(*events/2)...)
 		case "steady":
