@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,4 +188,32 @@ func fill(t *testing.T, e *endpointSlots, url string, latency time.Duration) {
 			t.Fatal("acquire under the cap refused")
 		}
 	}
+}
+
+// BenchmarkEndpointMemory reports what the sender keeps per known
+// endpoint, read from the live heap after a collection: its slots and
+// refusal errors for every endpoint it has sent to, and a breaker for
+// one that failed (the worst case, measured here for each).
+func BenchmarkEndpointMemory(b *testing.B) {
+	const n = 10000
+	var perEndpoint float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		slots := newEndpointSlots(128, time.Second)
+		bs := newBreakers(5, time.Second, 8*time.Second, 128, time.Second)
+		now := time.Now()
+		for i := range n {
+			url := fmt.Sprintf("https://hooks-%d.example.com/services/T000/B%06d/XXXXXXXXXXXXXXXXXXXXXXXX", i%50, i)
+			slots.get(url)
+			bs.record(url, pass, false, now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEndpoint = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		runtime.KeepAlive(slots)
+		runtime.KeepAlive(bs)
+	}
+	b.ReportMetric(perEndpoint, "bytes/endpoint")
 }
