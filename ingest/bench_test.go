@@ -37,6 +37,7 @@ func BenchmarkRead(b *testing.B) {
 	}{
 		{"json", JSON, jsonRecs},
 		{"otlp", OTLP, []*kgo.Record{{Value: proto}}},
+		{"otlp in an auto topic", Auto, []*kgo.Record{{Value: proto}}},
 		{"syslog-json", SyslogJSON, syslogRecs},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/hookstream/hookstream/event"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // detect tells the format of rec, for a topic of format auto, from its
@@ -17,8 +16,8 @@ import (
 //     log.level (or log): ecs; with rsyslog's syslogseverity,
 //     syslogfacility, syslogtag or programname: syslog-json; any other:
 //     json;
-//   - a value that parses as an OTLP protobuf request holding a log
-//     record: otlp.
+//   - any other value: otlp in protobuf, if it parses as a request
+//     holding a log record (Read tries it once).
 //
 // Anything else is read as json, which says why it is not an event.
 func detect(rec *kgo.Record) Format {
@@ -26,8 +25,8 @@ func detect(rec *kgo.Record) Format {
 		return CloudEvents
 	}
 	if event.FirstByte(rec.Value) != '{' {
-		if len(rec.Value) > 0 && isOTLPProto(rec.Value) {
-			return OTLPProto
+		if len(rec.Value) > 0 {
+			return OTLPProto // if it parses as one; Read falls back to JSON
 		}
 		return JSON
 	}
@@ -35,7 +34,7 @@ func detect(rec *kgo.Record) Format {
 		return JSON
 	}
 	keys := map[string]bool{}
-	membersOf(rec.Value, func(key []byte) {
+	event.Members(rec.Value, func(key, _ []byte) {
 		switch k := string(key); k {
 		case "resourceLogs", "specversion", "id", "source", "type", "ecs.version", "ecs", "@timestamp",
 			"log.level", "log", "syslogseverity", "syslogfacility", "syslogtag", "programname":
@@ -53,12 +52,4 @@ func detect(rec *kgo.Record) Format {
 		return SyslogJSON
 	}
 	return JSON
-}
-
-// isOTLPProto reports whether value parses as an OTLP logs request in
-// protobuf holding at least one log record.
-func isOTLPProto(value []byte) bool {
-	var u plog.ProtoUnmarshaler
-	logs, err := u.UnmarshalLogs(value)
-	return err == nil && logs.LogRecordCount() > 0
 }

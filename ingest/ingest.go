@@ -13,6 +13,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -125,12 +126,21 @@ func (r *Reader) JSON() *event.Decoder { return r.json }
 // most formats, one per log record for OTLP (none for a request without
 // any). Any error is an *event.PoisonError naming what rec lacks.
 func (r *Reader) Read(rec *kgo.Record) ([]*event.Event, error) {
-	f := r.FormatOf(rec.Topic)
-	if f == Auto {
-		f = detect(rec)
-	}
 	if len(rec.Value) > r.maxBytes {
 		return nil, &event.PoisonError{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("value is %d bytes, limit is %d", len(rec.Value), r.maxBytes)}
+	}
+	f := r.FormatOf(rec.Topic)
+	if f == Auto {
+		if f = detect(rec); f == OTLPProto {
+			// Parsed once: a value that is not an OTLP request holding a
+			// log record is read as JSON, which says why it is poison.
+			events, err := r.otlp(rec, OTLPProto)
+			var p *event.PoisonError
+			if len(events) > 0 || (err != nil && !(errors.As(err, &p) && p.Reason == ReasonInvalidOTLP)) {
+				return events, err
+			}
+			f = JSON
+		}
 	}
 	var ev *event.Event
 	var err error

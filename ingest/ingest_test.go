@@ -398,6 +398,9 @@ func TestPoison(t *testing.T) {
 		{"syslog array", SyslogJSON, &kgo.Record{Value: []byte(`[1]`)}, ReasonInvalidSyslog, "syslog-json: value is JSON but not an object"},
 		{"too large", SyslogJSON, &kgo.Record{Value: bytes.Repeat([]byte(" "), 1<<20+1)}, event.ReasonTooLarge, "limit"},
 		{"auto not json", Auto, &kgo.Record{Value: []byte(`hello`)}, event.ReasonInvalidJSON, "not JSON"},
+		{"auto binary not OTLP", Auto, &kgo.Record{Value: []byte{0x0a, 0xff, 0xff}}, event.ReasonInvalidUTF8, "not valid UTF-8"},
+		{"auto OTLP too deep", Auto, &kgo.Record{Value: deepProto}, event.ReasonTooDeep, "otlp: a value nests deeper"},
+		{"auto too large", Auto, &kgo.Record{Value: bytes.Repeat([]byte{0x0a}, 1<<20+1)}, event.ReasonTooLarge, "limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,9 +139,3 @@ func timeOf(v any) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
-
-// membersOf calls fn with the key of each top-level member of obj, a
-// valid JSON object.
-func membersOf(obj []byte, fn func(key []byte)) {
-	event.Members(obj, func(key, _ []byte) { fn(key) })
-}
