@@ -482,6 +482,27 @@ func golden(t *testing.T, name string, evs []*event.Event) {
 	}
 }
 
+// A body that is neither a string nor a map with a message is the
+// message as JSON, whatever members come before it in the event.
+func TestOTLPBodyAsMessage(t *testing.T) {
+	logs := plog.NewLogs()
+	lrs := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	lrs.AppendEmpty().Body().SetEmptyMap().PutInt("code", 7) // nothing before the body
+	lr := lrs.AppendEmpty()
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	lr.Body().SetEmptySlice().AppendEmpty().SetStr("a")
+	value, err := (&plog.ProtoMarshaler{}).MarshalLogs(logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := read(t, newReader(t, OTLP, nil), &kgo.Record{Value: value})
+	for i, want := range []string{`{"code":7}`, `["a"]`} {
+		if evs[i].Message != want {
+			t.Errorf("event %d: message %q, want %q", i, evs[i].Message, want)
+		}
+	}
+}
+
 func TestInvalidUTF8InOTLP(t *testing.T) {
 	logs := plog.NewLogs()
 	lr := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()

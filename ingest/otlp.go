@@ -110,12 +110,13 @@ func (r *Reader) otlpRecord(rec *kgo.Record, w *otlpWriter, lr plog.LogRecord, s
 	d = stringMember(d, "event_name", lr.EventName())
 	body := lr.Body()
 	if body.Type() != pcommon.ValueTypeEmpty {
-		start := len(d) + len(`,"body":`)
+		d = member(d, "body")
+		start := len(d)
 		var err error
-		if d, err = w.value(member(d, "body"), body, 0); err != nil {
+		if d, err = w.value(d, body, 0); err != nil {
 			return nil, err
 		}
-		k.message = bodyMessage(body, d[min(start, len(d)):])
+		k.message = bodyMessage(body, d[start:])
 	}
 	var err error
 	if d, err = w.object(member(d, "attributes"), attrs, 0); err != nil {
