@@ -25,6 +25,10 @@ const (
 	ceStructuredType = "application/cloudevents+json"
 )
 
+// ceHeaderAttrs are the context attributes a binary-mode event carries
+// in ce_ headers; datacontenttype is its content-type header.
+var ceHeaderAttrs = []string{"type", "source", "time", "id", "specversion", "subject", "dataschema"}
+
 // ceAttrs are the CloudEvents 1.0 context attributes other than
 // extensions, in the order a converted event gives them.
 var ceAttrs = []string{"id", "specversion", "subject", "datacontenttype", "dataschema"}
@@ -77,8 +81,12 @@ func (r *Reader) cloudEvent(rec *kgo.Record) (*event.Event, error) {
 			if !utf8.Valid(h.Value) {
 				return nil, poison(ReasonInvalidCloudEvents, "cloudevents", "header %s is not UTF-8", h.Key)
 			}
-			switch name {
-			case "type", "source", "time", "id", "specversion", "subject", "dataschema":
+			_, seenAttr := attrs[name]
+			_, seenExt := exts[name]
+			switch {
+			case seenAttr || seenExt:
+				// The first of a repeated header counts, as everywhere.
+			case slices.Contains(ceHeaderAttrs, name):
 				attrs[name] = string(h.Value)
 			default:
 				exts[name] = jsonw.AppendString(nil, string(h.Value))
@@ -219,17 +227,16 @@ func contentType(rec *kgo.Record) string {
 	return strings.ToLower(strings.TrimSpace(mt))
 }
 
-// header is the value of rec's last header named key (in any case), or
-// nil.
+// header is the value of rec's first header named key (in any case), or
+// nil: the first of a repeated header counts, as everywhere.
 func header(rec *kgo.Record, key string) []byte {
-	var v []byte
 	for _, h := range rec.Headers {
 		if strings.EqualFold(h.Key, key) {
-			v = h.Value
-			if v == nil {
-				v = []byte{}
+			if h.Value == nil {
+				return []byte{}
 			}
+			return h.Value
 		}
 	}
-	return v
+	return nil
 }

@@ -392,6 +392,10 @@ func TestPoison(t *testing.T) {
 		{"ce binary no type", CloudEvents, &kgo.Record{Value: []byte(`{}`), Headers: []kgo.RecordHeader{
 			{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("1")}, {Key: "ce_source", Value: []byte("/x")}}},
 			ReasonInvalidCloudEvents, "type is missing"},
+		{"ce repeated header", CloudEvents, &kgo.Record{Value: []byte(`{}`), Headers: []kgo.RecordHeader{
+			{Key: "ce_specversion", Value: []byte("0.3")}, {Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("1")},
+			{Key: "ce_source", Value: []byte("/x")}, {Key: "ce_type", Value: []byte("t")}}},
+			ReasonInvalidCloudEvents, `specversion is "0.3"`},
 		{"ce bad time", CloudEvents, &kgo.Record{Value: []byte(`{"specversion":"1.0","id":"1","source":"/x","type":"t","time":"noon"}`)}, ReasonInvalidCloudEvents, "not an RFC 3339"},
 		{"ce not json", CloudEvents, &kgo.Record{Value: []byte(`<xml/>`)}, ReasonInvalidCloudEvents, "cloudevents: value is not JSON"},
 		{"syslog no msg", SyslogJSON, &kgo.Record{Value: []byte(`{"syslogseverity":"3"}`)}, ReasonInvalidSyslog, "no msg or message"},
