@@ -89,6 +89,10 @@ type Kafka struct {
 	// per batch being compressed or read, and compressing costs the
 	// workers CPU; the broker can compress on its own (compression.type).
 	Compression string `yaml:"compression" validate:"oneof=none gzip snappy lz4 zstd"`
+	// ClientMetrics lets each Kafka client send the metrics a broker asks
+	// for (KIP-714). Default false: hookstream exports its own, and a push
+	// compressed with lz4 holds 8 MiB per client while it is written.
+	ClientMetrics bool `yaml:"client_metrics"`
 	// StartOffset is where a group without committed offsets starts:
 	// earliest or latest. Retry rungs always start at the earliest.
 	// Default earliest, so nothing published before the first start is
@@ -253,7 +257,7 @@ type Retry struct {
 // Delivery configures the HTTP side.
 type Delivery struct {
 	// MaxInFlight bounds the records being processed at once by this
-	// process; polling stops while it is reached. Default 1024.
+	// process; polling stops while it is reached. Default 512.
 	MaxInFlight int `yaml:"max_in_flight" validate:"gt=0"`
 	// Timeout is the default per-attempt timeout of a subscription.
 	// Default 10s.
@@ -457,7 +461,7 @@ func Default() Config {
 			MaxRetryAfter: time.Hour,
 		},
 		Delivery: Delivery{
-			MaxInFlight:            1024,
+			MaxInFlight:            512,
 			Timeout:                10 * time.Second,
 			MaxAttempts:            5,
 			MaxResponseBytes:       4096,

@@ -29,6 +29,9 @@ import (
 // TLS and SASL. Secrets in files are read here, once.
 func Options(cfg config.Kafka) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID)}
+	if !cfg.ClientMetrics {
+		opts = append(opts, kgo.DisableClientMetrics())
+	}
 	if cfg.TLS.On() {
 		tc, err := cfg.TLS.ClientConfig()
 		if err != nil {

@@ -2,6 +2,7 @@ package kafkaconn
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,8 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hookstream/hookstream/config"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestOAuthBearerFetchesTokens: with a token endpoint, each
@@ -77,5 +82,57 @@ func TestDescribeHidesSecrets(t *testing.T) {
 		if got := Describe(tt.kafka); got != tt.want || strings.Contains(got, "s3cret") {
 			t.Errorf("Describe() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestClientMetrics: a client asks the broker which metrics to push
+// (KIP-714) only when kafka.client_metrics is on.
+func TestClientMetrics(t *testing.T) {
+	tests := []struct {
+		on   bool
+		want bool
+	}{
+		{on: false, want: false},
+		{on: true, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.on), func(t *testing.T) {
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "logs"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cluster.Close)
+			asked := make(chan struct{}, 1)
+			cluster.ControlKey(int16(kmsg.GetTelemetrySubscriptions), func(kmsg.Request) (kmsg.Response, error, bool) {
+				cluster.KeepControl()
+				select {
+				case asked <- struct{}{}:
+				default:
+				}
+				return nil, nil, false
+			})
+			opts, err := Options(config.Kafka{Brokers: cluster.ListenAddrs(), ClientID: "hookstream", ClientMetrics: tt.on})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := kgo.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cl.Close)
+			// A client starts measuring with its first produce or fetch.
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "logs", Value: []byte(`{}`)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			got := false
+			select {
+			case <-asked:
+				got = true
+			case <-time.After(2 * time.Second):
+			}
+			if got != tt.want {
+				t.Errorf("client_metrics %v: asked for a telemetry subscription = %v, want %v", tt.on, got, tt.want)
+			}
+		})
 	}
 }
