@@ -16,10 +16,12 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/console"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/dlq"
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/processor"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -63,8 +65,14 @@ type Options struct {
 	Sources *gateway.Store
 	// SourceCache, when set, is reloaded after each change of a source.
 	SourceCache *gateway.Sources
+	// GatewayURL is where the inbound gateway listens, as the console
+	// shows it; empty when it is off.
+	GatewayURL string
 	// Receipts answers GET /v1/sources/{id}/receipts.
 	Receipts *gateway.Receipts
+	// Routes names the deliveries a record of POST /v1/events starts; a
+	// *processor.Processor's Routes is one.
+	Routes func(rec *kgo.Record) []processor.Route
 	// Queues reports in-flight records, rung backlogs and the DLQ size.
 	Queues func(ctx context.Context) (Queues, error)
 	Now    func() time.Time
@@ -83,6 +91,7 @@ type API struct {
 	mux      *http.ServeMux
 	validate *validator.Validate
 	routes   []string // "METHOD /path" of every documented route
+	live     *liveHub
 }
 
 //go:embed openapi.json
@@ -103,6 +112,7 @@ func New(opts Options) *API {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	a := &API{opts: opts, mux: http.NewServeMux(), validate: newValidator()}
+	a.live = &liveHub{api: a}
 	for _, r := range []struct {
 		pattern string
 		handler http.HandlerFunc
@@ -118,6 +128,8 @@ func New(opts Options) *API {
 		{"POST /v1/subscriptions/{id}/preview", a.previewSubscription},
 		{"GET /v1/subscriptions/{id}/attempts", a.attempts},
 		{"GET /v1/stats", a.stats},
+		{"GET /v1/stats/stream", a.statsStream},
+		{"GET /v1/session", a.session},
 		{"POST /v1/sources", a.withSources(a.createSource)},
 		{"GET /v1/sources", a.withSources(a.listSources)},
 		{"GET /v1/sources/{id}", a.withSources(a.getSource)},
@@ -135,6 +147,10 @@ func New(opts Options) *API {
 		a.mux.HandleFunc(r.pattern, r.handler)
 		a.routes = append(a.routes, r.pattern)
 	}
+	// The console: static files, open like /healthz; what it shows comes
+	// from the API with the token the operator pastes.
+	a.mux.Handle("GET /ui/", console.Handler("/ui/"))
+	a.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	if opts.Pprof {
 		a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

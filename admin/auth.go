@@ -23,16 +23,33 @@ func HashToken(token string) TokenHash { return sha256.Sum256([]byte(token)) }
 // writes the 401 or 403 when it fails. With no tokens configured every
 // request passes (the config allows that on loopback only).
 func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
+	scope, err := a.scope(r)
+	switch {
+	case err != nil:
+		w.Header().Set("WWW-Authenticate", err.challenge)
+		writeProblem(w, http.StatusUnauthorized, err.detail)
+		return false
+	case scope == ScopeRead && r.Method != http.MethodGet && r.Method != http.MethodHead:
+		writeProblem(w, http.StatusForbidden, "this token is read-only; "+r.Method+" needs an admin token")
+		return false
+	}
+	return true
+}
+
+// authError is why a request's token is refused.
+type authError struct{ challenge, detail string }
+
+// scope is the scope of r's bearer token: ScopeAdmin when no tokens are
+// configured.
+func (a *API) scope(r *http.Request) (string, *authError) {
 	if len(a.opts.Tokens) == 0 {
-		return true
+		return ScopeAdmin, nil
 	}
 	// The scheme is case-insensitive (RFC 9110 §11.1).
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream"`)
-		writeProblem(w, http.StatusUnauthorized, "a bearer token is required: Authorization: Bearer <token>")
-		return false
+		return "", &authError{`Bearer realm="hookstream"`, "a bearer token is required: Authorization: Bearer <token>"}
 	}
 	sum := HashToken(token)
 	scope := ""
@@ -41,16 +58,21 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
 			scope = s
 		}
 	}
-	switch {
-	case scope == "":
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream", error="invalid_token"`)
-		writeProblem(w, http.StatusUnauthorized, "the bearer token is not valid")
-		return false
-	case scope == ScopeRead && r.Method != http.MethodGet && r.Method != http.MethodHead:
-		writeProblem(w, http.StatusForbidden, "this token is read-only; "+r.Method+" needs an admin token")
-		return false
+	if scope == "" {
+		return "", &authError{`Bearer realm="hookstream", error="invalid_token"`, "the bearer token is not valid"}
 	}
-	return true
+	return scope, nil
+}
+
+// session answers GET /v1/session: the scope of the caller's token
+// (admin when the API is open), so a client shows only what it may do.
+func (a *API) session(w http.ResponseWriter, r *http.Request) {
+	scope, _ := a.scope(r) // authorize has checked it
+	resp := map[string]any{"scope": scope, "open": len(a.opts.Tokens) == 0}
+	if a.opts.GatewayURL != "" {
+		resp["gateway"] = a.opts.GatewayURL
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // protected reports whether a path needs a token: the API and the

@@ -10,6 +10,8 @@ import (
 	"net/http"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/processor"
 )
 
 func (a *API) publishEvent(w http.ResponseWriter, r *http.Request) {
@@ -33,5 +35,10 @@ func (a *API) publishEvent(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"topic": res.Topic, "partition": res.Partition, "offset": res.Offset})
+	routes := []processor.Route{}
+	if a.opts.Routes != nil {
+		routes = append(routes, a.opts.Routes(res)...)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"topic": res.Topic, "partition": res.Partition, "offset": res.Offset,
+		"timestamp": res.Timestamp.UTC(), "deliveries": routes})
 }

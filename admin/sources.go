@@ -239,9 +239,10 @@ func (a *API) invalidSource(w http.ResponseWriter, err error) {
 }
 
 // UseSources makes sources, the running gateway's, reload after each
-// change made through the API, and answers its receipts.
-func (a *API) UseSources(sources *gateway.Sources, receipts *gateway.Receipts) {
-	a.opts.SourceCache, a.opts.Receipts = sources, receipts
+// change made through the API, answers its receipts and tells the
+// console it listens at url.
+func (a *API) UseSources(sources *gateway.Sources, receipts *gateway.Receipts, url string) {
+	a.opts.SourceCache, a.opts.Receipts, a.opts.GatewayURL = sources, receipts, url
 }
 
 // reloadSources makes a change live on this instance at once; the others

@@ -204,6 +204,31 @@ func (p *Processor) attemptEvents(ctx context.Context, rec *kgo.Record, events [
 	})
 }
 
+// Route is one delivery a record starts: the subscription an event of
+// the record matches and the webhook-id its attempts carry.
+type Route struct {
+	SubscriptionID string `json:"subscription_id"`
+	WebhookID      string `json:"webhook_id"`
+}
+
+// Routes are the deliveries rec starts, as HandleEvent would decode and
+// match it now, without making them: what the console follows after it
+// publishes an event. A poison record starts none.
+func (p *Processor) Routes(rec *kgo.Record) []Route {
+	events, poison := p.decode(rec)
+	if poison != nil {
+		return nil
+	}
+	var out []Route
+	for i, ev := range events {
+		origin := retry.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Index: i}
+		for _, sub := range p.Subscriptions.Current().Match(ev, nil) {
+			out = append(out, Route{SubscriptionID: sub.ID, WebhookID: WebhookID(origin, rec.Timestamp, sub.ID)})
+		}
+	}
+	return out
+}
+
 // newJob is the delivery of ev, the index-th event of rec, to sub,
 // continuing the record's trace context tc, or else the event's own.
 func (p *Processor) newJob(rec *kgo.Record, index int, ev *event.Event, sub *subscription.Compiled, tc tracing.Context) *retry.Job {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -866,5 +867,41 @@ func TestTraceContext(t *testing.T) {
 				t.Errorf("span attributes %v", attrs)
 			}
 		})
+	}
+}
+
+// Routes names the deliveries a record starts, with the webhook-ids its
+// attempts carry, without making them; a poison record starts none.
+func TestRoutes(t *testing.T) {
+	seen := make(chan string, 4)
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("webhook-id")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(healthy.Close)
+	p, _ := newTestProcessor(t, []string{healthy.URL}, nil)
+	<-seen // the warm-up
+
+	rec := &kgo.Record{Topic: "logs", Partition: 1, Offset: 42, Value: []byte(`{"type":"order.failed","level":"error"}`),
+		Timestamp: time.UnixMilli(1714557600000)}
+	routes := p.Routes(rec)
+	want := []Route{{SubscriptionID: "sub_a", WebhookID: WebhookID(retry.Origin{Topic: "logs", Partition: 1, Offset: 42}, rec.Timestamp, "sub_a")}}
+	if !slices.Equal(routes, want) {
+		t.Fatalf("Routes() = %v, want %v", routes, want)
+	}
+	select {
+	case id := <-seen:
+		t.Fatalf("Routes made an attempt (webhook-id %s)", id)
+	default:
+	}
+	if err := p.HandleEvent(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if id := <-seen; id != routes[0].WebhookID {
+		t.Errorf("the attempt carried webhook-id %s, Routes said %s", id, routes[0].WebhookID)
+	}
+
+	if got := p.Routes(&kgo.Record{Topic: "logs", Value: []byte(`not json`)}); got != nil {
+		t.Errorf("Routes(poison) = %v, want none", got)
 	}
 }

@@ -267,7 +267,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Store: store, Cache: cache, Producer: producer, EventsTopic: firstTopic, Guard: guard,
 		DefaultTimeout: cfg.Delivery.Timeout, DefaultMaxAttempts: cfg.Delivery.MaxAttempts,
 		MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: s.reg, Pprof: cfg.Admin.Pprof, Tokens: tokens,
-		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender, Prepare: proc.Prepare,
+		RotationWindow: cfg.Delivery.SecretRotationWindow, Sender: sender, Prepare: proc.Prepare, Routes: proc.Routes,
 		History: recorder, DLQ: dlqReader, Sources: gateway.NewStore(rdb, cfg.Redis.KeyPrefix),
 		Queues: func(ctx context.Context) (admin.Queues, error) {
 			return queues(ctx, adm, cfg, limiter.InUse())
@@ -318,7 +318,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if gw != nil {
 		s.gatewayAddr = gw.addr
-		api.UseSources(gw.sources, gw.receipts)
+		api.UseSources(gw.sources, gw.receipts, "http://"+gw.addr.String())
 		// Inbound requests stop first: those being published finish
 		// before the producer closes.
 		defer gw.stop()

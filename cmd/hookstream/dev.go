@@ -141,6 +141,7 @@ func printNextSteps(w io.Writer, admin, token, kafka, topic, inbox string, embed
 	}
 	fmt.Fprintf(w, `
 hookstream dev is running
+  console    http://%[1]s/ui/   (sign in with the token)
   admin API  http://%[1]s   (GET /readyz, GET /metrics)
   token      %[7]s   (a new admin token each run)
   kafka      %[2]s   topic %[3]q, data in %[6]s
