@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 
 STATICCHECK ?= v0.8.2
 
-.PHONY: run build test test-alerts test-observability test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
+.PHONY: run build test test-alerts test-observability test-ui test-kafka test-faults test-faults-kafka kafka-start kafka-stop fuzz bench lint clean
 
 ## run: start hookstream with an embedded Kafka broker and Redis (no installs needed)
 run:
@@ -54,6 +54,10 @@ kafka-stop:
 test-observability:
 	go test -tags observability -run TestObservability -count=1 -v ./deploy
 
+## test-ui: drive the operator console in headless Chromium (apt-get install chromium) against a live hookstream dev; UI_SCREENSHOTS=DIR keeps the screenshots
+test-ui:
+	HOOKSTREAM_UI_SCREENSHOTS=$(UI_SCREENSHOTS) go test -tags ui -run TestConsole -count=1 -v ./console
+
 ## fuzz: run each fuzz target for FUZZTIME (their seeds run in every make test)
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event
@@ -79,9 +83,11 @@ lint:
 	go vet ./...
 	go vet -tags faults ./reliability
 	go vet -tags observability ./deploy
+	go vet -tags ui ./console
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) -tags faults ./reliability
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) -tags observability ./deploy
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) -tags ui ./console
 
 clean:
 	rm -rf bin .hookstream .cache
