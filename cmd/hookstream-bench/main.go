@@ -44,7 +44,7 @@ func main() {
 		bin       = flag.String("bin", "bin/hookstream", "the hookstream binary to measure")
 		brokers   = flag.String("brokers", "", "Kafka brokers (default: an in-process kfake broker)")
 		redisURL  = flag.String("redis-url", "", "Redis (default: a redis-server on a free port, else in-process miniredis)")
-		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,tracing,endpoints,steady,isolation,gateway,control", "scenarios to run")
+		scenarios = flag.String("scenarios", "drain,formats,fanout,match,otlp,tracing,endpoints,steady,console,isolation,gateway,control", "scenarios to run")
 		events    = flag.Int("events", 200000, "events of the drain and match-heavy scenarios")
 		steadyFor = flag.Duration("steady-for", 30*time.Second, "duration of each steady-rate run")
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
@@ -103,6 +103,8 @@ func main() {
 			rows = append(rows, b.tracingCost(*events/2)...)
 		case "steady":
 			rows = append(rows, b.steady(5000, *steadyFor), b.steady(20000, *steadyFor))
+		case "console":
+			rows = append(rows, b.consoleCost(5000, 50, *steadyFor))
 		case "isolation":
 			rows = append(rows, b.isolation(*events/4))
 		case "control":
