@@ -34,6 +34,11 @@ function h(tag, attrs, ...children) {
 }
 
 const $main = () => document.getElementById('main');
+
+// fill replaces el's children, leaving out null, undefined and false.
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
 const canWrite = () => session && session.scope === 'admin';
 const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n)) ? '–' : Number(n).toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const pct = (r) => (r === null || r === undefined) ? '–' : (r * 100).toFixed(1) + '%';
@@ -70,7 +75,7 @@ async function api(method, path, body) {
 }
 
 function showError(where, err) {
-  where.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message || String(err)));
+  fill(where, h('p', { class: 'error', role: 'alert' }, err.message || String(err)));
 }
 
 // ---- sign-in ----
@@ -110,7 +115,7 @@ function signIn(message) {
   });
   cleanup();
   cleanup = () => {};
-  $main().replaceChildren(form);
+  fill($main(), form);
   token.focus();
 }
 
@@ -249,15 +254,15 @@ function sparkline(values) {
 
 function overviewView() {
   const root = h('section', { id: 'overview' });
-  $main().replaceChildren(h('h1', {}, 'Overview'), root);
+  fill($main(), h('h1', {}, 'Overview'), root);
   const draw = () => {
     const s = live.last;
     const series = (f) => live.samples.map(f);
     const card = (id, label, value, values) => h('div', { class: 'card', id: 'card-' + id },
       h('div', { class: 'label' }, label), h('div', { class: 'value', dataset: { value: String(value) } }, value), values ? sparkline(values) : null);
     const state = h('p', { class: 'status muted', id: 'live-state' }, live.state === 'live' ? 'Live, once a second.' : `Stream ${live.state}…`);
-    if (!s) { root.replaceChildren(state); return; }
-    root.replaceChildren(
+    if (!s) { fill(root, state); return; }
+    fill(root, 
       state,
       h('div', { class: 'cards' },
         card('events', 'events/s', fmt(s.events_per_s, 1), series((x) => x.events_per_s)),
@@ -284,7 +289,7 @@ function subscriptionsView() {
   const q = h('input', { type: 'search', id: 'search', placeholder: 'Search by name, id or URL' });
   const state = h('select', { id: 'state' }, h('option', { value: '' }, 'all'), h('option', { value: 'enabled' }, 'enabled'), h('option', { value: 'disabled' }, 'disabled'));
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
-  $main().replaceChildren(
+  fill($main(), 
     h('h1', {}, 'Subscriptions'),
     h('div', { class: 'toolbar' }, q, state, canWrite() ? h('a', { href: '#/subscriptions/new' }, h('button', { type: 'button', id: 'new-subscription' }, 'New subscription')) : null),
     body);
@@ -293,7 +298,7 @@ function subscriptionsView() {
     const term = q.value.trim().toLowerCase();
     const shown = rows.filter((r) => (!term || [r.id, r.name, r.url].some((v) => (v || '').toLowerCase().includes(term))) &&
       (!state.value || (state.value === 'enabled') === r.enabled));
-    body.replaceChildren(h('table', { id: 'subscriptions' },
+    fill(body, h('table', { id: 'subscriptions' },
       h('thead', {}, h('tr', {}, ['name', 'id', 'URL', 'format', 'state', 'success', 'attempts', 'dead-lettered', 'last attempt'].map((c) => h('th', {}, c)))),
       h('tbody', {}, shown.map((r) => h('tr', { class: 'click', dataset: { id: r.id }, onclick: () => { location.hash = '#/subscriptions/' + encodeURIComponent(r.id); } },
         h('td', {}, r.name), h('td', {}, h('code', {}, r.id)), h('td', {}, r.url), h('td', {}, (r.payload && r.payload.format) || 'standard'),
@@ -320,14 +325,14 @@ function subscriptionView(id) {
   const out = h('div', { id: 'action-result' });
   const attempts = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const preview = h('div', { id: 'preview' });
-  $main().replaceChildren(head, out, h('h2', {}, 'Attempts'), attempts, h('h2', {}, 'Request preview'), preview);
+  fill($main(), head, out, h('h2', {}, 'Attempts'), attempts, h('h2', {}, 'Request preview'), preview);
   let sub = null;
   const act = async (fn) => {
     try { await fn(); } catch (err) { showError(out, err); }
   };
   const drawHead = () => {
     const w = canWrite();
-    head.replaceChildren(
+    fill(head, 
       h('h1', {}, sub.name, ' ', h('span', { class: 'badge ' + (sub.enabled ? 'ok' : 'bad'), id: 'sub-state' }, sub.enabled ? 'enabled' : 'disabled')),
       h('p', {}, h('code', {}, sub.id), ' → ', h('code', {}, sub.url)),
       sub.disabled_reason ? h('p', { class: 'notice' }, `Disabled by hookstream (${sub.disabled_reason}) at ${when(sub.disabled_at)}; enabling clears it.`) : null,
@@ -341,15 +346,15 @@ function subscriptionView(id) {
         }) }, sub.enabled ? 'Disable' : 'Enable'),
         h('a', { href: `#/subscriptions/${encodeURIComponent(id)}/edit` }, h('button', { type: 'button', class: 'secondary', id: 'edit' }, 'Edit')),
         h('button', { type: 'button', id: 'send-test', class: 'secondary', onclick: () => act(async () => {
-          out.replaceChildren(h('p', { class: 'muted' }, 'Sending a test delivery…'));
+          fill(out, h('p', { class: 'muted' }, 'Sending a test delivery…'));
           const r = await api('POST', '/v1/subscriptions/' + encodeURIComponent(id) + '/test');
-          out.replaceChildren(h('h2', {}, 'Test delivery'), h('p', {}, `${r.outcome} (${r.reason || 'ok'}), status ${r.status || '–'}, ${fmt(r.latency_ms, 1)} ms`),
+          fill(out, h('h2', {}, 'Test delivery'), h('p', {}, `${r.outcome} (${r.reason || 'ok'}), status ${r.status || '–'}, ${fmt(r.latency_ms, 1)} ms`),
             r.error ? h('p', { class: 'error' }, r.error) : null, h('pre', { id: 'test-response' }, r.response_body || '(empty body)'));
         }) }, 'Send test'),
         h('button', { type: 'button', id: 'rotate', class: 'secondary', onclick: () => act(async () => {
           if (!confirm('Rotate the signing secret? The current one keeps signing for the rotation window.')) return;
           const r = await api('POST', '/v1/subscriptions/' + encodeURIComponent(id) + '/rotate-secret');
-          out.replaceChildren(h('div', { class: 'notice' }, h('p', {}, 'The new secret, shown this once:'), h('pre', { id: 'new-secret' }, r.secret)));
+          fill(out, h('div', { class: 'notice' }, h('p', {}, 'The new secret, shown this once:'), h('pre', { id: 'new-secret' }, r.secret)));
         }) }, 'Rotate secret'),
         h('button', { type: 'button', id: 'delete', class: 'danger', onclick: () => act(async () => {
           if (!confirm(`Delete ${sub.name}? Its pending retries are dropped.`)) return;
@@ -362,15 +367,15 @@ function subscriptionView(id) {
     drawHead();
     if (canWrite()) {
       const p = await api('POST', '/v1/subscriptions/' + encodeURIComponent(id) + '/preview');
-      preview.replaceChildren(h('pre', {}, `${p.method} ${p.url}\n` + Object.entries(p.headers).sort().map(([k, v]) => `${k}: ${v}`).join('\n') + '\n\n' + p.body));
+      fill(preview, h('pre', {}, `${p.method} ${p.url}\n` + Object.entries(p.headers).sort().map(([k, v]) => `${k}: ${v}`).join('\n') + '\n\n' + p.body));
     } else {
-      preview.replaceChildren(h('p', { class: 'muted' }, 'An admin token renders the request a delivery would send.'));
+      fill(preview, h('p', { class: 'muted' }, 'An admin token renders the request a delivery would send.'));
     }
   });
   return every(2000, async () => {
     try {
       const list = await api('GET', `/v1/subscriptions/${encodeURIComponent(id)}/attempts?limit=100`);
-      attempts.replaceChildren(attemptsTable(list.data));
+      fill(attempts, attemptsTable(list.data));
     } catch (err) { showError(attempts, err); }
   });
 }
@@ -389,7 +394,7 @@ function attemptsTable(list, highlight) {
 
 function editView(id) {
   if (!canWrite()) {
-    $main().replaceChildren(h('p', { class: 'error' }, 'A read token cannot change subscriptions.'));
+    fill($main(), h('p', { class: 'error' }, 'A read token cannot change subscriptions.'));
     return;
   }
   const f = {
@@ -417,7 +422,7 @@ function editView(id) {
   const field = (label, input, name) => h('label', {}, label, input, h('span', { class: 'field-error', dataset: { field: name } }));
   const specific = h('div', { class: 'stack' });
   const drawSpecific = () => {
-    specific.replaceChildren(
+    fill(specific, 
       f.format.value === 'pagerduty' ? field('Routing key', f.routing, 'payload.routing_key') : null,
       f.format.value === 'template' ? field('Body template (Go text/template)', f.body, 'payload.body') : null);
   };
@@ -437,7 +442,7 @@ function editView(id) {
     field('Attempts (first try included)', f.attempts, 'max_attempts'), field('Timeout per attempt', f.timeout, 'timeout'),
     general,
     h('div', { class: 'row' }, h('button', { type: 'submit', id: 'save' }, id ? 'Save' : 'Create'), h('a', { href: id ? `#/subscriptions/${encodeURIComponent(id)}` : '#/subscriptions' }, 'Cancel')));
-  $main().replaceChildren(form);
+  fill($main(), form);
   const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
   let original = {};
   if (id) {
@@ -459,7 +464,7 @@ function editView(id) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
-    general.replaceChildren();
+    fill(general, );
     const wh = [...where.querySelectorAll('.where')].map((row) => {
       const raw = row.querySelector('.w-value').value.trim();
       let value = raw;
@@ -501,7 +506,7 @@ function editView(id) {
         if (slot) slot.textContent = (slot.textContent ? slot.textContent + ' ' : '') + fe.message;
         else rest.push(`${fe.field}: ${fe.message}`);
       }
-      general.replaceChildren(h('p', { class: 'error', id: 'form-error' }, err.message), ...rest.map((r) => h('p', { class: 'error' }, r)));
+      fill(general, h('p', { class: 'error', id: 'form-error' }, err.message), ...rest.map((r) => h('p', { class: 'error' }, r)));
     }
   });
 }
@@ -535,11 +540,11 @@ function dlqView() {
       const dry = await api('POST', '/v1/dlq/replay', { ids, dry_run: true });
       if (!confirm(`Replay ${dry.matched} deliveries on the first retry rung?` + (dry.skipped_poison ? ` (${dry.skipped_poison} poison records are skipped)` : ''))) return;
       const done = await api('POST', '/v1/dlq/replay', { ids });
-      out.replaceChildren(h('p', { class: 'notice' }, `Replayed ${done.replayed} of ${done.matched} selected deliveries.`));
+      fill(out, h('p', { class: 'notice' }, `Replayed ${done.replayed} of ${done.matched} selected deliveries.`));
     } catch (err) { showError(out, err); }
   };
   const draw = () => {
-    body.replaceChildren(records.length ? h('table', { id: 'dlq' },
+    fill(body, records.length ? h('table', { id: 'dlq' },
       h('thead', {}, h('tr', {}, h('th', {}, ''), ['time', 'kind', 'subscription', 'reason', 'attempts', 'error', ''].map((c) => h('th', {}, c)))),
       h('tbody', {}, records.map((r) => {
         const detail = h('tr', { hidden: true }, h('td', { colspan: 8 }, h('pre', {}, JSON.stringify({ ...r, value: undefined }, null, 2) + '\n\n' + r.value)));
@@ -551,8 +556,8 @@ function dlqView() {
     drawTools();
   };
   const tools = h('div', { class: 'row' });
-  const drawTools = () => tools.replaceChildren(canWrite() ? h('button', { type: 'button', id: 'replay', disabled: selected.size === 0, onclick: replay }, `Replay selected (${selected.size})`) : null);
-  $main().replaceChildren(h('h1', {}, 'Dead-letter queue'),
+  const drawTools = () => fill(tools, canWrite() ? h('button', { type: 'button', id: 'replay', disabled: selected.size === 0, onclick: replay }, `Replay selected (${selected.size})`) : null);
+  fill($main(), h('h1', {}, 'Dead-letter queue'),
     h('div', { class: 'toolbar' }, sub, h('label', { class: 'inline' }, 'since', since), h('button', { type: 'button', class: 'secondary', id: 'dlq-load', onclick: load }, 'Show'), tools),
     out, body);
   load();
@@ -563,11 +568,11 @@ function dlqView() {
 function sourcesView() {
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const receipts = h('div', { id: 'receipts' });
-  $main().replaceChildren(h('h1', {}, 'Inbound sources'), body, receipts);
+  fill($main(), h('h1', {}, 'Inbound sources'), body, receipts);
   const show = async (src) => {
     try {
       const list = await api('GET', `/v1/sources/${encodeURIComponent(src.id)}/receipts`);
-      receipts.replaceChildren(h('h2', {}, `Recent receipts of ${src.name}`), list.data.length ? h('table', {},
+      fill(receipts, h('h2', {}, `Recent receipts of ${src.name}`), list.data.length ? h('table', {},
         h('thead', {}, h('tr', {}, ['time', 'outcome', 'status', 'type', 'delivery id'].map((c) => h('th', {}, c)))),
         h('tbody', {}, list.data.map((r) => h('tr', {}, h('td', {}, when(r.time)),
           h('td', {}, h('span', { class: 'badge ' + (r.outcome === 'published' || r.outcome === 'duplicate' || r.outcome === 'answered' ? 'ok' : 'bad') }, r.outcome)),
@@ -576,7 +581,7 @@ function sourcesView() {
   };
   api('GET', '/v1/sources').then((list) => {
     const base = session.gateway || '';
-    body.replaceChildren(list.data.length ? h('table', { id: 'sources' },
+    fill(body, list.data.length ? h('table', { id: 'sources' },
       h('thead', {}, h('tr', {}, ['name', 'provider', 'URL to give the provider', 'topic', 'state'].map((c) => h('th', {}, c)))),
       h('tbody', {}, list.data.map((s) => h('tr', { class: 'click', onclick: () => show(s) }, h('td', {}, s.name), h('td', {}, s.provider),
         h('td', {}, h('code', {}, `${base}/in/${s.id}`)), h('td', {}, s.topic || '(input)'),
@@ -597,20 +602,20 @@ function sendView() {
     e.preventDefault();
     stop();
     let ev;
-    try { ev = JSON.parse(text.value); } catch (err) { out.replaceChildren(h('p', { class: 'error' }, 'Not JSON: ' + err.message)); return; }
+    try { ev = JSON.parse(text.value); } catch (err) { fill(out, h('p', { class: 'error' }, 'Not JSON: ' + err.message)); return; }
     try {
       const r = await api('POST', '/v1/events', ev);
       const head = h('p', {}, `Published to ${r.topic}/${r.partition} at offset ${r.offset}. `,
         r.deliveries.length ? `It matches ${r.deliveries.length} subscription(s):` : 'It matches no subscription.');
       const follow = h('div', { id: 'follow' });
-      out.replaceChildren(head, follow);
+      fill(out, head, follow);
       const ids = new Set(r.deliveries.map((d) => d.webhook_id));
       stop = every(500, async () => {
         const parts = await Promise.all(r.deliveries.map(async (d) => {
           const list = await api('GET', `/v1/subscriptions/${encodeURIComponent(d.subscription_id)}/attempts?limit=100`);
           return [d, list.data.filter((a) => a.webhook_id === d.webhook_id)];
         }));
-        follow.replaceChildren(...parts.map(([d, list]) => h('div', {},
+        fill(follow, ...parts.map(([d, list]) => h('div', {},
           h('h2', {}, h('a', { href: '#/subscriptions/' + encodeURIComponent(d.subscription_id) }, d.subscription_id), ' ', h('code', {}, d.webhook_id)),
           list.length ? attemptsTable(list, ids) : h('p', { class: 'muted' }, 'Waiting for the first attempt…'))));
       });
@@ -623,7 +628,7 @@ function sendView() {
     canWrite() ? h('button', { type: 'submit', id: 'send' }, 'Publish') : h('p', { class: 'muted' }, 'A read token cannot publish events.'),
     out);
   form.addEventListener('submit', send);
-  $main().replaceChildren(form);
+  fill($main(), form);
   return () => stop();
 }
 
