@@ -38,6 +38,9 @@ type subscriptionStats struct {
 	Name        string  `json:"name"`
 	Enabled     bool    `json:"enabled"`
 	SuccessRate float64 `json:"success_rate"`
+	// Breaker is the state of the endpoint's circuit breaker on the
+	// answering instance: closed, open or half-open.
+	Breaker string `json:"breaker,omitempty"`
 	history.Totals
 }
 
@@ -71,7 +74,11 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	for _, s := range snap.Subs {
 		t := totals[s.ID]
 		all = all.Add(t)
-		subs = append(subs, subscriptionStats{ID: s.ID, Name: s.Name, Enabled: s.Enabled, SuccessRate: t.SuccessRate(), Totals: t})
+		line := subscriptionStats{ID: s.ID, Name: s.Name, Enabled: s.Enabled, SuccessRate: t.SuccessRate(), Totals: t}
+		if a.opts.Sender != nil {
+			line.Breaker = a.opts.Sender.BreakerState(s.URL)
+		}
+		subs = append(subs, line)
 	}
 	resp := map[string]any{
 		"totals":        totalStats{SuccessRate: all.SuccessRate(), Totals: all},

@@ -358,6 +358,11 @@ func TestConsole(t *testing.T) {
 		if controls != 0 {
 			t.Errorf("%s shows %d write controls to a read token", view.hash, controls)
 		}
+		if view.hash == "#/subscriptions" {
+			if list := text("#subscriptions"); !strings.Contains(list, "orders") || !strings.Contains(list, "closed") {
+				t.Errorf("the list lacks the subscription or its breaker's state: %s", list)
+			}
+		}
 	}
 
 	// The stream picks up again after hookstream restarts (the read

@@ -213,6 +213,30 @@ func (bs *breakers) known() int {
 	return len(bs.state)
 }
 
+// Breaker states, as BreakerState reports them.
+const (
+	BreakerClosed   = "closed"    // attempts go out
+	BreakerOpen     = "open"      // attempts are refused until the cooldown ends
+	BreakerHalfOpen = "half-open" // the cooldown is over: one probe goes, or is out
+)
+
+// stateOf says how endpoint's breaker stands at now.
+func (bs *breakers) stateOf(endpoint string, now time.Time) string {
+	if bs.threshold <= 0 {
+		return BreakerClosed
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.state[endpoint]
+	switch {
+	case b == nil || b.failures < bs.threshold:
+		return BreakerClosed
+	case b.probe == nil && b.cooling(now):
+		return BreakerOpen
+	}
+	return BreakerHalfOpen
+}
+
 // open counts the endpoints whose breaker is open.
 func (bs *breakers) open(now time.Time) int {
 	bs.mu.Lock()

@@ -69,7 +69,14 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 	s := loopbackSender(t, SenderOptions{BreakerFailures: 3, BreakerCooldown: time.Second, BreakerMaxCooldown: 4 * time.Second, Now: clk.now})
 	sub := compiled(t, srv.URL, nil)
 	send := func() Outcome { return s.Send(context.Background(), sub, request(sub, "m", []byte(`{}`))) }
+	state := func(want string) {
+		t.Helper()
+		if got := s.BreakerState(sub.URL); got != want {
+			t.Errorf("BreakerState() = %s, want %s", got, want)
+		}
+	}
 
+	state(BreakerClosed)
 	for range 3 {
 		if out := send(); out.Reason != ReasonHTTP5xx {
 			t.Fatalf("Send() = %+v", out)
@@ -85,6 +92,7 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 	if s.OpenBreakers() != 1 {
 		t.Errorf("OpenBreakers() = %d", s.OpenBreakers())
 	}
+	state(BreakerOpen)
 
 	// Each failed probe doubles the cooldown: 1s, 2s, 4s, then 4s again.
 	// It ends a tenth early (at most 250ms), so that retries refused
@@ -100,6 +108,7 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 		if r, ok := s.Refused(sub); ok {
 			t.Fatalf("probe %d: Refused() after the cooldown = %+v", i+1, r)
 		}
+		state(BreakerHalfOpen)
 		before := hits.Load()
 		if out := send(); out.Reason != ReasonHTTP5xx || hits.Load() != before+1 {
 			t.Fatalf("probe %d: %+v, %d requests", i+1, out, hits.Load()-before)
@@ -113,6 +122,7 @@ func TestBreakerFollowsTheLadder(t *testing.T) {
 	if out := send(); out.Class != Delivered || s.OpenBreakers() != 0 {
 		t.Fatalf("after a good probe: %+v, %d open", out, s.OpenBreakers())
 	}
+	state(BreakerClosed)
 }
 
 // TestBreakerAttemptsWaitForTheProbe: attempts due while the probe is out

@@ -170,6 +170,11 @@ func (s *Sender) UserAgent() string { return s.ua }
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
+// BreakerState says how the breaker of endpoint (a subscription's URL)
+// stands on this instance now: BreakerClosed, BreakerOpen or
+// BreakerHalfOpen.
+func (s *Sender) BreakerState(endpoint string) string { return s.breakers.stateOf(endpoint, s.now()) }
+
 // OpenBreakers counts endpoints whose breaker is open now.
 func (s *Sender) OpenBreakers() int { return s.breakers.open(s.now()) }
 

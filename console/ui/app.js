@@ -299,10 +299,12 @@ function subscriptionsView() {
     const shown = rows.filter((r) => (!term || [r.id, r.name, r.url].some((v) => (v || '').toLowerCase().includes(term))) &&
       (!state.value || (state.value === 'enabled') === r.enabled));
     fill(body, h('table', { id: 'subscriptions' },
-      h('thead', {}, h('tr', {}, ['name', 'id', 'URL', 'format', 'state', 'success', 'attempts', 'dead-lettered', 'last attempt'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['name', 'id', 'URL', 'format', 'state', 'breaker', 'rate limit', 'success', 'attempts', 'dead-lettered', 'last attempt'].map((c) => h('th', {}, c)))),
       h('tbody', {}, shown.map((r) => h('tr', { class: 'click', dataset: { id: r.id }, onclick: () => { location.hash = '#/subscriptions/' + encodeURIComponent(r.id); } },
         h('td', {}, r.name), h('td', {}, h('code', {}, r.id)), h('td', {}, r.url), h('td', {}, (r.payload && r.payload.format) || 'standard'),
         h('td', {}, h('span', { class: 'badge ' + (r.enabled ? 'ok' : 'bad') }, r.enabled ? 'enabled' : ('disabled' + (r.disabled_reason ? ': ' + r.disabled_reason : '')))),
+        h('td', {}, r.stats && r.stats.breaker ? h('span', { class: 'badge ' + ({ closed: 'ok', open: 'bad' }[r.stats.breaker] || 'warn') }, r.stats.breaker) : '–'),
+        h('td', {}, r.rate_limit ? `${r.rate_limit.per_second}/s, burst ${r.rate_limit.burst}` : '–'),
         h('td', { class: 'num' }, r.stats ? pct(r.stats.attempts ? r.stats.success_rate : null) : '–'),
         h('td', { class: 'num' }, fmt(r.stats && r.stats.attempts)), h('td', { class: 'num' }, fmt(r.stats && r.stats.dead_lettered)),
         h('td', {}, when(r.stats && r.stats.last_attempt)))))),
