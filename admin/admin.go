@@ -126,6 +126,7 @@ func New(opts Options) *API {
 		{"POST /v1/subscriptions/{id}/rotate-secret", a.rotateSecret},
 		{"POST /v1/subscriptions/{id}/test", a.testSubscription},
 		{"POST /v1/subscriptions/{id}/preview", a.previewSubscription},
+		{"POST /v1/subscriptions/preview", a.previewDraft},
 		{"GET /v1/subscriptions/{id}/attempts", a.attempts},
 		{"GET /v1/stats", a.stats},
 		{"GET /v1/stats/stream", a.statsStream},

@@ -682,6 +682,14 @@ func TestPreview(t *testing.T) {
 			[]string{`"field":"payload"`, `map has no entry for key \"order\"`}, nil},
 		{"not an object", "/v1/subscriptions/pd/preview", `{"event":"x"}`, 422, []string{`"field":"event"`}, nil},
 		{"unknown", "/v1/subscriptions/nope/preview", ``, 404, nil, nil},
+		{"draft", "/v1/subscriptions/preview", `{"subscription":{"name":"n","url":"https://hooks.example.com/x?token=t0k3n-in-query",` +
+			`"payload":{"format":"pagerduty","routing_key":"` + routingKey + `"}},"event":{"type":"disk.full","level":"error"}}`, 200,
+			[]string{`"method":"POST"`, `"url":"https://hooks.example.com/x?token=…"`, `\"severity\":\"error\"`, `R0UT…`}, []string{routingKey, "t0k3n-in-query"}},
+		{"draft with a sample event", "/v1/subscriptions/preview", `{"subscription":{"name":"n","url":"https://hooks.example.com/x"}}`, 200,
+			[]string{`hookstream.test`, `"Webhook-Signature":"v1,`}, nil},
+		{"draft without a URL", "/v1/subscriptions/preview", `{"subscription":{"name":"n"}}`, 422, []string{`"field":"subscription.url"`}, nil},
+		{"draft with a bad event", "/v1/subscriptions/preview", `{"subscription":{"name":"n","url":"https://hooks.example.com/x"},"event":[1]}`, 422,
+			[]string{`"field":"event"`}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,6 +49,36 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &req) {
 		return
 	}
+	sub := a.fromCreate(req)
+	if _, err := subscription.Compile(sub); err != nil {
+		a.invalid(w, err)
+		return
+	}
+	if fe, ok := a.checkDestinations(sub); !ok {
+		writeProblem(w, http.StatusUnprocessableEntity, "the subscription's destination is not allowed", fe)
+		return
+	}
+	err := a.opts.Store.Create(r.Context(), sub)
+	switch {
+	case errors.Is(err, subscription.ErrExists):
+		writeProblem(w, http.StatusConflict, fmt.Sprintf("subscription %q already exists", sub.ID))
+		return
+	case err != nil:
+		a.unavailable(w, err)
+		return
+	}
+	a.opts.Logger.Info().Str("subscription", sub.ID).Str("url", delivery.RedactURL(sub.URL)).Msg("subscription created")
+	a.applyLocally(r.Context(), sub.ID)
+	w.Header().Set("Location", "/v1/subscriptions/"+url.PathEscape(sub.ID))
+	// The secret is shown this once; what the caller sent stays masked.
+	shown := sub.Masked()
+	shown.Secret = sub.Secret
+	writeJSON(w, http.StatusCreated, shown)
+}
+
+// fromCreate is the subscription a create body describes, with the
+// defaults filled in and, when it names none, a new ID and secret.
+func (a *API) fromCreate(req createRequest) subscription.Subscription {
 	now := a.opts.Now().UTC()
 	sub := subscription.Subscription{
 		ID:          req.ID,
@@ -81,30 +111,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 	if req.Timeout != nil {
 		sub.Timeout = *req.Timeout
 	}
-	if _, err := subscription.Compile(sub); err != nil {
-		a.invalid(w, err)
-		return
-	}
-	if fe, ok := a.checkDestinations(sub); !ok {
-		writeProblem(w, http.StatusUnprocessableEntity, "the subscription's destination is not allowed", fe)
-		return
-	}
-	err := a.opts.Store.Create(r.Context(), sub)
-	switch {
-	case errors.Is(err, subscription.ErrExists):
-		writeProblem(w, http.StatusConflict, fmt.Sprintf("subscription %q already exists", sub.ID))
-		return
-	case err != nil:
-		a.unavailable(w, err)
-		return
-	}
-	a.opts.Logger.Info().Str("subscription", sub.ID).Str("url", delivery.RedactURL(sub.URL)).Msg("subscription created")
-	a.applyLocally(r.Context(), sub.ID)
-	w.Header().Set("Location", "/v1/subscriptions/"+url.PathEscape(sub.ID))
-	// The secret is shown this once; what the caller sent stays masked.
-	shown := sub.Masked()
-	shown.Secret = sub.Secret
-	writeJSON(w, http.StatusCreated, shown)
+	return sub
 }
 
 // listScan is the fewest subscriptions a filtered page reads before it

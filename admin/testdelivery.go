@@ -62,22 +62,38 @@ func (a *API) prepare(w http.ResponseWriter, r *http.Request) (prepared, bool) {
 	if r.ContentLength != 0 && !a.decode(w, r, &req) {
 		return prepared{}, false
 	}
-	now := a.opts.Now().UTC()
-	ev := req.Event
+	if !validEvent(w, req.Event) {
+		return prepared{}, false
+	}
+	stored, ok := a.load(w, r, r.PathValue("id"))
+	if !ok {
+		return prepared{}, false
+	}
+	return a.render(w, stored, req.Event)
+}
+
+// validEvent answers the problem and returns false when ev, a test or
+// preview body's event, is given and is not a JSON object.
+func validEvent(w http.ResponseWriter, ev json.RawMessage) bool {
 	if len(ev) == 0 {
-		ev = fmt.Appendf(nil, `{"type":"hookstream.test","level":"info","source":"hookstream","message":"test delivery","timestamp":%q}`,
-			now.Format(time.RFC3339Nano))
+		return true
 	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(ev, &obj) != nil || obj == nil {
 		writeProblem(w, http.StatusUnprocessableEntity, "the event must be a JSON object",
 			FieldError{Field: "event", Message: "must be a JSON object"})
-		return prepared{}, false
+		return false
 	}
-	id := r.PathValue("id")
-	stored, ok := a.load(w, r, id)
-	if !ok {
-		return prepared{}, false
+	return true
+}
+
+// render renders and signs ev (a sample when empty) for stored as an
+// attempt would; it answers the problem itself when it cannot.
+func (a *API) render(w http.ResponseWriter, stored subscription.Subscription, ev json.RawMessage) (prepared, bool) {
+	now := a.opts.Now().UTC()
+	if len(ev) == 0 {
+		ev = fmt.Appendf(nil, `{"type":"hookstream.test","level":"info","source":"hookstream","message":"test delivery","timestamp":%q}`,
+			now.Format(time.RFC3339Nano))
 	}
 	sub, err := subscription.Compile(stored)
 	if err != nil {
@@ -129,10 +145,34 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
 // previewSubscription renders a sample or supplied event as the
 // subscription's endpoint would receive it, without sending it.
 func (a *API) previewSubscription(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.prepare(w, r)
-	if !ok {
+	if p, ok := a.prepare(w, r); ok {
+		a.writePreview(w, p)
+	}
+}
+
+// draftPreview is the body of POST /v1/subscriptions/preview.
+type draftPreview struct {
+	// Subscription is written as a create body; nothing is stored.
+	Subscription createRequest `json:"subscription"`
+	// Event is the log event to render; default a sample.
+	Event json.RawMessage `json:"event"`
+}
+
+// previewDraft renders a sample or supplied event for a subscription
+// that is not stored yet (a create form's live preview), as its endpoint
+// would receive it once created.
+func (a *API) previewDraft(w http.ResponseWriter, r *http.Request) {
+	var req draftPreview
+	if !a.decode(w, r, &req) || !validEvent(w, req.Event) {
 		return
 	}
+	if p, ok := a.render(w, a.fromCreate(req.Subscription), req.Event); ok {
+		a.writePreview(w, p)
+	}
+}
+
+// writePreview answers p's request as a Preview, secrets masked.
+func (a *API) writePreview(w http.ResponseWriter, p prepared) {
 	secrets := secretsOf(p.sub.Subscription)
 	req := p.req
 	out := Preview{WebhookID: req.WebhookID, Method: req.Method, URL: subscription.MaskURL(maskIn(cmp.Or(req.URL, p.sub.URL), secrets)),

@@ -257,6 +257,9 @@ func TestConsole(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(".w-op"), "gt"),
 		chromedp.SendKeys(chromedp.CSS(".w-value"), "100"),
 		chromedp.SetValue(chromedp.CSS(`select[name="payload.format"]`), "cloudevents"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="timeout"]`), "5s"),
+		// The live preview shows the request a CloudEvents delivery makes.
+		chromedp.WaitVisible(chromedp.Search(`//pre[@id="form-preview"][contains(., "application/cloudevents+json")]`)),
 		chromedp.Click(chromedp.ID("#save")),
 		chromedp.WaitVisible(chromedp.ID("#sub-state")))
 	subURL, err := chromedp.Run(ctx, chromedp.Location())

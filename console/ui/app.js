@@ -421,6 +421,7 @@ function editView(id) {
     where.append(row);
   };
   const general = h('div', { role: 'alert' });
+  const previewBox = h('pre', { id: 'form-preview' }, 'Fill in a URL to see the request.');
   const field = (label, input, name) => h('label', {}, label, input, h('span', { class: 'field-error', dataset: { field: name } }));
   const specific = h('div', { class: 'stack' });
   const drawSpecific = () => {
@@ -442,6 +443,7 @@ function editView(id) {
     h('h2', {}, 'Payload and delivery'),
     field('Format', f.format, 'payload.format'), specific,
     field('Attempts (first try included)', f.attempts, 'max_attempts'), field('Timeout per attempt', f.timeout, 'timeout'),
+    h('h2', {}, 'Preview of the request a sample event makes'), previewBox,
     general,
     h('div', { class: 'row' }, h('button', { type: 'submit', id: 'save' }, id ? 'Save' : 'Create'), h('a', { href: id ? `#/subscriptions/${encodeURIComponent(id)}` : '#/subscriptions' }, 'Cancel')));
   fill($main(), form);
@@ -459,14 +461,13 @@ function editView(id) {
       f.body.value = (s.payload && s.payload.body) || '';
       f.attempts.value = s.max_attempts; f.timeout.value = s.timeout;
       drawSpecific();
+      preview();
     }).catch((err) => showError(general, err));
   } else {
     drawSpecific();
   }
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
-    fill(general, );
+  // body is what the form says, as a create (full) or patch body.
+  const body = (full) => {
     const wh = [...where.querySelectorAll('.where')].map((row) => {
       const raw = row.querySelector('.w-value').value.trim();
       let value = raw;
@@ -480,9 +481,9 @@ function editView(id) {
     };
     // The API shows secrets masked: what the form did not change is not
     // sent back, so a masked value never replaces a stored one.
-    if (!id || f.url.value.trim() !== original.url) sub.url = f.url.value.trim();
+    if (full || !id || f.url.value.trim() !== original.url) sub.url = f.url.value.trim();
     const was = original.payload || {};
-    if (!id || f.format.value !== (was.format || 'standard') || f.body.value !== (was.body || '') || f.routing.value) {
+    if (full || !id || f.format.value !== (was.format || 'standard') || f.body.value !== (was.body || '') || f.routing.value) {
       // The payload's other settings stay when the format does; its
       // secrets (headers, routing key) are set again here or by the API.
       const keep = f.format.value === (was.format || 'standard') ? was : {};
@@ -497,6 +498,29 @@ function editView(id) {
     }
     if (f.attempts.value) sub.max_attempts = Number(f.attempts.value);
     if (f.timeout.value) sub.timeout = f.timeout.value.trim();
+    return sub;
+  };
+  // A live preview, 400 ms after the last change.
+  let pending;
+  const preview = () => {
+    clearTimeout(pending);
+    pending = setTimeout(async () => {
+      if (!f.url.value.trim()) return;
+      try {
+        const p = await api('POST', '/v1/subscriptions/preview', { subscription: body(true) });
+        fill(previewBox, `${p.method} ${p.url}\n` + Object.entries(p.headers).sort().map(([k, v]) => `${k}: ${v}`).join('\n') + '\n\n' + p.body);
+      } catch (err) {
+        fill(previewBox, [err.message, ...((err.problem && err.problem.errors) || []).map((e) => `${e.field}: ${e.message}`)].join('\n'));
+      }
+    }, 400);
+  };
+  form.addEventListener('input', preview);
+  form.addEventListener('change', preview);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
+    fill(general, );
+    const sub = body(false);
     try {
       const saved = id ? await api('PATCH', '/v1/subscriptions/' + encodeURIComponent(id), sub) : await api('POST', '/v1/subscriptions', sub);
       location.hash = '#/subscriptions/' + encodeURIComponent(saved.id);
