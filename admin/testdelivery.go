@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -110,7 +109,7 @@ func (a *API) render(w http.ResponseWriter, stored subscription.Subscription, ev
 		return prepared{}, false
 	case errors.As(err, &render):
 		writeProblem(w, http.StatusUnprocessableEntity, "the subscription's payload cannot be rendered from this event",
-			FieldError{Field: "payload", Message: maskIn(render.Error(), secretsOf(stored))})
+			FieldError{Field: "payload", Message: subscription.MaskIn(render.Error(), stored.Secrets())})
 		return prepared{}, false
 	case err != nil:
 		writeProblem(w, http.StatusInternalServerError, err.Error())
@@ -128,10 +127,12 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := a.opts.Sender.Send(r.Context(), p.sub, &p.req)
+	// The response may echo what was sent.
+	secrets := delivery.SentSecrets(p.sub, out.Sent)
 	res := TestResult{WebhookID: p.req.WebhookID, Outcome: out.Class.String(), Reason: string(out.Reason), Status: out.Status,
-		LatencyMS: float64(out.Latency.Microseconds()) / 1000, ResponseBody: string(out.Body)}
+		LatencyMS: float64(out.Latency.Microseconds()) / 1000, ResponseBody: subscription.MaskIn(string(out.Body), secrets)}
 	if out.Err != nil {
-		res.Error = maskIn(out.Err.Error(), secretsOf(p.sub.Subscription))
+		res.Error = subscription.MaskIn(out.Err.Error(), secrets)
 	}
 	if len(out.Header) > 0 {
 		res.ResponseHeaders = make(map[string]string, len(out.Header))
@@ -173,19 +174,19 @@ func (a *API) previewDraft(w http.ResponseWriter, r *http.Request) {
 
 // writePreview answers p's request as a Preview, secrets masked.
 func (a *API) writePreview(w http.ResponseWriter, p prepared) {
-	secrets := secretsOf(p.sub.Subscription)
+	secrets := p.sub.Subscription.Secrets()
 	req := p.req
-	out := Preview{WebhookID: req.WebhookID, Method: req.Method, URL: subscription.MaskURL(maskIn(cmp.Or(req.URL, p.sub.URL), secrets)),
-		Headers: map[string]string{}, Body: maskIn(string(req.Body), secrets)}
+	out := Preview{WebhookID: req.WebhookID, Method: req.Method, URL: subscription.MaskURL(subscription.MaskIn(cmp.Or(req.URL, p.sub.URL), secrets)),
+		Headers: map[string]string{}, Body: subscription.MaskIn(string(req.Body), secrets)}
 	for k, v := range p.sub.Header {
-		out.Headers[k] = subscription.MaskValue(strings.Join(v, ", "))
+		out.Headers[k] = p.sub.MaskHeader(k, strings.Join(v, ", "), secrets)
 	}
 	for k, v := range req.Header {
-		out.Headers[k] = maskIn(strings.Join(v, ", "), secrets)
+		out.Headers[k] = p.sub.MaskHeader(k, strings.Join(v, ", "), secrets)
 	}
 	if c := p.sub.Credential; c != nil {
 		// The credential itself is fetched or set when the request is sent.
-		out.Headers[c.Header()] = "(" + string(c.Type()) + ", set when sent)"
+		out.Headers[c.Header()] = p.sub.MaskHeader(c.Header(), "", nil)
 	}
 	out.Headers["Webhook-Id"] = req.WebhookID
 	out.Headers["Webhook-Timestamp"] = fmt.Sprint(req.Timestamp.Unix())
@@ -194,33 +195,4 @@ func (a *API) writePreview(w http.ResponseWriter, p prepared) {
 	}
 	out.Headers["User-Agent"] = a.opts.Sender.UserAgent()
 	writeJSON(w, http.StatusOK, out)
-}
-
-// secretsOf lists the values of s that must never be shown: its
-// payload's secrets and its custom header values, longest first.
-func secretsOf(s subscription.Subscription) []string {
-	var out []string
-	for _, v := range s.Headers {
-		out = append(out, v)
-	}
-	for _, v := range s.Payload.Headers {
-		out = append(out, v)
-	}
-	out = append(out, s.Payload.RoutingKey)
-	if s.Auth != nil {
-		for _, v := range s.Auth.Secrets() {
-			out = append(out, *v)
-		}
-	}
-	out = slices.DeleteFunc(out, func(v string) bool { return len(v) < 4 })
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-// maskIn masks every secret found in s.
-func maskIn(s string, secrets []string) string {
-	for _, v := range secrets {
-		s = strings.ReplaceAll(s, v, subscription.MaskValue(v))
-	}
-	return s
 }

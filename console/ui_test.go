@@ -317,7 +317,9 @@ func TestConsole(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 	}))
 	t.Cleanup(refusing.Close)
-	if code, body := d.api("POST", "/v1/subscriptions", fmt.Sprintf(`{"name":"refused","url":%q,"filter":{"types":["invoice.failed"]}}`, refusing.URL)); code != 201 {
+	code, body = d.api("POST", "/v1/subscriptions", fmt.Sprintf(`{"name":"refused","url":%q,"filter":{"types":["invoice.failed"]}}`, refusing.URL))
+	var refused struct{ ID string }
+	if code != 201 || json.Unmarshal([]byte(body), &refused) != nil {
 		t.Fatalf("create: %d %s", code, body)
 	}
 	if code, body := d.api("POST", "/v1/events", `{"type":"invoice.failed","level":"error"}`); code != 202 {
@@ -327,6 +329,17 @@ func TestConsole(t *testing.T) {
 		_, body := d.api("GET", "/v1/dlq", "")
 		return strings.Contains(body, `"kind": "delivery"`)
 	}, "no DLQ record")
+	// The failed attempt shows what it sent and what came back.
+	run("a failed attempt's request", 20*time.Second,
+		chromedp.Navigate(d.admin+"/ui/#/subscriptions/"+refused.ID),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-outcome="permanent"] .show-request`)),
+		chromedp.Click(chromedp.CSS(`tr[data-outcome="permanent"] .show-request`)),
+		chromedp.WaitVisible(chromedp.CSS("tr.sent pre")))
+	if sent := text("tr.sent pre"); !strings.HasPrefix(sent, "POST "+refusing.URL) || !strings.Contains(sent, "Webhook-Signature: v1,") ||
+		!strings.Contains(sent, `"invoice.failed"`) {
+		t.Errorf("the failed attempt's request reads %q", sent)
+	}
+	shot("attempts")
 	run("replay from the DLQ view", 20*time.Second,
 		chromedp.Navigate(d.admin+"/ui/#/dlq"),
 		chromedp.WaitVisible(chromedp.CSS("#dlq .pick")),

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/hookstream/hookstream/subscription"
 )
 
 // Class is what an attempt's outcome means for the delivery.
@@ -84,10 +88,41 @@ type Outcome struct {
 	// body (at most the sender's MaxResponseBytes), when there was one.
 	Header http.Header
 	Body   []byte
+	// Sent is the request of an attempt that failed after it was sent
+	// (headers as sent, credentials included): for the attempt history,
+	// which masks its secrets. Nil when the attempt was delivered or no
+	// request went out.
+	Sent *Sent
 	// NotAttempted is set when no request was made because the endpoint
 	// already has its cap of attempts in flight; the delivery waits on the
 	// ladder without spending an attempt.
 	NotAttempted bool
+}
+
+// Sent is a request as it went out.
+type Sent struct {
+	Method, URL string
+	Header      http.Header
+	Body        []byte
+}
+
+// SentSecrets are what must not be shown of a request sent to sub: the
+// subscription's secrets and the credential the request carried (an
+// OAuth2 access token is fetched, not configured), longest first. A
+// response that echoes the request is masked with them too.
+func SentSecrets(sub *subscription.Compiled, sent *Sent) []string {
+	secrets := sub.Secrets()
+	if c := sub.Credential; c != nil && sent != nil {
+		v := sent.Header.Get(c.Header())
+		if _, token, ok := strings.Cut(v, " "); ok && len(token) >= 4 {
+			v = token // "Bearer <token>": the token alone, wherever it is echoed
+		}
+		if len(v) >= 4 {
+			secrets = append(secrets, v)
+			slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+		}
+	}
+	return secrets
 }
 
 // Classify maps an HTTP status to its class and reason label. It is the

@@ -350,13 +350,20 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 			resp, out = s.post(parent, ctx, sub, r, h)
 		}
 	}
+	sent := func() *Sent {
+		return &Sent{Method: cmp.Or(r.Method, http.MethodPost), URL: cmp.Or(r.URL, sub.URL), Header: h, Body: r.Body}
+	}
 	if resp == nil {
+		if out.Reason != ReasonBadRequest {
+			out.Sent = sent()
+		}
 		return out
 	}
 	class, reason := Classify(resp.StatusCode)
 	out = Outcome{Class: class, Reason: reason, Status: resp.StatusCode, Header: resp.Header, Body: out.Body}
 	if class != Delivered {
 		out.Err = fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, printable(out.Body))
+		out.Sent = sent()
 	}
 	if class == Retryable {
 		out.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), start)

@@ -41,6 +41,24 @@ type Attempt struct {
 	// Next is where the delivery went after this attempt: "retry:<rung>",
 	// "dlq", or "" once delivered.
 	Next string `json:"next,omitempty"`
+	// Request is what a failed attempt sent, its secrets masked; the
+	// attempts delivered do not keep theirs.
+	Request *Request `json:"request,omitempty"`
+	// Response is the start of a failed attempt's response body.
+	Response string `json:"response,omitempty"`
+}
+
+// MaxBody is how much of a request or response body an attempt keeps.
+const MaxBody = 4 << 10
+
+// Request is a request as an attempt sent it.
+type Request struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+	// BodyBytes is the whole body's size; Body holds at most MaxBody.
+	BodyBytes int `json:"body_bytes"`
 }
 
 // Totals count a subscription's attempts since it was created.

@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -733,6 +734,10 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 	job.LastStatus, job.LastReason = out.Status, string(out.Reason)
 	if out.Err != nil {
 		job.LastError = out.Err.Error()
+		if out.Sent != nil {
+			// It quotes the response, which may echo what was sent.
+			job.LastError = subscription.MaskIn(job.LastError, delivery.SentSecrets(sub, out.Sent))
+		}
 	}
 	var reason retry.DLQReason
 	if out.Class == delivery.Retryable {
@@ -790,7 +795,25 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 	if out.Err != nil {
 		a.Error = job.LastError // plan has formatted it
 	}
+	if out.Sent != nil {
+		a.Request, a.Response = sentRequest(sub, out)
+	}
 	p.History.Record(sub.ID, a)
+}
+
+// sentRequest is what a failed attempt sent and the start of what came
+// back, as the history keeps them: secrets masked, bodies cut at
+// history.MaxBody.
+func sentRequest(sub *subscription.Compiled, out delivery.Outcome) (*history.Request, string) {
+	secrets := delivery.SentSecrets(sub, out.Sent)
+	r := &history.Request{Method: out.Sent.Method, URL: subscription.MaskURL(subscription.MaskIn(out.Sent.URL, secrets)),
+		Headers: make(map[string]string, len(out.Sent.Header)), BodyBytes: len(out.Sent.Body)}
+	for k, v := range out.Sent.Header {
+		r.Headers[k] = sub.MaskHeader(k, strings.Join(v, ", "), secrets)
+	}
+	r.Body = subscription.MaskIn(strings.ToValidUTF8(string(out.Sent.Body[:min(len(out.Sent.Body), history.MaxBody)]), "\uFFFD"), secrets)
+	resp := out.Body[:min(len(out.Body), history.MaxBody)]
+	return r, subscription.MaskIn(strings.ToValidUTF8(string(resp), "\uFFFD"), secrets)
 }
 
 func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail string) error {

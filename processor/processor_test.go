@@ -29,6 +29,7 @@ import (
 
 	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/history"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
@@ -903,5 +904,90 @@ func TestRoutes(t *testing.T) {
 
 	if got := p.Routes(&kgo.Record{Topic: "logs", Value: []byte(`not json`)}); got != nil {
 		t.Errorf("Routes(poison) = %v, want none", got)
+	}
+}
+
+// A failed attempt's history keeps the request as it was sent and the
+// start of the response, with every secret masked; a delivered one keeps
+// neither.
+func TestHistoryKeepsWhatAFailedAttemptSent(t *testing.T) {
+	const headerSecret, token, routingKey, querySecret = "hdr-s3cret-value", "b3arer-t0ken-value", "R0UT1NG-s3cret-key", "qu3ry-s3cret"
+	var fail atomic.Bool
+	fail.Store(true)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fail.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		// A careless endpoint echoes what it was sent.
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "refused %s %s %s", r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"), body)
+	}))
+	t.Cleanup(recv.Close)
+	hist := &attempts{}
+	p, l := newTestProcessor(t, []string{recv.URL}, hist)
+	change(t, p, 1, func(_ int, s *subscription.Subscription) {
+		s.URL = recv.URL + "/hook?key=" + querySecret
+		s.MaxAttempts = 1
+		s.Headers = map[string]string{"X-Api-Key": headerSecret}
+		s.Payload = payload.Spec{Format: payload.PagerDuty, RoutingKey: routingKey}
+		s.Auth = &credential.Spec{Type: credential.Bearer, Token: token}
+	})
+	for i, err := range handleEvents(t, p, 0, 1) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	var failed *history.Attempt
+	for _, a := range hist.of("sub_a") {
+		if a.Status == http.StatusBadRequest {
+			failed = &a
+		}
+	}
+	if failed == nil || failed.Request == nil {
+		t.Fatalf("no failed attempt with its request: %+v", hist.of("sub_a"))
+	}
+	r := failed.Request
+	if r.Method != "POST" || r.URL != recv.URL+"/hook?key=…" || r.BodyBytes == 0 || !strings.Contains(r.Body, `"routing_key":"R0UT…"`) {
+		t.Errorf("request %+v", r)
+	}
+	for name, want := range map[string]string{"X-Api-Key": "hdr-…", "Authorization": "(bearer, set when sent)", "Content-Type": "application/json"} {
+		if got := r.Headers[name]; got != want {
+			t.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+	if r.Headers["Webhook-Id"] == "" {
+		t.Errorf("headers lack webhook-id: %v", r.Headers)
+	}
+	if !strings.HasPrefix(failed.Response, "refused hdr-…") {
+		t.Errorf("response %q", failed.Response)
+	}
+	kept, _ := json.Marshal(failed)
+	// The DLQ record's error quotes the response too.
+	dlq := l.records(t, l.ladder.DLQ)
+	if len(dlq) != 1 {
+		t.Fatalf("DLQ holds %d records, want 1", len(dlq))
+	}
+	for _, r := range dlq {
+		for _, h := range r.Headers {
+			kept = fmt.Appendf(kept, "\n%s=%s", h.Key, h.Value)
+		}
+	}
+	for _, secret := range []string{headerSecret, token, routingKey, querySecret} {
+		if strings.Contains(string(kept), secret) {
+			t.Errorf("the history or the DLQ keeps %q: %s", secret, kept)
+		}
+	}
+
+	fail.Store(false)
+	for i, err := range handleEvents(t, p, 1, 1) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	all := hist.of("sub_a")
+	if last := all[len(all)-1]; last.Outcome != "delivered" || last.Request != nil || last.Response != "" {
+		t.Errorf("a delivered attempt keeps %+v", last)
 	}
 }

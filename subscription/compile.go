@@ -458,3 +458,16 @@ func head(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// MaskHeader is how the value of a request header to c's endpoint may be
+// shown: a custom header's value masked, the credential's replaced by
+// its type, and any of secrets masked wherever it appears.
+func (c *Compiled) MaskHeader(name, value string, secrets []string) string {
+	switch name = http.CanonicalHeaderKey(name); {
+	case c.Credential != nil && http.CanonicalHeaderKey(c.Credential.Header()) == name:
+		return "(" + string(c.Credential.Type()) + ", set when sent)"
+	case c.Header.Get(name) != "":
+		return MaskValue(value)
+	}
+	return MaskIn(value, secrets)
+}

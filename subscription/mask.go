@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/hookstream/hookstream/credential"
@@ -152,4 +153,34 @@ func MaskURL(raw string) string {
 		b.WriteString("#…")
 	}
 	return b.String()
+}
+
+// Secrets lists the values of s that must never be shown: its custom
+// header values, its payload's secrets and its credential's, longest
+// first, so that one inside another is masked whole.
+func (s Subscription) Secrets() []string {
+	var out []string
+	for _, v := range s.Headers {
+		out = append(out, v)
+	}
+	for _, v := range s.Payload.Headers {
+		out = append(out, v)
+	}
+	out = append(out, s.Payload.RoutingKey)
+	if s.Auth != nil {
+		for _, v := range s.Auth.Secrets() {
+			out = append(out, *v)
+		}
+	}
+	out = slices.DeleteFunc(out, func(v string) bool { return len(v) < 4 })
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// MaskIn masks every one of secrets found in text.
+func MaskIn(text string, secrets []string) string {
+	for _, v := range secrets {
+		text = strings.ReplaceAll(text, v, MaskValue(v))
+	}
+	return text
 }

@@ -382,14 +382,30 @@ function subscriptionView(id) {
   });
 }
 
+// openAttempts are the attempts whose request is shown, kept across the
+// table's refreshes.
+const openAttempts = new Set();
+
 function attemptsTable(list, highlight) {
   if (!list.length) return h('p', { class: 'muted', id: 'no-attempts' }, 'No attempts yet.');
   return h('table', { id: 'attempts' },
-    h('thead', {}, h('tr', {}, ['time', 'webhook-id', 'attempt', 'rung', 'outcome', 'status', 'latency', 'error', 'next'].map((c) => h('th', {}, c)))),
-    h('tbody', {}, list.map((a) => h('tr', { dataset: { webhookId: a.webhook_id, outcome: a.outcome }, class: highlight && highlight.has(a.webhook_id) ? 'active' : '' },
-      h('td', {}, when(a.time)), h('td', {}, h('code', {}, a.webhook_id)), h('td', { class: 'num' }, a.attempt), h('td', {}, a.rung || 'first'),
-      h('td', {}, h('span', { class: 'badge ' + (a.outcome === 'delivered' ? 'ok' : a.outcome === 'permanent' ? 'bad' : 'warn') }, a.outcome + (a.reason ? ' · ' + a.reason : ''))),
-      h('td', { class: 'num' }, a.status || '–'), h('td', { class: 'num' }, fmt(a.latency_ms, 1) + ' ms'), h('td', {}, a.error || ''), h('td', {}, a.next || '')))));
+    h('thead', {}, h('tr', {}, ['time', 'webhook-id', 'attempt', 'rung', 'outcome', 'status', 'latency', 'error', 'next', ''].map((c) => h('th', {}, c)))),
+    h('tbody', {}, list.map((a) => {
+      // A failed attempt keeps what it sent and the start of the answer.
+      const key = a.webhook_id + '#' + a.attempt;
+      const sent = a.request ? h('tr', { hidden: !openAttempts.has(key), class: 'sent' }, h('td', { colspan: 10 },
+        h('pre', {}, `${a.request.method} ${a.request.url}\n` + Object.entries(a.request.headers).sort().map(([k, v]) => `${k}: ${v}`).join('\n') +
+          '\n\n' + a.request.body + (a.request.body_bytes > a.request.body.length ? `\n… (${a.request.body_bytes} bytes in all)` : '')),
+        h('p', { class: 'muted' }, 'Response'), h('pre', {}, a.response || '(empty body)'))) : null;
+      return [h('tr', { dataset: { webhookId: a.webhook_id, outcome: a.outcome }, class: highlight && highlight.has(a.webhook_id) ? 'active' : '' },
+        h('td', {}, when(a.time)), h('td', {}, h('code', {}, a.webhook_id)), h('td', { class: 'num' }, a.attempt), h('td', {}, a.rung || 'first'),
+        h('td', {}, h('span', { class: 'badge ' + (a.outcome === 'delivered' ? 'ok' : a.outcome === 'permanent' ? 'bad' : 'warn') }, a.outcome + (a.reason ? ' · ' + a.reason : ''))),
+        h('td', { class: 'num' }, a.status || '–'), h('td', { class: 'num' }, fmt(a.latency_ms, 1) + ' ms'), h('td', {}, a.error || ''), h('td', {}, a.next || ''),
+        h('td', {}, sent ? h('button', { type: 'button', class: 'secondary show-request', onclick: () => {
+          sent.hidden = !sent.hidden;
+          if (sent.hidden) openAttempts.delete(key); else openAttempts.add(key);
+        } }, 'Request') : null)), sent];
+    })));
 }
 
 // ---- create and edit ----
