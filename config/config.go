@@ -373,6 +373,11 @@ type History struct {
 	// FlushInterval is how often each worker writes what it recorded to
 	// Redis. Default 1s.
 	FlushInterval time.Duration `yaml:"flush_interval" validate:"gt=0"`
+	// Requests says which attempts keep the request they sent (method,
+	// URL, headers, the body's first 4 KiB, secrets masked) and the start
+	// of the response: failed, all (every delivered attempt pays for a
+	// copy) or none. Default failed.
+	Requests string `yaml:"requests" validate:"oneof=failed all none"`
 }
 
 // Admin configures the admin HTTP API.
@@ -477,7 +482,7 @@ func Default() Config {
 			RefreshInterval: 5 * time.Second,
 		},
 		Admin:           Admin{Addr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, ReadTimeout: 15 * time.Second, WriteTimeout: time.Minute},
-		History:         History{Attempts: 100, FlushInterval: time.Second},
+		History:         History{Attempts: 100, FlushInterval: time.Second, Requests: "failed"},
 		ShutdownTimeout: 30 * time.Second,
 	}
 }

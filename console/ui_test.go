@@ -262,6 +262,10 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search(`//pre[@id="form-preview"][contains(., "application/cloudevents+json")]`)),
 		chromedp.Click(chromedp.ID("#save")),
 		chromedp.WaitVisible(chromedp.ID("#sub-state")))
+	// The secret shows this once.
+	if secret := text("#created-secret pre"); !strings.HasPrefix(secret, "whsec_") {
+		t.Errorf("the new subscription's secret reads %q", secret)
+	}
 	subURL, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)

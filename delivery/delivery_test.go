@@ -146,6 +146,20 @@ func TestSendOutcomes(t *testing.T) {
 			if (out.Err == nil) != (tt.class == Delivered) {
 				t.Errorf("Err = %v for class %s", out.Err, out.Class)
 			}
+			// A failed attempt carries what it sent; a delivered one only
+			// for a sender that keeps them.
+			if (out.Sent == nil) != (tt.class == Delivered) {
+				t.Errorf("Sent = %+v for class %s", out.Sent, out.Class)
+			} else if out.Sent != nil && (out.Sent.Method != "POST" || out.Sent.URL != srv.URL || string(out.Sent.Body) != `{}` ||
+				out.Sent.Header.Get("Webhook-Id") != "msg_1") {
+				t.Errorf("Sent = %+v", out.Sent)
+			}
+			if tt.class == Delivered {
+				keep := loopbackSender(t, SenderOptions{KeepDelivered: true})
+				if out := keep.Send(context.Background(), sub, request(sub, "msg_2", []byte(`{}`))); out.Sent == nil || out.Sent.Header.Get("Webhook-Id") != "msg_2" {
+					t.Errorf("KeepDelivered: Sent = %+v", out.Sent)
+				}
+			}
 		})
 	}
 }

@@ -32,6 +32,10 @@ type SenderOptions struct {
 	Guard *Guard
 	// MaxResponseBytes is how much of a response body is read. Default 4096.
 	MaxResponseBytes int64
+	// KeepDelivered makes delivered attempts carry what they sent
+	// (Outcome.Sent) as failed ones always do, for a history that keeps
+	// every request.
+	KeepDelivered bool
 	// MaxIdleConnsPerHost sizes the keep-alive pool per host. Default 64.
 	MaxIdleConnsPerHost int
 	// BreakerFailures consecutive failures open an endpoint's breaker; 0
@@ -88,6 +92,8 @@ type Sender struct {
 	slowdownFor time.Duration
 	tokens      *credential.Tokens
 	now         func() time.Time
+	// keepDelivered: delivered attempts carry what they sent too.
+	keepDelivered bool
 }
 
 // NewSender returns a Sender with its own pooled transport.
@@ -147,10 +153,11 @@ func NewSender(opts SenderOptions) *Sender {
 		opts.Tokens = &credential.Tokens{Client: client, Now: opts.Now}
 	}
 	return &Sender{
-		client:  client,
-		tokens:  opts.Tokens,
-		ua:      opts.UserAgent,
-		maxBody: opts.MaxResponseBytes,
+		keepDelivered: opts.KeepDelivered,
+		client:        client,
+		tokens:        opts.Tokens,
+		ua:            opts.UserAgent,
+		maxBody:       opts.MaxResponseBytes,
 		// As many attempts may wait for a probe as may be in flight to
 		// one endpoint.
 		breakers: newBreakers(opts.BreakerFailures, opts.BreakerCooldown, opts.BreakerMaxCooldown,
@@ -363,6 +370,8 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 	out = Outcome{Class: class, Reason: reason, Status: resp.StatusCode, Header: resp.Header, Body: out.Body}
 	if class != Delivered {
 		out.Err = fmt.Errorf("endpoint answered %d: %s", resp.StatusCode, printable(out.Body))
+	}
+	if class != Delivered || s.keepDelivered {
 		out.Sent = sent()
 	}
 	if class == Retryable {

@@ -78,6 +78,10 @@ type Options struct {
 	Logger        zerolog.Logger
 	// History, when set, is told of every attempt made.
 	History History
+	// KeepRequests makes the history keep what an attempt sent when its
+	// outcome carries it (failed attempts always do; delivered ones when
+	// the sender keeps them).
+	KeepRequests bool
 	// Health, when set, is told of every attempt made, and of every
 	// endpoint that answered 410 Gone.
 	Health Health
@@ -795,7 +799,7 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 	if out.Err != nil {
 		a.Error = job.LastError // plan has formatted it
 	}
-	if out.Sent != nil {
+	if out.Sent != nil && p.KeepRequests {
 		a.Request, a.Response = sentRequest(sub, out)
 	}
 	p.History.Record(sub.ID, a)

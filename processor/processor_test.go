@@ -927,6 +927,7 @@ func TestHistoryKeepsWhatAFailedAttemptSent(t *testing.T) {
 	t.Cleanup(recv.Close)
 	hist := &attempts{}
 	p, l := newTestProcessor(t, []string{recv.URL}, hist)
+	p.KeepRequests = true
 	change(t, p, 1, func(_ int, s *subscription.Subscription) {
 		s.URL = recv.URL + "/hook?key=" + querySecret
 		s.MaxAttempts = 1

@@ -218,6 +218,7 @@ func (s *Service) Run(ctx context.Context) error {
 			FlushInterval: cfg.History.FlushInterval, Logger: s.log.With().Str("component", "history").Logger(),
 			Known: func(id string) bool { _, ok := cache.Current().Get(id); return ok }})
 		procOpts.History = recorder
+		procOpts.KeepRequests = cfg.History.Requests != "none"
 	}
 	firstTopic := ""
 	if cfg.Kafka.InputRegex == "" {
@@ -478,6 +479,7 @@ func (s *Service) newSender(rdb redis.UniversalClient) (*delivery.Guard, *delive
 		UserAgent:        "hookstream/" + s.opts.Version,
 		Guard:            guard,
 		MaxResponseBytes: cfg.Delivery.MaxResponseBytes,
+		KeepDelivered:    cfg.History.Attempts > 0 && cfg.History.Requests == "all",
 		// Keep as many idle connections as attempts may be in flight, or
 		// every burst closes and redials the difference.
 		MaxIdleConnsPerHost: max(cfg.Delivery.MaxIdleConnsPerHost, cfg.Delivery.MaxInFlightPerEndpoint),

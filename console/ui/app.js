@@ -10,6 +10,9 @@ const OPS = ['eq', 'ne', 'in', 'not_in', 'regex', 'contains', 'prefix', 'gt', 'g
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 let session = null; // {scope, open} once signed in
+// created is the secret of the subscription just created, shown once on
+// its page and then forgotten.
+let created = null;
 const live = { samples: [], last: null, state: 'idle', abort: null, listeners: new Set() };
 let cleanup = () => {};
 
@@ -364,6 +367,10 @@ function subscriptionView(id) {
           location.hash = '#/subscriptions';
         }) }, 'Delete')) : null);
   };
+  if (created && created.id === id) {
+    fill(out, h('div', { class: 'notice', id: 'created-secret' }, h('p', {}, 'The signing secret, shown this once: keep it where the endpoint verifies signatures.'), h('pre', {}, created.secret)));
+  }
+  created = null;
   act(async () => {
     sub = await api('GET', '/v1/subscriptions/' + encodeURIComponent(id));
     drawHead();
@@ -539,6 +546,7 @@ function editView(id) {
     const sub = body(false);
     try {
       const saved = id ? await api('PATCH', '/v1/subscriptions/' + encodeURIComponent(id), sub) : await api('POST', '/v1/subscriptions', sub);
+      if (!id) created = { id: saved.id, secret: saved.secret };
       location.hash = '#/subscriptions/' + encodeURIComponent(saved.id);
     } catch (err) {
       const rest = [];
