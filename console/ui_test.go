@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,7 @@ type devInstance struct {
 	admin    string // base URL of the admin listener
 	token    string // this run's admin token
 	cmd      *exec.Cmd
-	out      *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	out      *testenv.Buffer
 }
 
 var tokenLine = regexp.MustCompile(`(?m)^\s+token\s+(hst_\S+)`)
@@ -62,7 +44,7 @@ var tokenLine = regexp.MustCompile(`(?m)^\s+token\s+(hst_\S+)`)
 func (d *devInstance) start() {
 	t := d.t
 	t.Helper()
-	d.out = &syncBuffer{}
+	d.out = &testenv.Buffer{}
 	d.cmd = exec.Command(d.bin, append([]string{"dev"}, d.args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {

@@ -3,7 +3,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,7 +119,7 @@ shutdown_timeout: 5s
 	}
 	hs := start(t, "hookstream", testenv.Binary(t, "../cmd/hookstream", false), "run", "--config", cfgPath)
 	testenv.Eventually(t, 60*time.Second, func() bool { return get("http://"+admin+"/readyz") == http.StatusOK },
-		"hookstream not ready:\n%s", hs)
+		"hookstream not ready:\n%s", hs.End(4096))
 
 	promAddr := testenv.FreeAddr(t)
 	rules, err := filepath.Abs("prometheus/alerts.yml")
@@ -140,7 +138,7 @@ scrape_configs:
 	pl := start(t, "prometheus", prom, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
 	testenv.Eventually(t, 60*time.Second, func() bool { return get("http://"+promAddr+"/-/ready") == http.StatusOK },
-		"prometheus not ready:\n%s", pl)
+		"prometheus not ready:\n%s", pl.End(4096))
 
 	// Endpoints for each path.
 	ok := endpoint(t, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
@@ -201,7 +199,7 @@ scrape_configs:
 	}
 	// The doomed subscription goes while its retries wait: they are dropped.
 	testenv.Eventually(t, 20*time.Second, func() bool { return metric(api, "hookstream_retries_scheduled_total") > 0 },
-		"no retries scheduled:\n%s", hs)
+		"no retries scheduled:\n%s", hs.End(4096))
 	req, _ := http.NewRequest(http.MethodDelete, api+"/v1/subscriptions/"+ids["doomed"], nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete the doomed subscription: %v %v", resp, err)
@@ -218,7 +216,7 @@ scrape_configs:
 	for _, name := range []string{"hookstream_dlq_writes_total", "hookstream_jobs_dropped_total", "hookstream_retries_held_total",
 		"hookstream_subscriptions_disabled_total", "hookstream_produce_errors_total", "hookstream_consumer_lag"} {
 		testenv.Eventually(t, 40*time.Second, func() bool { return metric(api, name) > 0 || hasSeries(api, name) },
-			"hookstream never reported %s (%d writes refused):\n%s", name, refusedWrites.Load(), hs)
+			"hookstream never reported %s (%d writes refused):\n%s", name, refusedWrites.Load(), hs.End(4096))
 	}
 	time.Sleep(3 * time.Second) // a few scrapes of the last of it
 
@@ -264,9 +262,9 @@ func topicID(t *testing.T, brokers []string, topic string) [16]byte {
 }
 
 // start runs bin with args until the test ends, its output kept.
-func start(t *testing.T, name, bin string, args ...string) *output {
+func start(t *testing.T, name, bin string, args ...string) *testenv.Buffer {
 	t.Helper()
-	out := &output{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -276,30 +274,10 @@ func start(t *testing.T, name, bin string, args ...string) *output {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out)
+			t.Logf("%s output (its end):\n%s", name, out.Tail(4096))
 		}
 	})
 	return out
-}
-
-// output keeps a process's output, read while it runs.
-type output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-// String is the last 4 KiB of the output.
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	b := o.b.Bytes()
-	return string(b[max(0, len(b)-4096):])
 }
 
 func endpoint(t *testing.T, answer func(http.ResponseWriter)) string {

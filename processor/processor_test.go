@@ -30,6 +30,7 @@ import (
 	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/retry"
 	"github.com/hookstream/hookstream/subscription"
@@ -766,8 +767,8 @@ func TestSecretsStayOutOfLogsAndRecords(t *testing.T) {
 	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(recv.Close)
 	p, l := newTestProcessor(t, []string{recv.URL}, nil)
-	var logs bytes.Buffer
-	p.Logger = zerolog.New(&syncWriter{w: &logs}).Level(zerolog.DebugLevel)
+	var logs testenv.Buffer
+	p.Logger = zerolog.New(&logs).Level(zerolog.DebugLevel)
 	change(t, p, 1, func(_ int, s *subscription.Subscription) {
 		s.MaxAttempts = 1
 		s.Payload = payload.Spec{Format: payload.PagerDuty, RoutingKey: routingKey}
@@ -801,18 +802,6 @@ func TestSecretsStayOutOfLogsAndRecords(t *testing.T) {
 			t.Errorf("%q is written:\n%s", secret, written)
 		}
 	}
-}
-
-// syncWriter serializes writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }
 
 // A W3C traceparent on a log event reaches the webhook and the retry
