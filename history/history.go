@@ -118,11 +118,11 @@ type Recorder struct {
 }
 
 // pending is what one subscription recorded since the last flush: the
-// newest attempts in a ring of Limit, and the counts of all of them.
+// newest attempts in a ring of at most Limit, and the counts of all of
+// them.
 type pending struct {
 	ring   []Attempt
-	next   int // ring index of the next write
-	n      int // attempts in the ring
+	next   int // once the ring is full, the index of the oldest, written next
 	totals Totals
 }
 
@@ -142,12 +142,18 @@ func (r *Recorder) Record(id string, a Attempt) {
 	r.mu.Lock()
 	p := r.subs[id]
 	if p == nil {
-		p = &pending{ring: make([]Attempt, r.opts.Limit)}
+		p = &pending{}
 		r.subs[id] = p
 	}
-	p.ring[p.next] = a
-	p.next = (p.next + 1) % len(p.ring)
-	p.n = min(p.n+1, len(p.ring))
+	// The ring grows to Limit as attempts come: most subscriptions make
+	// a few attempts an interval, and a ring of Limit for each of
+	// thousands would be most of the heap.
+	if len(p.ring) < r.opts.Limit {
+		p.ring = append(p.ring, a)
+	} else {
+		p.ring[p.next] = a
+		p.next = (p.next + 1) % len(p.ring)
+	}
 	p.totals = p.totals.Add(count(a))
 	r.mu.Unlock()
 }
@@ -209,10 +215,10 @@ func (r *Recorder) write(ctx context.Context) {
 				continue
 			}
 			list := r.attemptsKey(id)
-			vals := make([]any, 0, p.n)
+			vals := make([]any, 0, len(p.ring))
 			// Oldest first, so that after LPUSH the newest is at the head.
-			for i := range p.n {
-				a := p.ring[(p.next-p.n+i+len(p.ring))%len(p.ring)]
+			for i := range len(p.ring) {
+				a := p.ring[(p.next+i)%len(p.ring)]
 				b, _ := json.Marshal(a)
 				vals = append(vals, b)
 			}

@@ -2,7 +2,9 @@ package history
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,4 +93,41 @@ func TestRecorderSkipsDeletedSubscriptions(t *testing.T) {
 			t.Errorf("totals = %+v, want 1 attempt for kept and none for deleted", totals)
 		}
 	})
+}
+
+// Within one flush interval the ring keeps the newest Limit attempts in
+// order, however many came and whether or not it filled.
+func TestRecorderRingWithinAnInterval(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	r := New(rdb, Options{Prefix: prefix, Limit: 3, Logger: zerolog.Nop()})
+	tests := []struct {
+		recorded int
+		want     []int // attempt numbers kept, newest first
+	}{
+		{1, []int{1}},
+		{2, []int{2, 1}},
+		{3, []int{3, 2, 1}},
+		{4, []int{4, 3, 2}},
+		{7, []int{7, 6, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.recorded), func(t *testing.T) {
+			id := fmt.Sprint("sub_", tt.recorded)
+			for i := range tt.recorded {
+				r.Record(id, Attempt{Time: time.Now(), Number: i + 1, Outcome: "delivered"})
+			}
+			flushNow(t, r)
+			got, err := r.Attempts(context.Background(), id, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var numbers []int
+			for _, a := range got {
+				numbers = append(numbers, a.Number)
+			}
+			if !slices.Equal(numbers, tt.want) {
+				t.Errorf("kept %v, want %v", numbers, tt.want)
+			}
+		})
+	}
 }

@@ -255,6 +255,9 @@ function sparkline(values) {
 
 // ---- overview ----
 
+// backlog is how many records wait on every retry rung.
+const backlog = (s) => s.rungs.reduce((n, r) => n + r.backlog, 0);
+
 function overviewView() {
   const root = h('section', { id: 'overview' });
   fill($main(), h('h1', {}, 'Overview'), root);
@@ -273,6 +276,7 @@ function overviewView() {
         card('success', 'success ratio', pct(s.success_ratio), series((x) => x.success_ratio)),
         card('inbound', 'inbound receipts/s', fmt(s.inbound_per_s, 1), series((x) => x.inbound_per_s)),
         card('inflight', 'in flight', fmt(s.in_flight), series((x) => x.in_flight)),
+        card('backlog', 'waiting on the retry rungs', fmt(backlog(s)), series(backlog)),
         card('dlq', 'DLQ records', fmt(s.dlq), series((x) => x.dlq)),
         card('breakers', 'open breakers', fmt(s.open_breakers)),
         card('disabled', 'disabled subscriptions', `${fmt(s.disabled_subscriptions)} of ${fmt(s.subscriptions)}`)),
