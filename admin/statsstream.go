@@ -28,7 +28,8 @@ type Live struct {
 	// no attempt was made.
 	SuccessRatio     *float64 `json:"success_ratio"`
 	InboundPerSecond float64  `json:"inbound_per_s"`
-	InFlight         int      `json:"in_flight"`
+	// InFlight counts the records this instance is working on.
+	InFlight int `json:"in_flight"`
 	// Rungs and DLQ are read from Kafka every queuesEvery, not each tick.
 	Rungs                 []RungBacklog `json:"rungs"`
 	DLQ                   int64         `json:"dlq"`
@@ -64,8 +65,12 @@ type liveHub struct {
 	mu      sync.Mutex
 	streams map[chan []byte]struct{}
 	stop    context.CancelFunc
+}
 
-	// Read and written by the loop only.
+// liveState is what one run of the loop carries from a snapshot to the
+// next: a loop stopped by its last stream leaving may still be finishing
+// one when a new stream starts the next loop.
+type liveState struct {
 	prev       LiveTotals
 	prevAt     time.Time
 	queues     Queues
@@ -109,8 +114,9 @@ func (h *liveHub) leave(ch chan []byte) {
 func (h *liveHub) loop(ctx context.Context) {
 	t := time.NewTicker(liveTick)
 	defer t.Stop()
+	var st liveState
 	for {
-		b, err := json.Marshal(h.snapshot(ctx))
+		b, err := json.Marshal(h.snapshot(ctx, &st))
 		if err == nil {
 			h.broadcast(b)
 		}
@@ -136,34 +142,35 @@ func (h *liveHub) broadcast(b []byte) {
 	}
 }
 
-// snapshot reads the instance's figures now.
-func (h *liveHub) snapshot(ctx context.Context) Live {
+// snapshot reads the instance's figures now; st is the loop's.
+func (h *liveHub) snapshot(ctx context.Context, st *liveState) Live {
 	o := h.api.opts
 	now := o.Now()
-	l := Live{Time: now.UTC().Truncate(time.Millisecond), Totals: h.totals()}
-	if !h.prevAt.IsZero() {
-		if secs := now.Sub(h.prevAt).Seconds(); secs > 0 {
+	l := Live{Time: now.UTC().Truncate(time.Millisecond)}
+	l.Totals, l.InFlight = h.counters()
+	if !st.prevAt.IsZero() {
+		if secs := now.Sub(st.prevAt).Seconds(); secs > 0 {
 			d := func(cur, prev float64) float64 { return max(cur-prev, 0) / secs }
-			l.EventsPerSecond = d(l.Totals.Events, h.prev.Events)
-			l.AttemptsPerSecond = d(l.Totals.Attempts, h.prev.Attempts)
-			l.DeliveredPerSecond = d(l.Totals.Delivered, h.prev.Delivered)
-			l.InboundPerSecond = d(l.Totals.Inbound, h.prev.Inbound)
+			l.EventsPerSecond = d(l.Totals.Events, st.prev.Events)
+			l.AttemptsPerSecond = d(l.Totals.Attempts, st.prev.Attempts)
+			l.DeliveredPerSecond = d(l.Totals.Delivered, st.prev.Delivered)
+			l.InboundPerSecond = d(l.Totals.Inbound, st.prev.Inbound)
 			if l.AttemptsPerSecond > 0 {
 				r := min(l.DeliveredPerSecond/l.AttemptsPerSecond, 1)
 				l.SuccessRatio = &r
 			}
 		}
 	}
-	h.prev, h.prevAt = l.Totals, now
-	if o.Queues != nil && now.Sub(h.queuesAt) >= queuesEvery {
+	st.prev, st.prevAt = l.Totals, now
+	if o.Queues != nil && now.Sub(st.queuesAt) >= queuesEvery {
 		qctx, cancel := context.WithTimeout(ctx, queuesEvery)
 		if q, err := o.Queues(qctx); err == nil {
-			h.queues = q
+			st.queues = q
 		}
 		cancel()
-		h.queuesAt = now
+		st.queuesAt = now
 	}
-	l.Rungs, l.DLQ, l.InFlight = h.queues.Rungs, h.queues.DLQ.Records, h.queues.InFlight
+	l.Rungs, l.DLQ = st.queues.Rungs, st.queues.DLQ.Records
 	if l.Rungs == nil {
 		l.Rungs = []RungBacklog{}
 	}
@@ -172,31 +179,35 @@ func (h *liveHub) snapshot(ctx context.Context) Live {
 	}
 	if o.Cache != nil {
 		set := o.Cache.Current()
-		if set != h.disabledOf {
-			h.disabledOf, h.disabled = set, 0
+		if set != st.disabledOf {
+			st.disabledOf, st.disabled = set, 0
 			for _, s := range set.All() {
 				if !s.Enabled {
-					h.disabled++
+					st.disabled++
 				}
 			}
 		}
-		l.Subscriptions, l.DisabledSubscriptions = set.Len(), h.disabled
+		l.Subscriptions, l.DisabledSubscriptions = set.Len(), st.disabled
 	}
 	return l
 }
 
-// totals sums the counters Live is made of from the metrics registry.
-func (h *liveHub) totals() LiveTotals {
-	var t LiveTotals
+// counters reads from the metrics registry the counters Live is made of
+// and the records in flight.
+func (h *liveHub) counters() (t LiveTotals, inFlight int) {
 	if h.api.opts.Gatherer == nil {
-		return t
+		return t, 0
 	}
 	families, err := h.api.opts.Gatherer.Gather()
 	if err != nil {
-		return t
+		return t, 0
 	}
 	for _, f := range families {
 		switch f.GetName() {
+		case "hookstream_in_flight_records":
+			for _, m := range f.GetMetric() {
+				inFlight += int(m.GetGauge().GetValue())
+			}
 		case "hookstream_events_consumed_total":
 			t.Events = sum(f, nil)
 		case "hookstream_delivery_attempts_total":
@@ -209,7 +220,7 @@ func (h *liveHub) totals() LiveTotals {
 			})
 		}
 	}
-	return t
+	return t, inFlight
 }
 
 // sum adds the counters of f that keep passes (all when nil).

@@ -66,11 +66,12 @@ func TestStatsStream(t *testing.T) {
 	}
 	api := New(Options{Store: store, Cache: cache, Gatherer: reg, Logger: zerolog.Nop(),
 		Queues: func(context.Context) (Queues, error) {
-			return Queues{InFlight: 7, Rungs: []RungBacklog{{Rung: "1s", Topic: "hookstream.retry.1s", Backlog: 3}},
+			return Queues{InFlight: 99, Rungs: []RungBacklog{{Rung: "1s", Topic: "hookstream.retry.1s", Backlog: 3}},
 				DLQ: DLQSize{Topic: "hookstream.dlq", Records: 2}}, nil
 		}})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
+	m.InFlight.Set(7) // read each tick, not with the queues
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/stats/stream", nil)
@@ -125,6 +126,20 @@ func TestStatsStream(t *testing.T) {
 		defer api.live.mu.Unlock()
 		return api.live.stop == nil && len(api.live.streams) == 0
 	}, "the loop still runs after its last stream left")
+
+	// Streams that come and go start and stop loops; each new one counts
+	// from its own first snapshot (the race detector watches them).
+	for range 3 {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/stats/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := readStats(t, bufio.NewReader(resp.Body)); l.Totals.Events != 30 {
+			t.Errorf("a new stream's first snapshot counts %v events, want 30", l.Totals.Events)
+		}
+		resp.Body.Close()
+	}
 }
 
 func TestSession(t *testing.T) {

@@ -738,7 +738,7 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 	job.LastStatus, job.LastReason = out.Status, string(out.Reason)
 	if out.Err != nil {
 		job.LastError = out.Err.Error()
-		if out.Sent != nil {
+		if len(out.Body) > 0 {
 			// It quotes the response, which may echo what was sent.
 			job.LastError = subscription.MaskIn(job.LastError, delivery.SentSecrets(sub, out.Sent))
 		}
