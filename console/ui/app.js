@@ -321,12 +321,26 @@ function subscriptionsView() {
   state.addEventListener('change', draw);
   return every(5000, async () => {
     try {
-      const [list, stats] = await Promise.all([api('GET', '/v1/subscriptions?limit=1000'), api('GET', '/v1/stats')]);
+      const [subs, stats] = await Promise.all([allSubscriptions(), api('GET', '/v1/stats')]);
       const byID = new Map((stats.subscriptions || []).map((s) => [s.id, s]));
-      rows = list.data.map((s) => ({ ...s, stats: byID.get(s.id) }));
+      rows = subs.map((s) => ({ ...s, stats: byID.get(s.id) }));
       draw();
     } catch (err) { showError(body, err); }
   });
+}
+
+// allSubscriptions reads the subscriptions page by page, up to
+// MAX_LISTED (the search filters them in the page).
+const MAX_LISTED = 10000;
+async function allSubscriptions() {
+  let out = [];
+  let cursor = '';
+  do {
+    const page = await api('GET', '/v1/subscriptions?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    out = out.concat(page.data);
+    cursor = page.next_cursor || '';
+  } while (cursor && out.length < MAX_LISTED);
+  return out;
 }
 
 function subscriptionView(id) {
@@ -580,11 +594,16 @@ function dlqView() {
     if (since.value) p.set('since', new Date(since.value).toISOString());
     return p;
   };
-  const load = async () => {
+  let next = '';
+  // load shows the first page of the selection; more appends the next.
+  const load = async (more) => {
     try {
-      const page = await api('GET', '/v1/dlq?' + query());
-      records = page.data;
-      selected.clear();
+      const q = query();
+      if (more) q.set('cursor', next);
+      const page = await api('GET', '/v1/dlq?' + q);
+      records = more ? records.concat(page.data) : page.data;
+      next = page.next_cursor || '';
+      if (!more) selected.clear();
       draw();
     } catch (err) { showError(body, err); }
   };
@@ -606,15 +625,16 @@ function dlqView() {
           h('td', {}, canWrite() && r.kind === 'delivery' ? h('input', { type: 'checkbox', class: 'pick', onchange: (e) => { e.target.checked ? selected.add(r.id) : selected.delete(r.id); drawTools(); } }) : null),
           h('td', {}, when(r.time)), h('td', {}, r.kind), h('td', {}, r.subscription || '–'), h('td', {}, r.reason), h('td', { class: 'num' }, r.attempts),
           h('td', {}, r.error || ''), h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => { detail.hidden = !detail.hidden; } }, 'Inspect'))), detail];
-      }))) : h('p', { class: 'muted' }, 'The DLQ holds no record for this selection.'));
+      }))) : h('p', { class: 'muted' }, 'The DLQ holds no record for this selection.'),
+    next ? h('button', { type: 'button', class: 'secondary', id: 'dlq-more', onclick: () => load(true) }, 'Show more') : null);
     drawTools();
   };
   const tools = h('div', { class: 'row' });
   const drawTools = () => fill(tools, canWrite() ? h('button', { type: 'button', id: 'replay', disabled: selected.size === 0, onclick: replay }, `Replay selected (${selected.size})`) : null);
   fill($main(), h('h1', {}, 'Dead-letter queue'),
-    h('div', { class: 'toolbar' }, sub, h('label', { class: 'inline' }, 'since', since), h('button', { type: 'button', class: 'secondary', id: 'dlq-load', onclick: load }, 'Show'), tools),
+    h('div', { class: 'toolbar' }, sub, h('label', { class: 'inline' }, 'since', since), h('button', { type: 'button', class: 'secondary', id: 'dlq-load', onclick: () => load(false) }, 'Show'), tools),
     out, body);
-  load();
+  load(false);
 }
 
 // ---- sources ----
