@@ -5,12 +5,10 @@
 package admin
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
@@ -174,25 +172,7 @@ func (a *API) previewDraft(w http.ResponseWriter, r *http.Request) {
 
 // writePreview answers p's request as a Preview, secrets masked.
 func (a *API) writePreview(w http.ResponseWriter, p prepared) {
-	secrets := p.sub.Subscription.Secrets()
-	req := p.req
-	out := Preview{WebhookID: req.WebhookID, Method: req.Method, URL: subscription.MaskURL(subscription.MaskIn(cmp.Or(req.URL, p.sub.URL), secrets)),
-		Headers: map[string]string{}, Body: subscription.MaskIn(string(req.Body), secrets)}
-	for k, v := range p.sub.Header {
-		out.Headers[k] = p.sub.MaskHeader(k, strings.Join(v, ", "), secrets)
-	}
-	for k, v := range req.Header {
-		out.Headers[k] = p.sub.MaskHeader(k, strings.Join(v, ", "), secrets)
-	}
-	if c := p.sub.Credential; c != nil {
-		// The credential itself is fetched or set when the request is sent.
-		out.Headers[c.Header()] = p.sub.MaskHeader(c.Header(), "", nil)
-	}
-	out.Headers["Webhook-Id"] = req.WebhookID
-	out.Headers["Webhook-Timestamp"] = fmt.Sprint(req.Timestamp.Unix())
-	if req.Signature != "" {
-		out.Headers["Webhook-Signature"] = req.Signature
-	}
-	out.Headers["User-Agent"] = a.opts.Sender.UserAgent()
-	writeJSON(w, http.StatusOK, out)
+	shown := a.opts.Sender.Prepared(p.sub, &p.req).Show(p.sub, p.sub.Subscription.Secrets(), 0)
+	writeJSON(w, http.StatusOK, Preview{WebhookID: p.req.WebhookID, Method: shown.Method, URL: shown.URL,
+		Headers: shown.Headers, Body: shown.Body})
 }

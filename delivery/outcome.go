@@ -106,6 +106,42 @@ type Sent struct {
 	Body        []byte
 }
 
+// Shown is a request as it may be shown: secrets masked, the body cut.
+type Shown struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+	// BodyBytes is the whole body's size.
+	BodyBytes int `json:"body_bytes"`
+}
+
+// Show is s as it may be shown: every one of secrets masked (see
+// SentSecrets), custom header values masked, the credential named by its
+// type, and the body cut at maxBody bytes (0: whole).
+func (s *Sent) Show(sub *subscription.Compiled, secrets []string, maxBody int) Shown {
+	v := Shown{Method: s.Method, URL: subscription.MaskURL(subscription.MaskIn(s.URL, secrets)),
+		Headers: make(map[string]string, len(s.Header)+1), BodyBytes: len(s.Body)}
+	for k, vals := range s.Header {
+		v.Headers[k] = sub.MaskHeader(k, strings.Join(vals, ", "), secrets)
+	}
+	if c := sub.Credential; c != nil {
+		// Named even before it is applied: it is fetched or set when sent.
+		v.Headers[c.Header()] = sub.MaskHeader(c.Header(), "", nil)
+	}
+	body := s.Body
+	if maxBody > 0 {
+		body = body[:min(len(body), maxBody)]
+	}
+	v.Body = ShowText(body, secrets)
+	return v
+}
+
+// ShowText is b as text that may be shown: valid UTF-8, secrets masked.
+func ShowText(b []byte, secrets []string) string {
+	return subscription.MaskIn(strings.ToValidUTF8(string(b), "\uFFFD"), secrets)
+}
+
 // SentSecrets are what must not be shown of a request sent to sub: the
 // subscription's secrets and the credential the request carried (an
 // OAuth2 access token is fetched, not configured), longest first. A

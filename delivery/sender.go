@@ -171,9 +171,6 @@ func NewSender(opts SenderOptions) *Sender {
 	}
 }
 
-// UserAgent is the User-Agent every request carries.
-func (s *Sender) UserAgent() string { return s.ua }
-
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
@@ -318,9 +315,9 @@ func (s *Sender) admit(ctx context.Context, sub *subscription.Compiled) (verdict
 	}
 }
 
-func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Request, start time.Time) Outcome {
-	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
-	defer cancel()
+// header is the header of an attempt of r to sub, before its credential
+// is applied.
+func (s *Sender) header(sub *subscription.Compiled, r *Request) http.Header {
 	h := make(http.Header, len(sub.Header)+len(r.Header)+7)
 	for k, v := range sub.Header {
 		h[k] = v
@@ -340,6 +337,23 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 			h["Tracestate"] = []string{r.Tracestate}
 		}
 	}
+	return h
+}
+
+// Prepared is the request an attempt of r to sub sends, without sending
+// it; its credential is fetched or set only when it is sent.
+func (s *Sender) Prepared(sub *subscription.Compiled, r *Request) *Sent {
+	return &Sent{Method: method(r), URL: target(sub, r), Header: s.header(sub, r), Body: r.Body}
+}
+
+func method(r *Request) string { return cmp.Or(r.Method, http.MethodPost) }
+
+func target(sub *subscription.Compiled, r *Request) string { return cmp.Or(r.URL, sub.URL) }
+
+func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Request, start time.Time) Outcome {
+	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
+	defer cancel()
+	h := s.header(sub, r)
 	var cred credential.Credential
 	if sub.Credential != nil {
 		var err error
@@ -357,9 +371,7 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 			resp, out = s.post(parent, ctx, sub, r, h)
 		}
 	}
-	sent := func() *Sent {
-		return &Sent{Method: cmp.Or(r.Method, http.MethodPost), URL: cmp.Or(r.URL, sub.URL), Header: h, Body: r.Body}
-	}
+	sent := func() *Sent { return &Sent{Method: method(r), URL: target(sub, r), Header: h, Body: r.Body} }
 	if resp == nil {
 		if out.Reason != ReasonBadRequest {
 			out.Sent = sent()
@@ -393,7 +405,7 @@ func (s *Sender) authFailed(parent context.Context, err error) Outcome {
 // it returns with the response (its body closed), or the outcome of a
 // request that got no answer.
 func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r *Request, h http.Header) (*http.Response, Outcome) {
-	req, err := http.NewRequestWithContext(ctx, cmp.Or(r.Method, http.MethodPost), cmp.Or(r.URL, sub.URL), bytes.NewReader(r.Body))
+	req, err := http.NewRequestWithContext(ctx, method(r), target(sub, r), bytes.NewReader(r.Body))
 	if err != nil {
 		return nil, Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
 	}

@@ -16,7 +16,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -810,14 +809,8 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 // history.MaxBody.
 func sentRequest(sub *subscription.Compiled, out delivery.Outcome) (*history.Request, string) {
 	secrets := delivery.SentSecrets(sub, out.Sent)
-	r := &history.Request{Method: out.Sent.Method, URL: subscription.MaskURL(subscription.MaskIn(out.Sent.URL, secrets)),
-		Headers: make(map[string]string, len(out.Sent.Header)), BodyBytes: len(out.Sent.Body)}
-	for k, v := range out.Sent.Header {
-		r.Headers[k] = sub.MaskHeader(k, strings.Join(v, ", "), secrets)
-	}
-	r.Body = subscription.MaskIn(strings.ToValidUTF8(string(out.Sent.Body[:min(len(out.Sent.Body), history.MaxBody)]), "\uFFFD"), secrets)
-	resp := out.Body[:min(len(out.Body), history.MaxBody)]
-	return r, subscription.MaskIn(strings.ToValidUTF8(string(resp), "\uFFFD"), secrets)
+	shown := history.Request(out.Sent.Show(sub, secrets, history.MaxBody))
+	return &shown, delivery.ShowText(out.Body[:min(len(out.Body), history.MaxBody)], secrets)
 }
 
 func (p *Processor) poison(ctx context.Context, rec *kgo.Record, reason, detail string) error {
