@@ -80,14 +80,19 @@ type SenderOptions struct {
 // Sender posts signed webhooks. It is safe for concurrent use; one Sender
 // and its connection pool serve every subscription.
 type Sender struct {
-	client   *http.Client
-	ua       string
-	maxBody  int64
-	breakers *breakers
-	inFlight *endpointSlots
-	limiter  *Limiter
-	hostRate RateLimit
-	rateWait time.Duration
+	// transport sends attempts. They go to it, not through an
+	// http.Client: redirects are answered, not followed, so a client
+	// would only copy every request's headers for redirects it never
+	// makes, and wrap its errors with the URL, which may hold a secret.
+	transport *http.Transport
+	client    *http.Client // token requests
+	ua        string
+	maxBody   int64
+	breakers  *breakers
+	inFlight  *endpointSlots
+	limiter   *Limiter
+	hostRate  RateLimit
+	rateWait  time.Duration
 	// slowdownFor is how long a 429 lowers an endpoint's pace.
 	slowdownFor time.Duration
 	tokens      *credential.Tokens
@@ -154,6 +159,7 @@ func NewSender(opts SenderOptions) *Sender {
 	}
 	return &Sender{
 		keepDelivered: opts.KeepDelivered,
+		transport:     transport,
 		client:        client,
 		tokens:        opts.Tokens,
 		ua:            opts.UserAgent,
@@ -325,16 +331,21 @@ func (s *Sender) header(sub *subscription.Compiled, r *Request) http.Header {
 	for k, v := range r.Header {
 		h[k] = v
 	}
-	h["Webhook-Id"] = []string{r.WebhookID}
-	h["Webhook-Timestamp"] = []string{strconv.FormatInt(r.Timestamp.Unix(), 10)}
+	// One backing array for the values set here; each header gets its
+	// own capped slice of it, so that appending to one cannot write
+	// into another.
+	vals := [...]string{r.WebhookID, strconv.FormatInt(r.Timestamp.Unix(), 10), r.Signature, s.ua, r.Traceparent, r.Tracestate}
+	v := vals[:]
+	h["Webhook-Id"] = v[0:1:1]
+	h["Webhook-Timestamp"] = v[1:2:2]
 	if r.Signature != "" {
-		h["Webhook-Signature"] = []string{r.Signature}
+		h["Webhook-Signature"] = v[2:3:3]
 	}
-	h["User-Agent"] = []string{s.ua}
+	h["User-Agent"] = v[3:4:4]
 	if r.Traceparent != "" {
-		h["Traceparent"] = []string{r.Traceparent}
+		h["Traceparent"] = v[4:5:5]
 		if r.Tracestate != "" {
-			h["Tracestate"] = []string{r.Tracestate}
+			h["Tracestate"] = v[5:6:6]
 		}
 	}
 	return h
@@ -410,22 +421,31 @@ func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r
 		return nil, Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header = h
-	resp, err := s.client.Do(req)
+	resp, err := s.transport.RoundTrip(req)
 	if err != nil {
 		class, reason := ClassifyError(parent, err)
-		// The error ends up in logs and DLQ headers: keep the URL's query,
-		// which may hold a token, out of it.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			uerr.URL = RedactURL(uerr.URL)
-		}
 		return nil, Outcome{Class: class, Reason: reason, Err: err}
 	}
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, s.maxBody))
+	excerpt := readExcerpt(resp, s.maxBody)
 	// Drain a little more so the connection can be reused, then give up.
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	resp.Body.Close()
 	return resp, Outcome{Body: excerpt}
+}
+
+// readExcerpt reads up to limit bytes of resp's body; nothing is
+// allocated for an answer that has no body, such as a 204.
+func readExcerpt(resp *http.Response, limit int64) []byte {
+	if resp.ContentLength == 0 || resp.Body == http.NoBody {
+		return nil
+	}
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		b := make([]byte, n)
+		m, _ := io.ReadFull(resp.Body, b)
+		return b[:m]
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	return b
 }
 
 // printable keeps a body excerpt safe for logs and headers: valid UTF-8,
