@@ -108,7 +108,7 @@ type Kafka struct {
 	// FetchMaxPartitionBytes the part of it from one partition. A broker
 	// still returns a first record batch larger than these, so any record
 	// arrives; the caps bound how much fetched data waits in memory.
-	// Defaults 1 MiB and 256 KiB.
+	// Defaults 512 KiB and 128 KiB.
 	FetchMaxBytes          int32 `yaml:"fetch_max_bytes" validate:"gte=65536"`
 	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes" validate:"gte=16384,ltefield=FetchMaxBytes"`
 	// TLS encrypts every connection to the brokers.
@@ -444,8 +444,8 @@ func Default() Config {
 			StartOffset:            "earliest",
 			SessionTimeout:         45 * time.Second,
 			MaxMessageBytes:        8 << 20,
-			FetchMaxBytes:          1 << 20,
-			FetchMaxPartitionBytes: 256 << 10,
+			FetchMaxBytes:          512 << 10,
+			FetchMaxPartitionBytes: 128 << 10,
 		},
 		Events: Events{
 			MaxBytes:      1 << 20,
