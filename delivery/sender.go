@@ -193,11 +193,16 @@ func (s *Sender) OpenBreakers() int { return s.breakers.open(s.now()) }
 const defaultProbeWaiters = 128
 
 // Refused returns the outcome Send would give at once because sub's
-// endpoint has its circuit breaker open, so that a caller can skip
-// rendering a body that would not be sent. It changes nothing.
+// endpoint has its circuit breaker open, or has its cap of attempts in
+// flight and is stuck or slow (the attempt is put off), so that a caller
+// can skip rendering a body that would not be sent. It changes nothing.
 func (s *Sender) Refused(sub *subscription.Compiled) (Outcome, bool) {
-	if s.breakers.blocked(sub.URL, s.now()) {
+	now := s.now()
+	if s.breakers.blocked(sub.URL, now) {
 		return s.circuitOpen(sub.URL), true
+	}
+	if ep := s.inFlight.get(sub.URL); s.inFlight.stuckAtCap(ep, now) {
+		return Outcome{Class: Retryable, Reason: ReasonSaturated, NotAttempted: true, Err: ep.saturated}, true
 	}
 	return Outcome{}, false
 }

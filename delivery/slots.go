@@ -149,6 +149,13 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 	}
 }
 
+// stuckAtCap reports whether an attempt to ep would be put off at once:
+// ep has its cap of attempts in flight and frees slots too slowly to
+// wait for.
+func (e *endpointSlots) stuckAtCap(ep *endpoint, now time.Time) bool {
+	return ep.slots != nil && len(ep.slots) == cap(ep.slots) && e.stuckOrSlow(ep, now)
+}
+
 // stuckOrSlow reports whether an endpoint at its cap frees slots too
 // slowly to wait for.
 func (e *endpointSlots) stuckOrSlow(ep *endpoint, now time.Time) bool {

@@ -217,3 +217,44 @@ func BenchmarkEndpointMemory(b *testing.B) {
 	}
 	b.ReportMetric(perEndpoint, "bytes/endpoint")
 }
+
+// TestRefusedPutsOffAStuckEndpoint: Refused tells, before a body is
+// rendered, that an attempt would be put off because its endpoint has its
+// cap in flight and is stuck or slow — and only then.
+func TestRefusedPutsOffAStuckEndpoint(t *testing.T) {
+	const wait = 5 * time.Millisecond
+	tests := []struct {
+		name    string
+		latency time.Duration // learned before the cap fills; 0: none yet
+		full    bool
+		idle    time.Duration // how long nothing moved before asking
+		refused bool
+	}{
+		{"under the cap", 0, false, 0, false},
+		{"at the cap, no answer yet, just filled", 0, true, 0, false},
+		{"at the cap, fast, moving", time.Millisecond, true, 0, false},
+		{"at the cap, slow", time.Second, true, 0, true},
+		{"at the cap, nothing moved for four base waits", 0, true, 5 * wait, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSender(SenderOptions{MaxPerEndpoint: 2, EndpointWait: wait})
+			sub := compiled(t, "http://example.test/hook", nil)
+			if tt.full {
+				fill(t, s.inFlight, sub.URL, tt.latency)
+			} else if tt.latency > 0 {
+				ep := s.inFlight.get(sub.URL)
+				s.inFlight.acquire(context.Background(), ep)
+				s.inFlight.release(ep, tt.latency)
+			}
+			time.Sleep(tt.idle)
+			out, ok := s.Refused(sub)
+			if ok != tt.refused {
+				t.Fatalf("Refused() = %+v, %v; want refused %v", out, ok, tt.refused)
+			}
+			if ok && (out.Reason != ReasonSaturated || !out.NotAttempted || out.Class != Retryable) {
+				t.Errorf("Refused() = %+v; want a put-off that spends no attempt", out)
+			}
+		})
+	}
+}
