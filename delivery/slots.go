@@ -16,7 +16,10 @@ import (
 //     waited for, up to maxSlotWait;
 //   - a slower one is put off at once;
 //   - until an endpoint has a latency (its first attempts are all still
-//     out, as with one that hangs), an attempt waits the base wait;
+//     out, as with one that hangs), an attempt waits until the first of
+//     them has been out the base wait, and is put off at once after
+//     that: records held by attempts waiting on an endpoint that never
+//     answers are records no other endpoint gets;
 //   - an endpoint at its cap that has neither started nor finished an
 //     attempt for four base waits is stuck, whatever its latency was:
 //     every attempt in flight has been out that long, so waiting attempts
@@ -53,6 +56,7 @@ type endpoint struct {
 	slots   chan struct{} // nil when attempts are not capped
 	latency atomic.Int64  // moving average of attempt latency, ns; 0 before the first
 	moved   atomic.Int64  // unix ns when an attempt last started or finished
+	first   atomic.Int64  // unix ns when its first attempt started; 0 before
 	sent    sendRate      // attempts per second
 	slow    atomic.Pointer[slowdown]
 
@@ -120,7 +124,7 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 	}
 	select {
 	case ep.slots <- struct{}{}:
-		ep.moved.Store(e.now().UnixNano())
+		e.started(ep)
 		return true
 	default:
 	}
@@ -128,12 +132,18 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 	if e.stuckOrSlow(ep, start) {
 		return false
 	}
-	t := time.NewTimer(e.wait)
+	wait := e.wait
+	if ep.latency.Load() == 0 {
+		// Until the endpoint's first answer: only until its first
+		// attempt has been out the base wait.
+		wait -= start.Sub(time.Unix(0, ep.first.Load()))
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case ep.slots <- struct{}{}:
-			ep.moved.Store(e.now().UnixNano())
+			e.started(ep)
 			return true
 		case <-t.C:
 			// An endpoint whose first answers arrived meanwhile, fast, is
@@ -149,6 +159,15 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 	}
 }
 
+// started notes an attempt to ep taking its slot.
+func (e *endpointSlots) started(ep *endpoint) {
+	now := e.now().UnixNano()
+	ep.moved.Store(now)
+	if ep.first.Load() == 0 {
+		ep.first.CompareAndSwap(0, now)
+	}
+}
+
 // stuckAtCap reports whether an attempt to ep would be put off at once:
 // ep has its cap of attempts in flight and frees slots too slowly to
 // wait for.
@@ -157,9 +176,15 @@ func (e *endpointSlots) stuckAtCap(ep *endpoint, now time.Time) bool {
 }
 
 // stuckOrSlow reports whether an endpoint at its cap frees slots too
-// slowly to wait for.
+// slowly to wait for: it is slow, or nothing moved for four base waits,
+// or it has yet to answer an attempt that has been out the base wait.
 func (e *endpointSlots) stuckOrSlow(ep *endpoint, now time.Time) bool {
-	return time.Duration(ep.latency.Load()) > 2*e.wait || now.UnixNano()-ep.moved.Load() > int64(4*e.wait)
+	latency, at := time.Duration(ep.latency.Load()), now.UnixNano()
+	if latency == 0 {
+		first := ep.first.Load()
+		return first != 0 && at-first >= int64(e.wait)
+	}
+	return latency > 2*e.wait || at-ep.moved.Load() > int64(4*e.wait)
 }
 
 // release frees a slot of ep taken by an attempt that took latency.
