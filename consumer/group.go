@@ -58,7 +58,11 @@ type Options struct {
 	// StartAtEnd starts a group without committed offsets at the end of
 	// its partitions instead of the start.
 	StartAtEnd bool
-	// MaxPollRecords caps the records taken by one poll. Default 500.
+	// MaxPollRecords caps the records taken by one poll. Default 128:
+	// polled records wait for room in flight, each holding its fetched
+	// batch, so a smaller poll holds less (a 200,000-event drain peaked at
+	// 63–64 MB against 67–68 MB with 500, deliveries/s and match-heavy
+	// events/s unchanged).
 	MaxPollRecords int
 	// Client holds the kgo options shared by every client: seed brokers,
 	// client ID, logger, hooks, timeouts.
@@ -128,7 +132,7 @@ func New(opts Options, handle Handler) (*Group, error) {
 		opts.DrainTimeout = 30 * time.Second
 	}
 	if opts.MaxPollRecords <= 0 {
-		opts.MaxPollRecords = 500
+		opts.MaxPollRecords = 128
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
