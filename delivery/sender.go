@@ -432,8 +432,10 @@ func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r
 		return nil, Outcome{Class: class, Reason: reason, Err: err}
 	}
 	excerpt := readExcerpt(resp, s.maxBody)
-	// Drain a little more so the connection can be reused, then give up.
-	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	if resp.Body != http.NoBody {
+		// Drain a little more so the connection can be reused, then give up.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	}
 	resp.Body.Close()
 	return resp, Outcome{Body: excerpt}
 }
