@@ -50,8 +50,15 @@ func main() {
 		subs      = flag.Int("subscriptions", 100000, "subscriptions stored in the control scenario")
 		out       = flag.String("out", "", "write the results as JSON here")
 		profile   = flag.String("profile", "", "save a 3s CPU profile of hookstream in each scenario to this directory")
+		client    = flag.String("client", "", "post the raw ceiling's requests to this URL and exit (the ceiling's client as a process of its own)")
+		clientN   = flag.Int("client-n", 0, "requests the client posts")
+		clientC   = flag.Int("client-conc", 128, "the client's concurrency")
 	)
 	flag.Parse()
+	if *client != "" {
+		postAll(*client, *clientN, *clientC)
+		return
+	}
 	dir, err := os.MkdirTemp("", "hookstream-bench-")
 	check(err)
 	defer os.RemoveAll(dir)
