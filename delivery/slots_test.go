@@ -223,7 +223,7 @@ func BenchmarkEndpointMemory(b *testing.B) {
 // rendered, that an attempt would be put off because its endpoint has its
 // cap in flight and is stuck or slow — and only then.
 func TestRefusedPutsOffAStuckEndpoint(t *testing.T) {
-	const wait = 5 * time.Millisecond
+	const wait = 20 * time.Millisecond
 	tests := []struct {
 		name    string
 		latency time.Duration // learned before the cap fills; 0: none yet
@@ -235,7 +235,9 @@ func TestRefusedPutsOffAStuckEndpoint(t *testing.T) {
 		{"at the cap, no answer yet, just filled", 0, true, 0, false},
 		{"at the cap, fast, moving", time.Millisecond, true, 0, false},
 		{"at the cap, slow", time.Second, true, 0, true},
-		{"at the cap, nothing moved for four base waits", 0, true, 5 * wait, true},
+		{"at the cap, no answer yet, its first attempt out the base wait", 0, true, 2 * wait, true},
+		{"at the cap, fast, quiet for two base waits", time.Millisecond, true, 2 * wait, false},
+		{"at the cap, fast, nothing moved for four base waits", time.Millisecond, true, 5 * wait, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
