@@ -133,10 +133,10 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 		return false
 	}
 	wait := e.wait
-	if ep.latency.Load() == 0 {
+	if first := ep.first.Load(); first != 0 && ep.latency.Load() == 0 {
 		// Until the endpoint's first answer: only until its first
 		// attempt has been out the base wait.
-		wait -= start.Sub(time.Unix(0, ep.first.Load()))
+		wait -= start.Sub(time.Unix(0, first))
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
