@@ -55,6 +55,11 @@ type Options struct {
 	// DrainTimeout bounds the wait for in-flight records at shutdown.
 	// Default 30s.
 	DrainTimeout time.Duration
+	// RevokeWait bounds how long a revocation waits for the records in
+	// flight on the partitions it takes away, so that their commit covers
+	// them and the next owner does not deliver them again. The group's
+	// rebalance waits as long. Default 5s.
+	RevokeWait time.Duration
 	// StartAtEnd starts a group without committed offsets at the end of
 	// its partitions instead of the start.
 	StartAtEnd bool
@@ -108,6 +113,7 @@ type partition struct {
 	track     tracker
 	committed int64
 	queue     []*kgo.Record // polled, not yet dispatched
+	revoking  bool          // being revoked: no record is taken any more
 	arrivals  []arrival     // when the fetches queued arrived, oldest first
 	paused    bool
 	timer     *time.Timer
@@ -130,6 +136,9 @@ func New(opts Options, handle Handler) (*Group, error) {
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.RevokeWait <= 0 {
+		opts.RevokeWait = 5 * time.Second
 	}
 	if opts.MaxPollRecords <= 0 {
 		opts.MaxPollRecords = 128
@@ -237,6 +246,10 @@ func (g *Group) poll(ctx context.Context) {
 				return
 			}
 			p.mu.Lock()
+			if p.revoking {
+				p.mu.Unlock()
+				return
+			}
 			p.queue = append(p.queue, ftp.Records...)
 			if g.opts.Due != nil && g.opts.MaxWait > 0 {
 				p.arrivals = append(p.arrivals, arrival{last: ftp.Records[len(ftp.Records)-1].Offset, at: g.opts.Now()})
@@ -278,7 +291,7 @@ func (g *Group) pump(p *partition) {
 func (g *Group) headReady(p *partition) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.revoked {
+	if p.revoked || p.revoking {
 		return false
 	}
 	if len(p.queue) == 0 {
@@ -455,11 +468,47 @@ func (g *Group) assigned(_ context.Context, cl *kgo.Client, assigned map[string]
 }
 
 func (g *Group) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	g.finishInFlight(revoked)
 	parts := g.release(revoked, "revoked")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	g.commit(cctx, parts)
 	cl.ResumeFetchPartitions(revoked)
+}
+
+// finishInFlight stops taking records of the given partitions and waits,
+// up to RevokeWait, until none of theirs is in flight. Lost partitions
+// are not waited for: their offsets can no longer be committed.
+func (g *Group) finishInFlight(m map[string][]int32) {
+	var parts []*partition
+	g.mu.Lock()
+	for topic, ps := range m {
+		for _, pn := range ps {
+			if p := g.parts[topicPartition{topic, pn}]; p != nil {
+				parts = append(parts, p)
+			}
+		}
+	}
+	g.mu.Unlock()
+	inFlight := func() int {
+		n := 0
+		for _, p := range parts {
+			p.mu.Lock()
+			p.revoking, p.queue, p.arrivals = true, nil, nil
+			n += p.track.outstanding()
+			p.mu.Unlock()
+		}
+		return n
+	}
+	deadline := time.Now().Add(g.opts.RevokeWait)
+	for n := inFlight(); n > 0; n = inFlight() {
+		if time.Now().After(deadline) {
+			g.log.Warn().Int("in_flight", n).Dur("revoke_wait", g.opts.RevokeWait).
+				Msg("records in flight on revoked partitions did not finish; the next owner delivers them again")
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (g *Group) lost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {

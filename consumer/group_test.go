@@ -161,6 +161,11 @@ func TestRecordsWaitUntilDue(t *testing.T) {
 		"partition still paused after draining")
 }
 
+// noTopic is a topic pattern that matches nothing: a group whose client
+// joins in the background and is never assigned anything, for tests that
+// drive assignments by hand.
+func noTopic() []string { return []string{"^no-topic-" + testenv.Unique() + "$"} }
+
 // TestRevokedAssignmentCannotCommit: a record that completes after its
 // partition was revoked must not move the offsets of the next assignment.
 func TestRevokedAssignmentCannotCommit(t *testing.T) {
@@ -168,8 +173,9 @@ func TestRevokedAssignmentCannotCommit(t *testing.T) {
 	brokers := testenv.Kafka(t, 1, topic)
 	m := metrics.New(prometheus.NewRegistry())
 	g, err := New(Options{
-		Group: "g-" + testenv.Unique(), Topics: []string{topic}, Limiter: NewLimiter(8, nil),
+		Group: "g-" + testenv.Unique(), Topics: noTopic(), Regex: true, Limiter: NewLimiter(8, nil),
 		Client: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Logger: zerolog.New(zerolog.NewTestWriter(t)), Metrics: m,
+		RevokeWait: 10 * time.Millisecond, // record 0 is taken but never sent: do not wait for it
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +216,65 @@ func TestRevokedAssignmentCannotCommit(t *testing.T) {
 	}
 	if c := fresh.track.committable(); c != -1 {
 		t.Errorf("new assignment has committable %d from the old one", c)
+	}
+}
+
+// TestRevocationWaitsForRecordsInFlight: a revocation takes no more
+// records of its partitions and waits, up to RevokeWait, for those in
+// flight, so that the progress it commits covers them; one that outlasts
+// the wait is left to the next owner.
+func TestRevocationWaitsForRecordsInFlight(t *testing.T) {
+	topic := testenv.Topic("logs")
+	brokers := testenv.Kafka(t, 1, topic)
+	tests := []struct {
+		name          string
+		handling      time.Duration // how long the record in flight takes
+		committable   int64         // after the revocation returns
+		minTook, most time.Duration // how long the revocation took
+	}{
+		{"finishes within the wait", 100 * time.Millisecond, 1, 100 * time.Millisecond, 2 * time.Second},
+		{"outlasts the wait", 3 * time.Second, -1, 200 * time.Millisecond, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := New(Options{
+				Group: "g-" + testenv.Unique(), Topics: noTopic(), Regex: true, Limiter: NewLimiter(8, nil),
+				Client: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+				Metrics: metrics.New(prometheus.NewRegistry()), RevokeWait: 200 * time.Millisecond,
+			}, func(context.Context, *kgo.Record) error { time.Sleep(tt.handling); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(g.cl.Close)
+			ctx := context.Background()
+			tp := map[string][]int32{topic: {0}}
+			g.runCtx, g.workCtx = ctx, ctx
+			g.assigned(ctx, g.cl, tp)
+			p := g.parts[topicPartition{topic, 0}]
+			p.queue = []*kgo.Record{{Topic: topic, Offset: 0}, {Topic: topic, Offset: 1}}
+			rec, seq, _ := g.take(p)
+			if err := g.opts.Limiter.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			g.dispatch(p, seq, rec)
+
+			start := time.Now()
+			g.revoked(ctx, g.cl, tp)
+			took := time.Since(start)
+			if took < tt.minTook || took > tt.most {
+				t.Errorf("revocation took %s, want %s to %s", took, tt.minTook, tt.most)
+			}
+			p.mu.Lock()
+			got, queued := p.track.committable(), len(p.queue)
+			p.mu.Unlock()
+			if got != tt.committable {
+				t.Errorf("committable after the revocation = %d, want %d", got, tt.committable)
+			}
+			if queued != 0 {
+				t.Errorf("%d records still queued on a revoked partition", queued)
+			}
+			g.wg.Wait()
+		})
 	}
 }
 
