@@ -478,10 +478,13 @@ func (g *Group) revoked(ctx context.Context, cl *kgo.Client, revoked map[string]
 
 // finishInFlight stops taking records of the given partitions and waits,
 // up to RevokeWait, until none of theirs is in flight. Lost partitions
-// are not waited for: their offsets can no longer be committed.
+// are not waited for: their offsets can no longer be committed. Nor are
+// the partitions of a group shutting down: Run waits for what it
+// dispatched, and a record taken but not dispatched then never finishes.
 func (g *Group) finishInFlight(m map[string][]int32) {
 	var parts []*partition
 	g.mu.Lock()
+	wait := !g.closing
 	for topic, ps := range m {
 		for _, pn := range ps {
 			if p := g.parts[topicPartition{topic, pn}]; p != nil {
@@ -501,7 +504,7 @@ func (g *Group) finishInFlight(m map[string][]int32) {
 		return n
 	}
 	deadline := time.Now().Add(g.opts.RevokeWait)
-	for n := inFlight(); n > 0; n = inFlight() {
+	for n := inFlight(); n > 0 && wait; n = inFlight() {
 		if time.Now().After(deadline) {
 			g.log.Warn().Int("in_flight", n).Dur("revoke_wait", g.opts.RevokeWait).
 				Msg("records in flight on revoked partitions did not finish; the next owner delivers them again")

@@ -229,11 +229,13 @@ func TestRevocationWaitsForRecordsInFlight(t *testing.T) {
 	tests := []struct {
 		name          string
 		handling      time.Duration // how long the record in flight takes
+		closing       bool          // the group is shutting down: Run waits instead
 		committable   int64         // after the revocation returns
 		minTook, most time.Duration // how long the revocation took
 	}{
-		{"finishes within the wait", 100 * time.Millisecond, 1, 100 * time.Millisecond, 2 * time.Second},
-		{"outlasts the wait", 3 * time.Second, -1, 200 * time.Millisecond, 2 * time.Second},
+		{"finishes within the wait", 100 * time.Millisecond, false, 1, 100 * time.Millisecond, 2 * time.Second},
+		{"outlasts the wait", 3 * time.Second, false, -1, 200 * time.Millisecond, 2 * time.Second},
+		{"shutting down", 300 * time.Millisecond, true, -1, 0, 150 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,6 +259,9 @@ func TestRevocationWaitsForRecordsInFlight(t *testing.T) {
 				t.Fatal(err)
 			}
 			g.dispatch(p, seq, rec)
+			g.mu.Lock()
+			g.closing = tt.closing
+			g.mu.Unlock()
 
 			start := time.Now()
 			g.revoked(ctx, g.cl, tp)
