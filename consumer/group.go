@@ -493,11 +493,15 @@ func (g *Group) finishInFlight(m map[string][]int32) {
 		}
 	}
 	g.mu.Unlock()
+	for _, p := range parts {
+		p.mu.Lock()
+		p.revoking, p.queue, p.arrivals = true, nil, nil
+		p.mu.Unlock()
+	}
 	inFlight := func() int {
 		n := 0
 		for _, p := range parts {
 			p.mu.Lock()
-			p.revoking, p.queue, p.arrivals = true, nil, nil
 			n += p.track.outstanding()
 			p.mu.Unlock()
 		}
