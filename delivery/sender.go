@@ -147,6 +147,10 @@ func NewSender(opts SenderOptions) *Sender {
 		// An endpoint's answer is read for its status and the start of
 		// its body; headers beyond this fail the attempt, not the worker.
 		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		// Only the start of an answer is read: asking for gzip would
+		// cost every attempt a header map and a header line, for bodies
+		// that are mostly empty.
+		DisableCompression: true,
 	}
 	client := &http.Client{
 		Transport: transport,
