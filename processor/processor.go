@@ -315,10 +315,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 	for i := range n {
 		sub, job, ev := at(i)
 		if out, ok := p.Sender.Refused(sub); ok {
-			if refused == nil {
-				refused = new(pending)
-			}
-			p.settle(ctx, sub, job, rung, p.Now(), out, refused)
+			p.settle(ctx, sub, job, rung, p.Now(), out, &refused)
 			continue
 		}
 		live = append(live, sendable{sub, job, ev})
@@ -347,10 +344,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		wg.Wait()
 		err = errors.Join(errs...)
 	}
-	if refused != nil {
-		err = errors.Join(err, refused.wait(ctx))
-	}
-	return err
+	return errors.Join(err, refused.wait(ctx))
 }
 
 // bundleFanOut is how many of a bundle's jobs are sent at once.
@@ -576,23 +570,28 @@ func (p *Processor) finish(ctx context.Context, sub *subscription.Compiled, job 
 		// uncommitted, to be redelivered.
 		return fmt.Errorf("attempt canceled: %w", ctx.Err())
 	}
-	var w pending
+	var w *pending
 	p.settle(ctx, sub, job, rung, now, out, &w)
 	return w.wait(ctx)
 }
 
 // settle counts an attempt made (or refused) at now, decides where it
-// goes and makes that durable in the background; wait on into learns the
-// outcome. It is the one place an attempt is settled.
-func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome, into *pending) {
+// goes and makes that durable in the background; wait on *into learns the
+// outcome. *into is made when there is something to wait for: most
+// attempts are delivered and have nothing to write. It is the one place
+// an attempt is settled.
+func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job *retry.Job, rung string, now time.Time, out delivery.Outcome, into **pending) {
 	out = p.count(job, now, out)
 	s := p.plan(sub, job, out)
 	if s.topic == "" {
 		p.settled(sub, job, rung, now, out, s)
 		return
 	}
-	into.add()
-	p.write(ctx, sub.ID, &settling{p: p, sub: sub, job: job, rung: rung, now: now, out: out, s: s, into: into})
+	if *into == nil {
+		*into = new(pending)
+	}
+	(*into).add()
+	p.write(ctx, sub.ID, &settling{p: p, sub: sub, job: job, rung: rung, now: now, out: out, s: s, into: *into})
 }
 
 // writeInto makes s durable in the background, then calls then; wait on
@@ -672,7 +671,11 @@ func (w *pending) fail(err error) {
 
 // wait returns once every write is done, with their errors, or when ctx
 // ends: a write the broker does not acknowledge must not hold a shutdown.
+// A nil *pending has nothing to wait for.
 func (w *pending) wait(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
 	w.mu.Lock()
 	if w.n == 0 {
 		defer w.mu.Unlock()
