@@ -865,5 +865,7 @@ func WebhookID(origin retry.Origin, recordTime time.Time, subscriptionID string)
 		h.Write(buf[:4])
 	}
 	var sum [sha256.Size]byte
-	return "msg_" + idEncoding.EncodeToString(h.Sum(sum[:0])[:16])
+	id := make([]byte, 0, len("msg_")+26) // 16 bytes are 26 base32 digits unpadded
+	id = append(id, "msg_"...)
+	return string(idEncoding.AppendEncode(id, h.Sum(sum[:0])[:16]))
 }
