@@ -86,6 +86,7 @@ type Group struct {
 	log     zerolog.Logger
 	runCtx  context.Context
 	workCtx context.Context
+	work    [workShards]context.Context // children of workCtx
 	stop    context.CancelFunc
 
 	mu      sync.Mutex
@@ -191,8 +192,8 @@ func (g *Group) Close() { g.cl.Close() }
 // group. It returns once the client is closed.
 func (g *Group) Run(ctx context.Context) error {
 	g.runCtx = ctx
-	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	g.workCtx, g.stop = workCtx, stop
+	stop := g.startWork(context.WithoutCancel(ctx))
+	g.stop = stop
 	defer stop()
 
 	commitDone := make(chan struct{})
@@ -375,7 +376,7 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 	g.workers.Go(func() {
 		defer g.wg.Done()
 		defer g.opts.Limiter.Release()
-		if !g.handleUntilDone(p, rec) {
+		if !g.handleUntilDone(g.work[seq%workShards], p, rec) {
 			return
 		}
 		p.mu.Lock()
@@ -385,6 +386,32 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 		p.mu.Unlock()
 	})
 	return true
+}
+
+// workShards is how many contexts the records in flight are handled
+// under, children of one that stops them all. Each attempt makes a
+// context of its own under its record's: were hundreds of records in
+// flight to share one, every attempt would contend for its lock to join
+// and leave it.
+const workShards = 16
+
+// startWork makes the contexts records are handled under, as children of
+// parent; stop ends them.
+func (g *Group) startWork(parent context.Context) (stop context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	g.workCtx = ctx
+	cancels := make([]context.CancelFunc, 0, workShards+1)
+	for i := range g.work {
+		var c context.CancelFunc
+		g.work[i], c = context.WithCancel(ctx)
+		cancels = append(cancels, c)
+	}
+	cancels = append(cancels, cancel)
+	return func() {
+		for _, c := range cancels {
+			c()
+		}
+	}
 }
 
 // Backoff of a record whose handling failed: it doubles from
@@ -399,10 +426,10 @@ const (
 // topic gone): a record left undone would stop its partition's commits
 // until it changed owner. It gives up, leaving the record uncommitted for
 // the next owner, when the group stops or the partition is revoked.
-func (g *Group) handleUntilDone(p *partition, rec *kgo.Record) bool {
+func (g *Group) handleUntilDone(ctx context.Context, p *partition, rec *kgo.Record) bool {
 	backoff := retryBackoff
 	for try := 1; ; try++ {
-		err := g.handle(g.workCtx, rec)
+		err := g.handle(ctx, rec)
 		if err == nil {
 			if try > 1 {
 				g.failing.Add(-1)
@@ -418,7 +445,7 @@ func (g *Group) handleUntilDone(p *partition, rec *kgo.Record) bool {
 		p.mu.Lock()
 		revoked := p.revoked
 		p.mu.Unlock()
-		stopped := g.runCtx.Err() != nil || g.workCtx.Err() != nil || revoked
+		stopped := g.runCtx.Err() != nil || ctx.Err() != nil || revoked
 		g.log.Warn().Err(err).Str("topic", rec.Topic).Int32("partition", rec.Partition).Int64("offset", rec.Offset).
 			Int("try", try).Bool("giving_up", stopped).Msg("record has no durable outcome")
 		if stopped {

@@ -205,7 +205,7 @@ func TestRevokedAssignmentCannotCommit(t *testing.T) {
 	}
 	old.mu.Unlock()
 	g.handle = func(context.Context, *kgo.Record) error { return nil }
-	g.workCtx = ctx
+	t.Cleanup(g.startWork(ctx))
 	if err := g.opts.Limiter.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,8 @@ func TestRevocationWaitsForRecordsInFlight(t *testing.T) {
 			t.Cleanup(g.cl.Close)
 			ctx := context.Background()
 			tp := map[string][]int32{topic: {0}}
-			g.runCtx, g.workCtx = ctx, ctx
+			g.runCtx = ctx
+			t.Cleanup(g.startWork(ctx))
 			g.assigned(ctx, g.cl, tp)
 			p := g.parts[topicPartition{topic, 0}]
 			p.queue = []*kgo.Record{{Topic: topic, Offset: 0}, {Topic: topic, Offset: 1}}
