@@ -34,11 +34,18 @@ func goid() string {
 	return f[1] // "goroutine 42 [running]:"
 }
 
-// TestPoolReusesGoroutines: tasks one after another run on one goroutine.
+// TestPoolReusesGoroutines: tasks one after another run on one goroutine,
+// also when the pool's idle time is a fraction of how long they last.
 func TestPoolReusesGoroutines(t *testing.T) {
-	p := New(time.Minute)
+	for _, idle := range []time.Duration{time.Minute, 20 * time.Millisecond} {
+		t.Run(idle.String(), func(t *testing.T) { reusesGoroutines(t, New(idle)) })
+	}
+}
+
+func reusesGoroutines(t *testing.T, p *Pool) {
+	t.Helper()
 	ids := map[string]int{}
-	for range 20 {
+	for range 40 {
 		got := make(chan string)
 		p.Go(func() { got <- goid() })
 		ids[<-got]++
@@ -46,7 +53,7 @@ func TestPoolReusesGoroutines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if len(ids) != 1 {
-		t.Errorf("20 sequential tasks ran on %d goroutines, want 1: %v", len(ids), ids)
+		t.Errorf("40 sequential tasks ran on %d goroutines, want 1: %v", len(ids), ids)
 	}
 }
 
