@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,18 +54,35 @@ const idleEndpoint = 10 * time.Minute
 const maxSlotWait = time.Second
 
 type endpoint struct {
-	slots   chan struct{} // nil when attempts are not capped
-	latency atomic.Int64  // moving average of attempt latency, ns; 0 before the first
-	moved   atomic.Int64  // unix ns when an attempt last started or finished
-	first   atomic.Int64  // unix ns when its first attempt started; 0 before
-	sent    sendRate      // attempts per second
+	latency atomic.Int64 // moving average of attempt latency, ns; 0 before the first
+	moved   atomic.Int64 // unix ns when an attempt last started or finished
+	first   atomic.Int64 // unix ns when its first attempt started; 0 before
+	inUse   atomic.Int32 // slots taken; changed under mu
+	sent    sendRate     // attempts per second
 	slow    atomic.Pointer[slowdown]
+
+	// Attempts waiting for a slot, first come first: a slot freed is
+	// handed to the first of them. A timer checks on them when the first
+	// is due to give up, in place of a timer of each one's own.
+	mu      sync.Mutex
+	waiting []*slotWaiter
+	check   *time.Timer
+	checkAt int64 // unix ns the check is set for; 0 when not set
 
 	// Refusal errors are made once: while an endpoint is down, every
 	// delivery to it is refused, and redacting its URL for each would
 	// cost more than the refusal.
 	open, saturated error
 }
+
+// slotWaiter is an attempt waiting for a slot of an endpoint.
+type slotWaiter struct {
+	ready chan bool // true: a slot is handed over; false: put off
+	start int64     // unix ns it began waiting
+	due   int64     // unix ns it is next checked on
+}
+
+var slotWaiters = sync.Pool{New: func() any { return &slotWaiter{ready: make(chan bool, 1)} }}
 
 func newEndpointSlots(max int, wait time.Duration) *endpointSlots {
 	return &endpointSlots{max: max, wait: wait, now: time.Now, endpoints: map[string]*endpoint{}}
@@ -90,7 +108,7 @@ func (e *endpointSlots) get(url string) *endpoint {
 	if now.Sub(e.swept) > time.Minute {
 		e.swept = now
 		for u, ep := range e.endpoints {
-			if len(ep.slots) == 0 && now.UnixNano()-ep.moved.Load() > int64(idleEndpoint) {
+			if ep.inUse.Load() == 0 && now.UnixNano()-ep.moved.Load() > int64(idleEndpoint) {
 				delete(e.endpoints, u)
 			}
 		}
@@ -99,9 +117,6 @@ func (e *endpointSlots) get(url string) *endpoint {
 	ep = &endpoint{
 		open:      fmt.Errorf("circuit breaker open for %s after repeated failures", u),
 		saturated: fmt.Errorf("%s already has its cap of attempts in flight", u),
-	}
-	if e.max > 0 {
-		ep.slots = make(chan struct{}, e.max)
 	}
 	ep.moved.Store(now.UnixNano())
 	e.endpoints[url] = ep
@@ -118,45 +133,121 @@ func (e *endpointSlots) known() int {
 // acquire takes a slot of ep, reporting false when the attempt should not
 // be made now.
 func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
-	if ep.slots == nil {
+	if e.max == 0 {
 		ep.moved.Store(e.now().UnixNano())
 		return true
 	}
-	select {
-	case ep.slots <- struct{}{}:
+	ep.mu.Lock()
+	if int(ep.inUse.Load()) < e.max {
+		ep.inUse.Add(1)
+		ep.mu.Unlock()
 		e.started(ep)
 		return true
-	default:
 	}
-	start := e.now()
-	if e.stuckOrSlow(ep, start) {
+	now := e.now()
+	if e.stuckOrSlow(ep, now) {
+		ep.mu.Unlock()
 		return false
 	}
-	wait := e.wait
+	w := slotWaiters.Get().(*slotWaiter)
+	w.start = now.UnixNano()
+	w.due = w.start + int64(e.wait)
 	if first := ep.first.Load(); first != 0 && ep.latency.Load() == 0 {
 		// Until the endpoint's first answer: only until its first
 		// attempt has been out the base wait.
-		wait -= start.Sub(time.Unix(0, first))
+		w.due = first + int64(e.wait)
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case ep.slots <- struct{}{}:
-			e.started(ep)
-			return true
-		case <-t.C:
-			// An endpoint whose first answers arrived meanwhile, fast, is
-			// waited for like any fast one.
-			now := e.now()
-			if e.stuckOrSlow(ep, now) || ep.latency.Load() == 0 || now.Sub(start) >= maxSlotWait {
-				return false
-			}
-			t.Reset(e.wait)
-		case <-ctx.Done():
+	ep.waiting = append(ep.waiting, w)
+	e.checkBy(ep, w.due, w.start)
+	ep.mu.Unlock()
+
+	var ok bool
+	select {
+	case ok = <-w.ready:
+	case <-ctx.Done():
+		ep.mu.Lock()
+		if i := slices.Index(ep.waiting, w); i >= 0 {
+			ep.waiting = slices.Delete(ep.waiting, i, i+1)
+			ep.mu.Unlock()
+			slotWaiters.Put(w)
 			return false
 		}
+		ep.mu.Unlock()
+		// Answered meanwhile: a slot handed over goes to the next.
+		if <-w.ready {
+			e.free(ep)
+		}
+		slotWaiters.Put(w)
+		return false
 	}
+	slotWaiters.Put(w)
+	if ok {
+		e.started(ep)
+	}
+	return ok
+}
+
+// checkBy sets ep's check for at, unless it is set sooner; now is the
+// time on the endpoints' clock. ep.mu is held.
+func (e *endpointSlots) checkBy(ep *endpoint, at, now int64) {
+	if ep.checkAt != 0 && ep.checkAt <= at {
+		return
+	}
+	ep.checkAt = at
+	d := time.Duration(at - now)
+	if ep.check == nil {
+		ep.check = time.AfterFunc(d, func() { e.checkWaiting(ep) })
+		return
+	}
+	ep.check.Reset(d)
+}
+
+// checkWaiting puts off the waiting attempts that are due and should wait
+// no more; the others are checked again a base wait later.
+func (e *endpointSlots) checkWaiting(ep *endpoint) {
+	now := e.now()
+	at := now.UnixNano()
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	ep.checkAt = 0
+	// An endpoint whose first answers arrived meanwhile, fast, is waited
+	// for like any fast one.
+	giveUp := e.stuckOrSlow(ep, now) || ep.latency.Load() == 0
+	next := int64(0)
+	kept := ep.waiting[:0]
+	for _, w := range ep.waiting {
+		if w.due <= at {
+			if giveUp || at-w.start >= int64(maxSlotWait) {
+				w.ready <- false
+				continue
+			}
+			w.due = at + int64(e.wait)
+		}
+		kept = append(kept, w)
+		if next == 0 || w.due < next {
+			next = w.due
+		}
+	}
+	clear(ep.waiting[len(kept):])
+	ep.waiting = kept
+	if next != 0 {
+		e.checkBy(ep, next, at)
+	}
+}
+
+// free hands a slot of ep to the first attempt waiting, or frees it.
+func (e *endpointSlots) free(ep *endpoint) {
+	ep.mu.Lock()
+	if len(ep.waiting) == 0 {
+		ep.inUse.Add(-1)
+		ep.mu.Unlock()
+		return
+	}
+	w := ep.waiting[0]
+	ep.waiting[0] = nil
+	ep.waiting = ep.waiting[1:]
+	ep.mu.Unlock()
+	w.ready <- true
 }
 
 // started notes an attempt to ep taking its slot.
@@ -172,7 +263,7 @@ func (e *endpointSlots) started(ep *endpoint) {
 // ep has its cap of attempts in flight and frees slots too slowly to
 // wait for.
 func (e *endpointSlots) stuckAtCap(ep *endpoint, now time.Time) bool {
-	return ep.slots != nil && len(ep.slots) == cap(ep.slots) && e.stuckOrSlow(ep, now)
+	return e.max > 0 && int(ep.inUse.Load()) >= e.max && e.stuckOrSlow(ep, now)
 }
 
 // stuckOrSlow reports whether an endpoint at its cap frees slots too
@@ -202,7 +293,7 @@ func (e *endpointSlots) release(ep *endpoint, latency time.Duration) {
 		}
 	}
 	ep.moved.Store(e.now().UnixNano())
-	if ep.slots != nil {
-		<-ep.slots
+	if e.max > 0 {
+		e.free(ep)
 	}
 }

@@ -99,6 +99,68 @@ func TestEndpointSlotsWaitForAnEndpointFoundFastMeanwhile(t *testing.T) {
 	}
 }
 
+// TestEndpointSlotsHandFreedSlotsInTurn: a freed slot goes to the attempt
+// that has waited longest, and one whose wait is canceled neither takes a
+// slot nor loses one: the slots it leaves go on to the next in line.
+func TestEndpointSlotsHandFreedSlotsInTurn(t *testing.T) {
+	e := newEndpointSlots(1, time.Second)
+	ep := e.get("x")
+	ctx := context.Background()
+	if !e.acquire(ctx, ep) {
+		t.Fatal("first acquire refused")
+	}
+	e.release(ep, time.Millisecond) // a latency: waiting attempts stay
+	if !e.acquire(ctx, ep) {
+		t.Fatal("acquire under the cap refused")
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	got := make(chan string, 3)
+	waiting := func() int {
+		ep.mu.Lock()
+		defer ep.mu.Unlock()
+		return len(ep.waiting)
+	}
+	queue := func(name string, ctx context.Context) {
+		before := waiting()
+		go func() {
+			if e.acquire(ctx, ep) {
+				got <- name
+			} else {
+				got <- name + " refused"
+			}
+		}()
+		// In line before the next one comes.
+		for deadline := time.Now().Add(5 * time.Second); waiting() == before; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not queue", name)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	queue("first", ctx)
+	queue("canceled", canceled)
+	queue("third", ctx)
+	cancel()
+	if r := <-got; r != "canceled refused" {
+		t.Fatalf("got %q, want the canceled wait to end first", r)
+	}
+	for _, want := range []string{"first", "third"} {
+		e.release(ep, time.Millisecond)
+		select {
+		case r := <-got:
+			if r != want {
+				t.Errorf("the freed slot went to %q, want %q", r, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the freed slot went to nobody, want %q", want)
+		}
+	}
+	e.release(ep, time.Millisecond)
+	if n := ep.inUse.Load(); n != 0 {
+		t.Errorf("%d slots taken after every attempt ended, want 0", n)
+	}
+}
+
 // TestEndpointSlotsGiveUpOnAStuckEndpoint: once an endpoint at its cap has
 // neither started nor finished an attempt for four base waits, every
 // attempt in flight has been out that long, fast history or not.
