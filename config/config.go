@@ -257,7 +257,7 @@ type Retry struct {
 // Delivery configures the HTTP side.
 type Delivery struct {
 	// MaxInFlight bounds the records being processed at once by this
-	// process; polling stops while it is reached. Default 512.
+	// process; polling stops while it is reached. Default 384.
 	MaxInFlight int `yaml:"max_in_flight" validate:"gt=0"`
 	// Timeout is the default per-attempt timeout of a subscription.
 	// Default 10s.
@@ -466,7 +466,7 @@ func Default() Config {
 			MaxRetryAfter: time.Hour,
 		},
 		Delivery: Delivery{
-			MaxInFlight:            512,
+			MaxInFlight:            384,
 			Timeout:                10 * time.Second,
 			MaxAttempts:            5,
 			MaxResponseBytes:       4096,

@@ -40,7 +40,7 @@ func BenchmarkHandleEvent(b *testing.B) {
 				`"time":"2026-05-01T10:00:00Z","message":"card declined","order":{"id":"ord_1","amount":4200,"currency":"EUR"},` +
 				`"customer":"cus_123","tags":["eu","card"],"request_id":"req_4f1c2a"}`), Timestamp: time.Now()}
 			b.ReportAllocs()
-			b.SetParallelism(256) // 512 records in flight on 2 CPUs, as delivery.max_in_flight
+			b.SetParallelism(192) // 384 records in flight on 2 CPUs, as delivery.max_in_flight
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				r := *rec
