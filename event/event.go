@@ -387,24 +387,19 @@ func FirstByte(b []byte) byte {
 }
 
 // nesting returns the deepest nesting of arrays and objects in b, stopping
-// as soon as it passes limit. Brackets inside strings do not count.
+// as soon as it passes limit. Brackets inside strings do not count; a
+// string's bytes are skipped with bytes.IndexByte, which reads many at a
+// time.
 func nesting(b []byte, limit int) int {
 	depth, deepest := 0, 0
-	inString := false
 	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
+		switch b[i] {
 		case '"':
-			inString = true
+			end := stringClose(b, i+1)
+			if end < 0 {
+				return deepest
+			}
+			i = end
 		case '{', '[':
 			depth++
 			if depth > deepest {
@@ -418,4 +413,25 @@ func nesting(b []byte, limit int) int {
 		}
 	}
 	return deepest
+}
+
+// stringClose returns the index of the quote that closes the string
+// whose contents start at b[from], or -1 when there is none.
+func stringClose(b []byte, from int) int {
+	for {
+		j := bytes.IndexByte(b[from:], '"')
+		if j < 0 {
+			return -1
+		}
+		q := from + j
+		// The quote is escaped when an odd number of backslashes precede it.
+		k := q
+		for k > from && b[k-1] == '\\' {
+			k--
+		}
+		if (q-k)%2 == 0 {
+			return q
+		}
+		from = q + 1
+	}
 }

@@ -106,6 +106,27 @@ func TestDepthIgnoresBracketsInStrings(t *testing.T) {
 	}
 }
 
+func TestNesting(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{`{"a":1}`, 1},
+		{`[{"a":[1,[2]]}]`, 4},
+		{`{"a":"\\"}`, 1},             // an escaped backslash ends before the quote
+		{`{"a":"\\\"[[["}`, 1},        // an escaped quote does not end the string
+		{`{"a":"x\\\\","b":[[]]}`, 3}, // two escaped backslashes
+		{`[{"a":"\""},[[1]]]`, 3},
+		{`{"a":"[[[`, 1}, // a string never closed
+		{`"[[["`, 0},
+	}
+	for _, tt := range tests {
+		if got := nesting([]byte(tt.in), 64); got != tt.want {
+			t.Errorf("nesting(%s) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestPath(t *testing.T) {
 	obj := map[string]any{
 		"metadata": map[string]any{"amount": 12.5, "user": map[string]any{"id": "u1"}},

@@ -111,3 +111,35 @@ func FuzzPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNesting: nesting agrees with a plain reading of every byte.
+func FuzzNesting(f *testing.F) {
+	for _, s := range []string{`{"a":"\\"}`, `{"a":"\"[["}`, `[[{"a":[1]}]]`, `"\\\"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := nesting(b, 1<<30), nestingByBytes(b); got != want {
+			t.Errorf("nesting(%q) = %d, want %d", b, got, want)
+		}
+	})
+}
+
+// nestingByBytes is nesting without a limit, a byte at a time.
+func nestingByBytes(b []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
