@@ -31,7 +31,7 @@ func TestLimiterTakesAgainWhenSomeAreFree(t *testing.T) {
 		}
 		got := make(chan error, 1)
 		go func() { got <- l.Acquire(ctx) }()
-		time.Sleep(10 * time.Millisecond) // waiting
+		waitForWaiter(t, l)
 		for range tt.freed {
 			l.Release()
 		}
@@ -47,6 +47,29 @@ func TestLimiterTakesAgainWhenSomeAreFree(t *testing.T) {
 			if tt.resumes {
 				t.Errorf("n %d, %d freed: Acquire still waits", tt.n, tt.freed)
 			}
+			// Free enough for the wait to end.
+			for range max(tt.n/32, 1) {
+				l.Release()
+			}
+			if err := <-got; err != nil {
+				t.Errorf("n %d: Acquire = %v after enough were freed", tt.n, err)
+			}
+		}
+	}
+}
+
+// waitForWaiter returns once an Acquire waits on the full limiter l.
+func waitForWaiter(t *testing.T, l *Limiter) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		waiting := l.room != nil
+		l.mu.Unlock()
+		if waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Acquire on the full limiter did not wait")
 		}
 	}
 }
