@@ -37,7 +37,7 @@ func goid() string {
 // TestPoolReusesGoroutines: tasks one after another run on one goroutine,
 // also when the pool's idle time is a fraction of how long they last.
 func TestPoolReusesGoroutines(t *testing.T) {
-	for _, idle := range []time.Duration{time.Minute, 20 * time.Millisecond} {
+	for _, idle := range []time.Duration{time.Minute, 100 * time.Millisecond} {
 		t.Run(idle.String(), func(t *testing.T) { reusesGoroutines(t, New(idle)) })
 	}
 }
