@@ -344,7 +344,10 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		wg.Wait()
 		err = errors.Join(errs...)
 	}
-	return errors.Join(err, refused.wait(ctx))
+	if werr := refused.wait(ctx); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	return err
 }
 
 // bundleFanOut is how many of a bundle's jobs are sent at once.
