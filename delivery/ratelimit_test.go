@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,9 @@ import (
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/subscription"
 )
+
+// TestMain stops the redis-server the rate limit tests may start.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // grants takes tokens of key from each limiter with several goroutines
 // each, for d, and returns when each was granted.
