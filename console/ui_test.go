@@ -26,6 +26,9 @@ import (
 	"github.com/hookstream/hookstream/internal/testenv"
 )
 
+// TestMain removes the hookstream binary the tests build.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
 // devInstance is a running "hookstream dev".
 type devInstance struct {
 	t        *testing.T

@@ -19,7 +19,7 @@ var (
 // Binary builds the main package at pkg (a path as go build takes it,
 // relative to the test's package) once per test binary and returns the
 // executable's path. race builds it with the race detector; tags are
-// its build tags.
+// its build tags. Main removes it once the package's tests end.
 func Binary(t testing.TB, pkg string, race bool, tags ...string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -45,6 +45,17 @@ func Binary(t testing.TB, pkg string, race bool, tags ...string) string {
 	}
 	built[key] = path
 	return path
+}
+
+// removeBinaries removes what Binary built: tens of MB each, left in the
+// temporary directory after every run otherwise.
+func removeBinaries() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	for key, path := range built {
+		_ = os.RemoveAll(filepath.Dir(path))
+		delete(built, key)
+	}
 }
 
 // FreeAddr returns a loopback address nothing listens on (at the moment).

@@ -133,14 +133,16 @@ func startRedisServer() (string, error) {
 
 var redisProcs []*os.Process
 
-// Main runs a package's tests and stops any redis-server this package
-// started. Call it from TestMain.
+// Main runs a package's tests, then stops any redis-server they started
+// and removes the binaries Binary built for them. Call it from TestMain
+// in every package that uses Redis or Binary.
 func Main(m interface{ Run() int }) int {
 	code := m.Run()
 	for _, p := range redisProcs {
 		_ = p.Kill()
 		_, _ = p.Wait()
 	}
+	removeBinaries()
 	return code
 }
 
