@@ -80,14 +80,12 @@ type Options struct {
 
 // Group consumes a set of topics as one consumer group.
 type Group struct {
-	opts    Options
-	handle  Handler
-	cl      *kgo.Client
-	log     zerolog.Logger
-	runCtx  context.Context
-	workCtx context.Context
-	work    [workShards]context.Context // children of workCtx
-	stop    context.CancelFunc
+	opts   Options
+	handle Handler
+	cl     *kgo.Client
+	log    zerolog.Logger
+	runCtx context.Context
+	work   [workShards]context.Context // records are handled under these
 
 	mu      sync.Mutex
 	parts   map[topicPartition]*partition
@@ -193,7 +191,6 @@ func (g *Group) Close() { g.cl.Close() }
 func (g *Group) Run(ctx context.Context) error {
 	g.runCtx = ctx
 	stop := g.startWork(context.WithoutCancel(ctx))
-	g.stop = stop
 	defer stop()
 
 	commitDone := make(chan struct{})
@@ -389,24 +386,18 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 }
 
 // workShards is how many contexts the records in flight are handled
-// under, children of one that stops them all. Each attempt makes a
-// context of its own under its record's: were hundreds of records in
-// flight to share one, every attempt would contend for its lock to join
-// and leave it.
+// under, stopped together. Each attempt makes a context of its own under
+// its record's: were hundreds of records in flight to share one, every
+// attempt would contend for its lock to join and leave it.
 const workShards = 16
 
 // startWork makes the contexts records are handled under, as children of
 // parent; stop ends them.
 func (g *Group) startWork(parent context.Context) (stop context.CancelFunc) {
-	ctx, cancel := context.WithCancel(parent)
-	g.workCtx = ctx
-	cancels := make([]context.CancelFunc, 0, workShards+1)
+	var cancels [workShards]context.CancelFunc
 	for i := range g.work {
-		var c context.CancelFunc
-		g.work[i], c = context.WithCancel(ctx)
-		cancels = append(cancels, c)
+		g.work[i], cancels[i] = context.WithCancel(parent)
 	}
-	cancels = append(cancels, cancel)
 	return func() {
 		for _, c := range cancels {
 			c()
