@@ -161,30 +161,27 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 	e.checkBy(ep, w.due, w.start)
 	ep.mu.Unlock()
 
-	var ok bool
+	defer slotWaiters.Put(w)
 	select {
-	case ok = <-w.ready:
+	case ok := <-w.ready:
+		if ok {
+			e.started(ep)
+		}
+		return ok
 	case <-ctx.Done():
-		ep.mu.Lock()
-		if i := slices.Index(ep.waiting, w); i >= 0 {
-			ep.waiting = slices.Delete(ep.waiting, i, i+1)
-			ep.mu.Unlock()
-			slotWaiters.Put(w)
-			return false
-		}
+	}
+	ep.mu.Lock()
+	if i := slices.Index(ep.waiting, w); i >= 0 {
+		ep.waiting = slices.Delete(ep.waiting, i, i+1)
 		ep.mu.Unlock()
-		// Answered meanwhile: a slot handed over goes to the next.
-		if <-w.ready {
-			e.free(ep)
-		}
-		slotWaiters.Put(w)
 		return false
 	}
-	slotWaiters.Put(w)
-	if ok {
-		e.started(ep)
+	ep.mu.Unlock()
+	// Answered meanwhile: a slot handed over goes to the next.
+	if <-w.ready {
+		e.free(ep)
 	}
-	return ok
+	return false
 }
 
 // checkBy sets ep's check for at, unless it is set sooner; now is the
