@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/hookstream/hookstream/internal/deadline"
 	"github.com/hookstream/hookstream/internal/workers"
 	"github.com/hookstream/hookstream/metrics"
 )
@@ -386,17 +387,18 @@ func (g *Group) dispatch(p *partition, seq uint64, rec *kgo.Record) bool {
 }
 
 // workShards is how many contexts the records in flight are handled
-// under, stopped together. Each attempt makes a context of its own under
-// its record's: were hundreds of records in flight to share one, every
-// attempt would contend for its lock to join and leave it.
+// under, stopped together. An attempt's timeout joins a context under its
+// record's: were hundreds of records in flight to share one, every
+// attempt would contend for its lock.
 const workShards = 16
 
 // startWork makes the contexts records are handled under, as children of
-// parent; stop ends them.
+// parent, each a deadline.Group whose attempts share their timers; stop
+// ends them.
 func (g *Group) startWork(parent context.Context) (stop context.CancelFunc) {
 	var cancels [workShards]context.CancelFunc
 	for i := range g.work {
-		g.work[i], cancels[i] = context.WithCancel(parent)
+		g.work[i], cancels[i] = deadline.NewGroup(parent)
 	}
 	return func() {
 		for _, c := range cancels {

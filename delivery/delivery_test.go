@@ -16,6 +16,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/hookstream/hookstream/internal/deadline"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
@@ -158,6 +159,51 @@ func TestSendOutcomes(t *testing.T) {
 				keep := loopbackSender(t, SenderOptions{KeepDelivered: true})
 				if out := keep.Send(context.Background(), sub, request(sub, "msg_2", []byte(`{}`))); out.Sent == nil || out.Sent.Header.Get("Webhook-Id") != "msg_2" {
 					t.Errorf("KeepDelivered: Sent = %+v", out.Sent)
+				}
+			}
+		})
+	}
+}
+
+// TestSendUnderDeadlineGroup checks an attempt under the contexts the
+// consumer hands records: its timeout, shared with others, still ends it
+// as a timeout, and the group's end as a cancel.
+func TestSendUnderDeadlineGroup(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}
+	tests := []struct {
+		name   string
+		cancel bool // the group ends while the attempts hang
+		reason Reason
+	}{
+		{"timeout", false, ReasonTimeout},
+		{"group canceled", true, ReasonCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(hang))
+			t.Cleanup(srv.Close)
+			s := loopbackSender(t, SenderOptions{})
+			timeout := 300 * time.Millisecond
+			if tt.cancel {
+				timeout = time.Minute
+			}
+			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(timeout) })
+			g, cancel := deadline.NewGroup(context.Background())
+			t.Cleanup(cancel)
+			const n = 3
+			outs := make(chan Outcome, n)
+			for i := range n {
+				go func() { outs <- s.Send(g, sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))) }()
+			}
+			if tt.cancel {
+				time.AfterFunc(100*time.Millisecond, cancel)
+			}
+			for range n {
+				if out := <-outs; out.Class != Retryable || out.Reason != tt.reason {
+					t.Errorf("Send() = %+v, want retryable %s", out, tt.reason)
 				}
 			}
 		})

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookstream/hookstream/credential"
+	"github.com/hookstream/hookstream/internal/deadline"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -371,8 +372,9 @@ func method(r *Request) string { return cmp.Or(r.Method, http.MethodPost) }
 func target(sub *subscription.Compiled, r *Request) string { return cmp.Or(r.URL, sub.URL) }
 
 func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Request, start time.Time) Outcome {
-	ctx, cancel := context.WithTimeout(parent, sub.Timeout())
-	defer cancel()
+	timeout := deadline.Start(parent, sub.Timeout())
+	defer timeout.Stop()
+	ctx := timeout.Context()
 	h := s.header(sub, r)
 	var cred credential.Credential
 	if sub.Credential != nil {

@@ -43,7 +43,9 @@ type Subscription struct {
 	// MaxAttempts counts the first try and every retry; after the last one
 	// fails the delivery goes to the DLQ.
 	MaxAttempts int `json:"max_attempts"`
-	// Timeout bounds each attempt.
+	// Timeout bounds each attempt. Attempts that start within a thousandth
+	// of it of each other share one timer, so one may end up to that much
+	// sooner; none later.
 	Timeout Duration `json:"timeout"`
 	// Payload is what the endpoint receives; by default hookstream's
 	// signed envelope.
