@@ -210,6 +210,40 @@ func TestSendUnderDeadlineGroup(t *testing.T) {
 	}
 }
 
+// TestSendTarget checks where an attempt goes: the subscription's URL,
+// parsed once, whether the request names it or not, or the URL a
+// payload rendered for it.
+func TestSendTarget(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Store(r.Host + r.URL.RequestURI()) }))
+	t.Cleanup(srv.Close)
+	sub := compiled(t, srv.URL+"/hooks/in?team=a", nil)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tests := []struct {
+		name, url, want string
+	}{
+		{"unnamed", "", host + "/hooks/in?team=a"},
+		{"named", sub.URL, host + "/hooks/in?team=a"},
+		{"rendered", srv.URL + "/hooks/orders/42?team=b", host + "/hooks/orders/42?team=b"},
+	}
+	s := loopbackSender(t, SenderOptions{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request(sub, "msg_1", []byte(`{}`))
+			r.URL = tt.url
+			if out := s.Send(context.Background(), sub, r); out.Class != Delivered {
+				t.Fatalf("Send() = %+v", out)
+			}
+			if got.Load() != tt.want {
+				t.Errorf("request went to %v, want %s", got.Load(), tt.want)
+			}
+		})
+	}
+	if sub.Endpoint.String() != srv.URL+"/hooks/in?team=a" {
+		t.Errorf("the subscription's parsed URL became %s", sub.Endpoint)
+	}
+}
+
 func TestSendConnectionRefused(t *testing.T) {
 	addr := closedAddr(t)
 	sub := compiled(t, "http://"+addr+"/", nil)

@@ -427,7 +427,7 @@ func (s *Sender) authFailed(parent context.Context, err error) Outcome {
 // it returns with the response (its body closed), or the outcome of a
 // request that got no answer.
 func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r *Request, h http.Header) (*http.Response, Outcome) {
-	req, err := http.NewRequestWithContext(ctx, method(r), target(sub, r), bytes.NewReader(r.Body))
+	req, err := newRequest(ctx, method(r), sub, r.URL, r.Body)
 	if err != nil {
 		return nil, Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}
 	}
@@ -444,6 +444,20 @@ func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r
 	}
 	resp.Body.Close()
 	return resp, Outcome{Body: excerpt}
+}
+
+// newRequest is the request of an attempt to rawURL, or to sub's URL when
+// rawURL is empty. Sub's URL is parsed once, when sub is compiled.
+func newRequest(ctx context.Context, method string, sub *subscription.Compiled, rawURL string, body []byte) (*http.Request, error) {
+	if (rawURL != "" && rawURL != sub.URL) || sub.Endpoint == nil {
+		return http.NewRequestWithContext(ctx, method, cmp.Or(rawURL, sub.URL), bytes.NewReader(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.URL, req.Host = sub.Endpoint, sub.Endpoint.Host
+	return req, nil
 }
 
 // readExcerpt reads up to limit bytes of resp's body; nothing is

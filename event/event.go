@@ -270,7 +270,7 @@ func (d *Decoder) objectFields(ev *Event) {
 // top-level members, when every path is a top-level key. It allocates
 // only the strings it returns.
 func (d *Decoder) scanFields(ev *Event) {
-	var buf [8][]byte
+	var buf [16][]byte // the defaults' 11 slots fit; more are allocated
 	vals := buf[:]
 	if d.slots > len(buf) {
 		vals = make([][]byte, d.slots)

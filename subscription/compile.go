@@ -28,6 +28,9 @@ type Compiled struct {
 	Header http.Header
 	// Host is the URL's host (and port), which per-host limits go by.
 	Host string
+	// Endpoint is the parsed URL, which every attempt's request shares:
+	// it is never modified.
+	Endpoint *url.URL
 	// Render renders the subscription's deliveries.
 	Render *payload.Compiled
 	// Credential authenticates its requests; nil when it has no auth.
@@ -56,7 +59,7 @@ func Compile(s Subscription) (*Compiled, error) {
 	c := &Compiled{Subscription: s}
 	var err error
 	if u, err := url.Parse(s.URL); err == nil {
-		c.Host = u.Host
+		c.Host, c.Endpoint = u.Host, u
 	}
 	c.Signer.Key, _ = credential.ParseKey(s.Secret)
 	for _, p := range s.PreviousSecrets {
