@@ -225,12 +225,12 @@ func (d *Decoder) Check(value []byte) *PoisonError {
 	}
 	first := FirstByte(value)
 	if first != '{' {
-		if json.Valid(value) {
+		if Valid(value) {
 			return &PoisonError{ReasonNotObject, "value is JSON but not an object (starts with " + strconv.QuoteRune(rune(first)) + ")"}
 		}
 		return &PoisonError{ReasonInvalidJSON, "value is not JSON"}
 	}
-	if !json.Valid(value) {
+	if !Valid(value) {
 		var v any
 		err := json.Unmarshal(value, &v)
 		var se *json.SyntaxError

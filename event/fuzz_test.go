@@ -143,3 +143,21 @@ func nestingByBytes(b []byte) int {
 	}
 	return deepest
 }
+
+// FuzzValid checks Valid against encoding/json's Valid, whose verdict it
+// stands in for.
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` {"a":1} `, `{"a":1,"a":2}`, `{"a":"\ud800"}`, `"\udc00\ud800"`, "{\"a\":\"\xff\"}", "\xff",
+		`{"a":1}x`, `{} {}`, ``, ` `, `[1,2`, `[1,]`, `{"a":}`, `01`, `-0`, `1e999`, `1.`, `.5`, `-`, `1E+2`,
+		`"\u00zz"`, `"\x"`, "\"a\tb\"", `nul`, `null`, `true `, `[[[[]]]]`, `{"a":{"b":[true,false,null]}}`,
+		"\ufeff{}", "{\"a\":1}\x00", `"\/"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Errorf("Valid(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}

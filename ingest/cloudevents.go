@@ -151,7 +151,7 @@ func (r *Reader) ceData(value []byte, contentType string) (data []byte, b64 stri
 	if len(value) == 0 {
 		return nil, "", nil
 	}
-	if isJSONType(contentType) && json.Valid(value) {
+	if isJSONType(contentType) && event.Valid(value) {
 		// Checked as a member's value, for its depth.
 		wrapped := append(append(append(make([]byte, 0, len(value)+6), `{"d":`...), value...), '}')
 		if err := r.check(wrapped, ReasonInvalidCloudEvents, "cloudevents"); err != nil {

@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"encoding/json"
-
 	"github.com/hookstream/hookstream/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -30,7 +28,7 @@ func detect(rec *kgo.Record) Format {
 		}
 		return JSON
 	}
-	if !json.Valid(rec.Value) {
+	if !event.Valid(rec.Value) {
 		return JSON
 	}
 	keys := map[string]bool{}
