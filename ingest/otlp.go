@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -102,7 +103,10 @@ func (r *Reader) otlpRecord(rec *kgo.Record, w *otlpWriter, lr plog.LogRecord, s
 	} else if ts := lr.ObservedTimestamp(); ts != 0 {
 		k.time = ts.AsTime()
 	}
-	d := make([]byte, 0, 256+len(resource)+len(scope))
+	// The members are written into the writer's scratch buffer, which the
+	// event's own copies them from.
+	d := slices.Grow(w.scratch[:0], 256+len(resource)+len(scope))
+	defer func() { w.scratch = d[:0] }()
 	if n := lr.SeverityNumber(); n != 0 {
 		d = strconv.AppendInt(member(d, "severity_number"), int64(n), 10)
 	}
@@ -188,7 +192,10 @@ func otlpLevel(n plog.SeverityNumber, text string) string {
 
 // otlpWriter writes OTLP values as JSON, refusing those nested deeper
 // than maxDepth.
-type otlpWriter struct{ maxDepth int }
+type otlpWriter struct {
+	maxDepth int
+	scratch  []byte // a log record's members, before its event is written
+}
 
 // scope writes s as {"name", "version", "attributes"}.
 func (w *otlpWriter) scope(s pcommon.InstrumentationScope) ([]byte, error) {

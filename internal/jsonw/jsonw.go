@@ -6,6 +6,15 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// plain holds the bytes a JSON string holds as they are: ASCII but for
+// control characters, '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
@@ -19,7 +28,7 @@ func AppendStringContent(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if plain[c] {
 			i++
 			continue
 		}
