@@ -22,9 +22,9 @@ STATICCHECK ?= v0.8.2
 run:
 	go run -ldflags "$(LDFLAGS)" ./cmd/hookstream dev
 
-## build: build bin/hookstream
+## build: build bin/hookstream as the container image does: static, no cgo
 build:
-	go build -ldflags "$(LDFLAGS)" -o bin/hookstream ./cmd/hookstream
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/hookstream ./cmd/hookstream
 
 ## test: run every test with the race detector
 test:
