@@ -10,12 +10,11 @@ import (
 	"time"
 )
 
-// Precision is the share of a timeout by which an operation under a
-// Group may time out early: operations with the same timeout that start
-// within Precision of it of each other share one context, which expires
-// when the first of them is due. None times out later than its own
-// timeout would have it.
-const Precision = 1000 // 1/1000 of the timeout
+// Precision divides a timeout into the window within which operations
+// under a Group that start with that timeout share one context, which
+// expires when the first of them is due: an operation may time out up to
+// 1/Precision of its timeout early, never late.
+const Precision = 1000
 
 // Group is a context under which operations share their timeouts.
 type Group struct {
@@ -55,9 +54,11 @@ type Timeout struct {
 	cancel context.CancelFunc
 }
 
-// Start starts the timeout d of an operation that starts now under ctx. When ctx is a Group, or carries one's values and nothing that
-// cancels it sooner, the operation's context is shared with others of
-// the group, and carries the group's values, not ctx's. Otherwise it is
+// Start starts the timeout d of an operation that starts now under ctx.
+// When ctx is a Group, or carries one's values and nothing that cancels
+// it sooner, the operation's context is shared with others of the group,
+// and carries the group's values, not ctx's. Otherwise, and for a
+// timeout too short to divide (under Precision nanoseconds), it is
 // context.WithTimeout(ctx, d).
 func Start(ctx context.Context, d time.Duration) Timeout {
 	g, ok := ctx.Value(groupKey{}).(*Group)
