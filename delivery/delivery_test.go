@@ -169,10 +169,6 @@ func TestSendOutcomes(t *testing.T) {
 // consumer hands records: its timeout, shared with others, still ends it
 // as a timeout, and the group's end as a cancel.
 func TestSendUnderDeadlineGroup(t *testing.T) {
-	hang := func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		<-r.Context().Done()
-	}
 	tests := []struct {
 		name   string
 		cancel bool // the group ends while the attempts hang
@@ -183,7 +179,13 @@ func TestSendUnderDeadlineGroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(hang))
+			const n = 3
+			arrived := make(chan struct{}, n)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				arrived <- struct{}{}
+				<-r.Context().Done()
+			}))
 			t.Cleanup(srv.Close)
 			s := loopbackSender(t, SenderOptions{})
 			timeout := 300 * time.Millisecond
@@ -193,13 +195,16 @@ func TestSendUnderDeadlineGroup(t *testing.T) {
 			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(timeout) })
 			g, cancel := deadline.NewGroup(context.Background())
 			t.Cleanup(cancel)
-			const n = 3
 			outs := make(chan Outcome, n)
 			for i := range n {
 				go func() { outs <- s.Send(g, sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))) }()
 			}
 			if tt.cancel {
-				time.AfterFunc(100*time.Millisecond, cancel)
+				// Every attempt is out before the group ends.
+				for range n {
+					<-arrived
+				}
+				cancel()
 			}
 			for range n {
 				if out := <-outs; out.Class != Retryable || out.Reason != tt.reason {
