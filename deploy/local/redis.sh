@@ -36,7 +36,7 @@ server() { # port, extra args…
   mkdir -p "$run/$port"
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$run/$port" \
     --logfile "$run/$port/redis.log" --pidfile "$run/$port/redis.pid" --daemonize yes "$@"
-  wait_for "ping $port"
+  wait_for "ping $port" || { tail -n 20 "$run/$port/redis.log" >&2; return 1; }
 }
 
 start() {
