@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -245,6 +247,58 @@ func TestSendTarget(t *testing.T) {
 		})
 	}
 	if sub.Endpoint.String() != srv.URL+"/hooks/in?team=a" {
+		t.Errorf("the subscription's parsed URL became %s", sub.Endpoint)
+	}
+}
+
+// TestNewRequest checks that a request made without parsing the
+// subscription's URL again is the one NewRequestWithContext makes: same
+// target, length and body, read again by GetBody.
+func TestNewRequest(t *testing.T) {
+	sub := compiled(t, "https://hooks.example.com:8443/in?team=a", nil)
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "attempt")
+	tests := []struct {
+		name, method, url string
+		body              []byte
+	}{
+		{"body", http.MethodPost, "", []byte(`{"id":"msg_1"}`)},
+		{"empty body", http.MethodPost, "", nil},
+		{"named URL", http.MethodPost, sub.URL, []byte(`{}`)},
+		{"other URL", http.MethodPost, "https://hooks.example.com/orders/42", []byte(`{}`)},
+		{"other method", http.MethodPut, "", []byte(`{}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := newRequest(ctx, tt.method, sub, tt.url, tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := http.NewRequestWithContext(ctx, tt.method, cmp.Or(tt.url, sub.URL), bytes.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Method != want.Method || got.URL.String() != want.URL.String() || got.Host != want.Host ||
+				got.Proto != want.Proto || got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
+				got.ContentLength != want.ContentLength || got.Context() != ctx {
+				t.Errorf("newRequest() = %s %s host %q %s length %d, want %s %s host %q %s length %d",
+					got.Method, got.URL, got.Host, got.Proto, got.ContentLength, want.Method, want.URL, want.Host, want.Proto, want.ContentLength)
+			}
+			if (got.Body == http.NoBody) != (want.Body == http.NoBody) {
+				t.Errorf("Body is NoBody: %t, want %t", got.Body == http.NoBody, want.Body == http.NoBody)
+			}
+			for i, r := range []func() (io.ReadCloser, error){func() (io.ReadCloser, error) { return got.Body, nil }, got.GetBody, got.GetBody} {
+				rc, err := r()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b, _ := io.ReadAll(rc); !bytes.Equal(b, tt.body) {
+					t.Errorf("read %d of the body = %q, want %q", i, b, tt.body)
+				}
+			}
+		})
+	}
+	if sub.Endpoint.String() != "https://hooks.example.com:8443/in?team=a" {
 		t.Errorf("the subscription's parsed URL became %s", sub.Endpoint)
 	}
 }

@@ -97,7 +97,7 @@ return {grant, wait, workers}
 // one. It reports whether it got one; without one the attempt is not to
 // be made now.
 func (l *Limiter) Wait(ctx context.Context, key string, limit RateLimit, maxWait time.Duration) bool {
-	if limit.PerSecond <= 0 && l.now().UnixNano() >= l.pausedUntil.Load() {
+	if paused := l.pausedUntil.Load(); limit.PerSecond <= 0 && (paused == 0 || l.now().UnixNano() >= paused) {
 		// Most endpoints: no limit, no 429 to honour.
 		return true
 	}

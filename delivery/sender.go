@@ -237,24 +237,25 @@ func (s *Sender) Send(ctx context.Context, sub *subscription.Compiled, req *Requ
 		return Outcome{Class: Retryable, Reason: ReasonRateLimited, NotAttempted: true, Err: errRateLimited}
 	}
 	ep := s.inFlight.get(sub.URL)
-	if !ep.await(ctx, s.now(), s.rateWait) {
+	if !ep.await(ctx, s.now, s.rateWait) {
 		s.breakers.cancelProbe(sub.URL)
 		if ctx.Err() != nil {
 			return Outcome{Class: Retryable, Reason: ReasonCanceled, NotAttempted: true, Err: ctx.Err()}
 		}
 		return Outcome{Class: Retryable, Reason: ReasonRateLimited, NotAttempted: true, Err: errSlowedDown}
 	}
-	if !s.inFlight.acquire(ctx, ep) {
+	// The attempt starts once it has its slot: the latency is the
+	// endpoint's, not the queue's.
+	start, ok := s.inFlight.acquire(ctx, ep)
+	if !ok {
 		s.breakers.cancelProbe(sub.URL)
 		return Outcome{Class: Retryable, Reason: ReasonSaturated, NotAttempted: true, Err: ep.saturated}
 	}
-	// The attempt starts once it has its slot: the latency is the
-	// endpoint's, not the queue's.
-	start := s.now()
 	ep.sent.add(start)
 	out = s.send(ctx, sub, req, start)
-	out.Latency = s.now().Sub(start)
-	s.inFlight.release(ep, out.Latency)
+	end := s.now()
+	out.Latency = end.Sub(start)
+	s.inFlight.release(ep, out.Latency, end)
 	if out.Reason == ReasonCanceled {
 		// Shutting down: the endpoint said nothing.
 		s.breakers.cancelProbe(sub.URL)
@@ -447,18 +448,26 @@ func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r
 }
 
 // newRequest is the request of an attempt to rawURL, or to sub's URL when
-// rawURL is empty. Sub's URL is parsed once, when sub is compiled.
+// rawURL is empty. Sub's URL is parsed once, when sub is compiled: a POST
+// there is made as NewRequestWithContext makes one with a body in memory,
+// without parsing the URL again.
 func newRequest(ctx context.Context, method string, sub *subscription.Compiled, rawURL string, body []byte) (*http.Request, error) {
-	if (rawURL != "" && rawURL != sub.URL) || sub.Endpoint == nil {
+	if (rawURL != "" && rawURL != sub.URL) || sub.Endpoint == nil || method != http.MethodPost {
 		return http.NewRequestWithContext(ctx, method, cmp.Or(rawURL, sub.URL), bytes.NewReader(body))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	r := http.Request{Method: method, URL: sub.Endpoint, Host: sub.Endpoint.Host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody, GetBody: noBody}
+	if len(body) > 0 {
+		r.ContentLength = int64(len(body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		// The transport reads the body again when a reused connection
+		// turns out closed before the request went out.
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	req.URL, req.Host = sub.Endpoint, sub.Endpoint.Host
-	return req, nil
+	return r.WithContext(ctx), nil
 }
+
+func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
 
 // readExcerpt reads up to limit bytes of resp's body; nothing is
 // allocated for an answer that has no body, such as a 204.

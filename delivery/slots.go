@@ -130,24 +130,22 @@ func (e *endpointSlots) known() int {
 	return len(e.endpoints)
 }
 
-// acquire takes a slot of ep, reporting false when the attempt should not
-// be made now.
-func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
+// acquire takes a slot of ep and returns when it did, the attempt's
+// start, or reports false when the attempt should not be made now.
+func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) (time.Time, bool) {
 	if e.max == 0 {
-		ep.moved.Store(e.now().UnixNano())
-		return true
+		return e.started(ep), true
 	}
 	ep.mu.Lock()
 	if int(ep.inUse.Load()) < e.max {
 		ep.inUse.Add(1)
 		ep.mu.Unlock()
-		e.started(ep)
-		return true
+		return e.started(ep), true
 	}
 	now := e.now()
 	if e.stuckOrSlow(ep, now) {
 		ep.mu.Unlock()
-		return false
+		return time.Time{}, false
 	}
 	w := slotWaiters.Get().(*slotWaiter)
 	w.start = now.UnixNano()
@@ -165,23 +163,23 @@ func (e *endpointSlots) acquire(ctx context.Context, ep *endpoint) bool {
 	select {
 	case ok := <-w.ready:
 		if ok {
-			e.started(ep)
+			return e.started(ep), true
 		}
-		return ok
+		return time.Time{}, false
 	case <-ctx.Done():
 	}
 	ep.mu.Lock()
 	if i := slices.Index(ep.waiting, w); i >= 0 {
 		ep.waiting = slices.Delete(ep.waiting, i, i+1)
 		ep.mu.Unlock()
-		return false
+		return time.Time{}, false
 	}
 	ep.mu.Unlock()
 	// Answered meanwhile: a slot handed over goes to the next.
 	if <-w.ready {
 		e.free(ep)
 	}
-	return false
+	return time.Time{}, false
 }
 
 // checkBy sets ep's check for at, unless it is set sooner; now is the
@@ -247,13 +245,15 @@ func (e *endpointSlots) free(ep *endpoint) {
 	w.ready <- true
 }
 
-// started notes an attempt to ep taking its slot.
-func (e *endpointSlots) started(ep *endpoint) {
-	now := e.now().UnixNano()
-	ep.moved.Store(now)
+// started notes an attempt to ep taking its slot now, which it returns.
+func (e *endpointSlots) started(ep *endpoint) time.Time {
+	now := e.now()
+	at := now.UnixNano()
+	ep.moved.Store(at)
 	if ep.first.Load() == 0 {
-		ep.first.CompareAndSwap(0, now)
+		ep.first.CompareAndSwap(0, at)
 	}
+	return now
 }
 
 // stuckAtCap reports whether an attempt to ep would be put off at once:
@@ -275,8 +275,9 @@ func (e *endpointSlots) stuckOrSlow(ep *endpoint, now time.Time) bool {
 	return latency > 2*e.wait || at-ep.moved.Load() > int64(4*e.wait)
 }
 
-// release frees a slot of ep taken by an attempt that took latency.
-func (e *endpointSlots) release(ep *endpoint, latency time.Duration) {
+// release frees a slot of ep taken by an attempt that ended at end after
+// latency.
+func (e *endpointSlots) release(ep *endpoint, latency time.Duration, end time.Time) {
 	// An exponentially weighted moving average, weight 1/8: a few slow
 	// answers move it, one does not.
 	for {
@@ -289,7 +290,7 @@ func (e *endpointSlots) release(ep *endpoint, latency time.Duration) {
 			break
 		}
 	}
-	ep.moved.Store(e.now().UnixNano())
+	ep.moved.Store(end.UnixNano())
 	if e.max > 0 {
 		e.free(ep)
 	}

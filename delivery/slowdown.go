@@ -72,11 +72,12 @@ func (ep *endpoint) slowDown(now time.Time, slowdownFor time.Duration) {
 
 // await waits for ep's lowered pace, if any, at most maxWait; it reports
 // whether the attempt may go now.
-func (ep *endpoint) await(ctx context.Context, now time.Time, maxWait time.Duration) bool {
+func (ep *endpoint) await(ctx context.Context, clock func() time.Time, maxWait time.Duration) bool {
 	sd := ep.slow.Load()
 	if sd == nil {
 		return true
 	}
+	now := clock()
 	if !now.Before(sd.until) {
 		ep.slow.CompareAndSwap(sd, nil)
 		return true

@@ -168,8 +168,8 @@ func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
 
 // attemptEvent makes the attempts of ev, the index-th event of rec.
 func (p *Processor) attemptEvent(ctx context.Context, rec *kgo.Record, index int, ev *event.Event) error {
-	matches, release := p.match(ev)
-	defer release()
+	matches, held := p.match(ev)
+	defer p.unmatch(held, matches)
 	if len(matches) == 0 {
 		return nil
 	}
@@ -191,11 +191,11 @@ func (p *Processor) attemptEvents(ctx context.Context, rec *kgo.Record, events [
 	}
 	var attempts []attempt
 	for i, ev := range events {
-		matches, release := p.match(ev)
+		matches, held := p.match(ev)
 		for _, sub := range matches {
 			attempts = append(attempts, attempt{sub, i})
 		}
-		release()
+		p.unmatch(held, matches)
 	}
 	if len(attempts) == 0 {
 		return nil
@@ -268,20 +268,15 @@ func (p *Processor) decode(rec *kgo.Record) ([]*event.Event, *event.PoisonError)
 	return events, nil
 }
 
-// match is the match stage: the subscriptions ev matches, in a slice to
-// give back with release once the attempts are settled. When one of them
-// renders the event's fields, they are decoded here, once, before the
-// attempts read them at once.
-func (p *Processor) match(ev *event.Event) (matches []*subscription.Compiled, release func()) {
-	bp := p.matchPool.Get().(*[]*subscription.Compiled)
-	matches = p.Subscriptions.Current().Match(ev, (*bp)[:0])
-	release = func() {
-		clear(matches)
-		*bp = matches[:0]
-		p.matchPool.Put(bp)
-	}
+// match is the match stage: the subscriptions ev matches, in a slice
+// held from a pool until unmatch gives it back once the attempts are
+// settled. When one of them renders the event's fields, they are decoded
+// here, once, before the attempts read them at once.
+func (p *Processor) match(ev *event.Event) (matches []*subscription.Compiled, held *[]*subscription.Compiled) {
+	held = p.matchPool.Get().(*[]*subscription.Compiled)
+	matches = p.Subscriptions.Current().Match(ev, (*held)[:0])
 	if len(matches) == 0 {
-		return matches, release
+		return matches, held
 	}
 	p.Metrics.EventsMatched.Inc()
 	p.Metrics.Matches.Add(float64(len(matches)))
@@ -291,7 +286,15 @@ func (p *Processor) match(ev *event.Event) (matches []*subscription.Compiled, re
 			break
 		}
 	}
-	return matches, release
+	return matches, held
+}
+
+// unmatch gives back the slice match held, with matches in it (it may
+// have grown).
+func (p *Processor) unmatch(held *[]*subscription.Compiled, matches []*subscription.Compiled) {
+	clear(matches)
+	*held = matches[:0]
+	p.matchPool.Put(held)
 }
 
 // attemptAll makes n attempts, the i-th of at(i) (its event is nil for
