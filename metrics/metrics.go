@@ -35,13 +35,34 @@ type Metrics struct {
 	Inbound         *prometheus.CounterVec // source, outcome
 	InboundDuration *prometheus.HistogramVec
 	ConsumerLag     *prometheus.GaugeVec // group, topic, partition
+
+	// The children of the vectors above that every event or attempt
+	// counts in, looked up without the vectors' locks.
+	consumed  *children[string, prometheus.Counter]
+	read      *children[string, prometheus.Counter]
+	attempts  *children[[2]string, prometheus.Counter]
+	durations *children[string, prometheus.Observer]
 }
+
+// Consumed is EventsConsumed's child for topic.
+func (m *Metrics) Consumed(topic string) prometheus.Counter { return m.consumed.get(topic) }
+
+// Read is EventsRead's child for format.
+func (m *Metrics) Read(format string) prometheus.Counter { return m.read.get(format) }
+
+// Attempt is Deliveries' child for an attempt's outcome and reason.
+func (m *Metrics) Attempt(outcome, reason string) prometheus.Counter {
+	return m.attempts.get([2]string{outcome, reason})
+}
+
+// AttemptTook is AttemptDuration's child for an attempt's outcome.
+func (m *Metrics) AttemptTook(outcome string) prometheus.Observer { return m.durations.get(outcome) }
 
 // New registers hookstream's metrics on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	const ns = "hookstream"
-	return &Metrics{
+	m := &Metrics{
 		EventsConsumed: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_consumed_total",
 			Help: "Records read from the input topics."}, []string{"topic"}),
 		EventsRead: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_read_total",
@@ -100,4 +121,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Records not yet committed by the input group and each rung's group, per partition, read from the committed and end offsets every 15 s. Every worker reports the same figure: aggregate with max."},
 			[]string{"group", "topic", "partition"}),
 	}
+	m.consumed = newChildren(func(topic string) prometheus.Counter { return m.EventsConsumed.WithLabelValues(topic) })
+	m.read = newChildren(func(format string) prometheus.Counter { return m.EventsRead.WithLabelValues(format) })
+	m.attempts = newChildren(func(k [2]string) prometheus.Counter { return m.Deliveries.WithLabelValues(k[0], k[1]) })
+	m.durations = newChildren(func(outcome string) prometheus.Observer { return m.AttemptDuration.WithLabelValues(outcome) })
+	return m
 }

@@ -152,13 +152,13 @@ func New(opts Options) *Processor {
 // (one, or one per log record of an OTLP request), match each, then each
 // matching subscription's attempt (render, sign, send, settle).
 func (p *Processor) HandleEvent(ctx context.Context, rec *kgo.Record) error {
-	p.Metrics.EventsConsumed.WithLabelValues(rec.Topic).Inc()
+	p.Metrics.Consumed(rec.Topic).Inc()
 	events, poison := p.decode(rec)
 	if poison != nil {
 		return p.poison(ctx, rec, string(poison.Reason), poison.Detail)
 	}
 	if len(events) > 0 {
-		p.Metrics.EventsRead.WithLabelValues(cmp.Or(events[0].Format, "json")).Add(float64(len(events)))
+		p.Metrics.Read(cmp.Or(events[0].Format, "json")).Add(float64(len(events)))
 	}
 	if len(events) == 1 {
 		return p.attemptEvent(ctx, rec, 0, events[0])
@@ -718,9 +718,9 @@ func (p *Processor) count(job *retry.Job, now time.Time, out delivery.Outcome) d
 		job.Attempts++
 		job.PutOffs = 0
 	}
-	p.Metrics.Deliveries.WithLabelValues(out.Class.String(), string(out.Reason)).Inc()
+	p.Metrics.Attempt(out.Class.String(), string(out.Reason)).Inc()
 	if out.Latency > 0 && out.Reason != delivery.ReasonCircuitOpen {
-		p.Metrics.AttemptDuration.WithLabelValues(out.Class.String()).Observe(out.Latency.Seconds())
+		p.Metrics.AttemptTook(out.Class.String()).Observe(out.Latency.Seconds())
 	}
 	return out
 }
