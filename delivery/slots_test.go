@@ -209,8 +209,14 @@ func TestEndpointSlotsForgetIdleEndpoints(t *testing.T) {
 		e.now = func() time.Time { return now }
 		ctx := context.Background()
 		busy, idle := e.get("http://busy"), e.get("http://idle")
-		if !acquired(e.acquire(ctx, busy)) || !acquired(e.acquire(ctx, idle)) {
-			t.Fatal("acquire under the cap refused")
+		for _, ep := range []*endpoint{busy, idle} {
+			start, ok := e.acquire(ctx, ep)
+			if !ok {
+				t.Fatal("acquire under the cap refused")
+			}
+			if !start.Equal(now) {
+				t.Errorf("max %d: acquire started the attempt at %s, want %s, the slots' clock", max, start, now)
+			}
 		}
 		e.release(idle, time.Millisecond, now)
 		now = now.Add(idleEndpoint + time.Minute)

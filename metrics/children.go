@@ -18,28 +18,23 @@ type children[K comparable, C any] struct {
 }
 
 func newChildren[K comparable, C any](with func(K) C) *children[K, C] {
-	return &children[K, C]{with: with}
+	c := &children[K, C]{with: with}
+	c.seen.Store(&map[K]C{})
+	return c
 }
 
 // get returns the child for k.
 func (c *children[K, C]) get(k K) C {
-	if seen := c.seen.Load(); seen != nil {
-		if child, ok := (*seen)[k]; ok {
-			return child
-		}
+	if child, ok := (*c.seen.Load())[k]; ok {
+		return child
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.seen.Load()
-	if old != nil {
-		if child, ok := (*old)[k]; ok {
-			return child
-		}
+	seen := *c.seen.Load()
+	if child, ok := seen[k]; ok {
+		return child
 	}
-	next := map[K]C{}
-	if old != nil {
-		next = maps.Clone(*old)
-	}
+	next := maps.Clone(seen)
 	child := c.with(k)
 	next[k] = child
 	c.seen.Store(&next)
