@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -105,4 +106,78 @@ func BenchmarkMatchEq(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkIndexMemory reports the heap the matching index keeps per
+// subscription, read after a collection, when every subscription filters
+// on a value of its own (a tenant's source, say) and when they share a
+// thousand types.
+func BenchmarkIndexMemory(b *testing.B) {
+	const n = 20000
+	for _, tt := range []struct {
+		name   string
+		filter func(i int) Filter
+	}{
+		{"own source", func(i int) Filter { return Filter{Sources: []string{fmt.Sprintf("tenant-%d", i)}} }},
+		{"own type and source", func(i int) Filter {
+			return Filter{Types: []string{fmt.Sprintf("type.%d", i)}, Sources: []string{fmt.Sprintf("tenant-%d", i)}}
+		}},
+		{"1000 types", func(i int) Filter { return Filter{Types: []string{fmt.Sprintf("type.%d", i%1000)}} }},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			subs := make([]*Compiled, n)
+			for i := range subs {
+				c, err := Compile(valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%06d", i); s.Filter = tt.filter(i) }))
+				if err != nil {
+					b.Fatal(err)
+				}
+				subs[i] = c
+			}
+			var perSub float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				set := NewSet(subs)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+				runtime.KeepAlive(set)
+			}
+			b.ReportMetric(perSub, "bytes/subscription")
+		})
+	}
+}
+
+// BenchmarkCompact builds a set of 100,000 subscriptions anew from one
+// with compactAt changes, as a worker does in the background once that
+// many have gathered: each subscription wants one type of a thousand, a
+// level, one source of a hundred and a numeric predicate, like the
+// control plane scenario of hookstream-bench.
+func BenchmarkCompact(b *testing.B) {
+	const n = 100000
+	compile := func(i int, name string) *Compiled {
+		c, err := Compile(valid(func(s *Subscription) {
+			s.ID, s.Name = fmt.Sprintf("sub_%07d", i), name
+			s.Filter = Filter{Types: []string{fmt.Sprintf("type.%d", i%1000)}, Levels: []string{"error"},
+				Sources: []string{fmt.Sprintf("svc-%d", i%100)},
+				Where:   []Predicate{{Path: "metadata.amount", Op: OpGte, Value: float64(i % 500)}}}
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	subs := make([]*Compiled, n)
+	for i := range subs {
+		subs[i] = compile(i, "stored")
+	}
+	set := NewSet(subs)
+	for i := range compactAt {
+		set = set.With(compile(i*(n/compactAt)+7, "changed"))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		NewSet(set.All())
+	}
 }

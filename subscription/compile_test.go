@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,8 +307,20 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 		}
 		return out
 	}
+	// Values a few subscriptions want each, as a tenant's own source:
+	// the index lists their positions rather than keep a bitset.
+	var rareTypes, rareSources []string
+	for i := range 40 {
+		rareTypes, rareSources = append(rareTypes, fmt.Sprintf("rare.%d", i)), append(rareSources, fmt.Sprintf("tenant-%d", i))
+	}
 	gen := func(i int) *Compiled {
 		f := Filter{Types: pick(types, 1), Levels: pick(levels, 2), Sources: pick(sources, 1)}
+		if r.IntN(5) == 0 {
+			f.Types = append(f.Types, rareTypes[r.IntN(len(rareTypes))])
+		}
+		if r.IntN(5) == 0 {
+			f.Sources = append(f.Sources, rareSources[r.IntN(len(rareSources))])
+		}
 		if r.IntN(4) == 0 {
 			f.Sources = append(f.Sources, []string{"payment-*", "*-worker", "a?th"}[r.IntN(3)])
 		}
@@ -353,12 +366,16 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 	if n := len(changed.All()); changed.Len() != n || NewSet(changed.All()).Len() != n {
 		t.Fatalf("changed set: Len() = %d, All() holds %d", changed.Len(), n)
 	}
+	if !slices.IsSortedFunc(changed.All(), byID) {
+		t.Fatal("changed set: All() is not sorted by ID")
+	}
 	for _, c := range changed.All() {
 		if got, ok := changed.Get(c.ID); !ok || got != c {
 			t.Fatalf("changed set: Get(%s) = %v, %v", c.ID, got, ok)
 		}
 	}
-	for _, set := range []*Set{NewSet(subs), changed} {
+	types, sources = append(types, rareTypes...), append(sources, rareSources...)
+	for _, set := range []*Set{NewSet(subs), changed, NewSet(changed.All())} {
 		checkAgainstBruteForce(t, r, set, types, levels, sources)
 	}
 }

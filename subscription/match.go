@@ -53,7 +53,7 @@ func (s *Set) change(id string, c *Compiled) *Set {
 			next.extra = append(next.extra, v)
 		}
 	}
-	slices.SortFunc(next.extra, func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(next.extra, byID)
 	switch {
 	case had && c == nil:
 		next.n--
@@ -68,19 +68,26 @@ func (s *Set) Len() int { return s.n }
 
 // All returns every subscription sorted by ID.
 func (s *Set) All() []*Compiled {
-	out := make([]*Compiled, 0, s.n)
-	for _, c := range s.base.all {
-		if _, changed := s.delta[c.ID]; !changed {
-			out = append(out, c)
-		}
-	}
+	changed := make([]*Compiled, 0, len(s.delta))
 	for _, c := range s.delta {
 		if c != nil {
-			out = append(out, c)
+			changed = append(changed, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	slices.SortFunc(changed, byID)
+	// The index is sorted already: merge the changes into it.
+	out := make([]*Compiled, 0, s.n)
+	for _, c := range s.base.all {
+		if _, ok := s.delta[c.ID]; ok {
+			continue
+		}
+		for len(changed) > 0 && changed[0].ID < c.ID {
+			out = append(out, changed[0])
+			changed = changed[1:]
+		}
+		out = append(out, c)
+	}
+	return append(out, changed...)
 }
 
 // Get returns the subscription with the given ID.
@@ -107,33 +114,67 @@ func (s *Set) Match(ev *event.Event, dst []*Compiled) []*Compiled {
 		}
 	}
 	if fromBase > start && len(dst) > fromBase {
-		slices.SortFunc(dst[start:], func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
+		slices.SortFunc(dst[start:], byID)
 	}
 	return dst
 }
 
 // index is the matching index of a set of subscriptions, built once.
 //
-// It keeps, for each of type, level and source, a bitset of the enabled
-// subscriptions that accept each value plus a bitset of those that accept
-// any value. Matching ANDs three bitsets a machine word at a time and
-// runs the full filter only on the survivors, so events are not compared
-// against every subscription.
+// It keeps, for each of type, level and source, the enabled subscriptions
+// that accept each value (postings) and a bitset of those that accept any
+// value. Matching ORs each field's two together, ANDs the three a machine
+// word at a time and runs the full filter only on the survivors, so
+// events are not compared against every subscription.
 type index struct {
 	all     []*Compiled // sorted by ID
 	enabled []*Compiled // bit i of every bitset is enabled[i]
 	words   int
 
-	typeOf, levelOf, sourceOf    map[string]bitset
+	typeOf, levelOf, sourceOf    map[string]*postings
 	anyType, anyLevel, anySource bitset // no filter on that field
 	globSource                   bitset // has source globs: check each
+	maybeSource                  bitset // anySource | globSource
 	// eqs index, for each path, the subscriptions whose first eq
 	// predicate reads it, by the value it wants: ten thousand
 	// subscriptions that tell events apart by a field are not each
 	// evaluated.
 	eqs []eqIndex
 
-	scratch sync.Pool
+	scratch sync.Pool // of *scratch
+}
+
+// postings are the positions of the enabled subscriptions that accept one
+// value of a field: a bitset when they are more than one in 32 of them,
+// else the positions themselves. A bitset for every value would cost each
+// value words*8 bytes, and the index the square of the subscriptions when
+// each wants a value of its own (a tenant's source): 1.25 GB for 100,000.
+type postings struct {
+	bits bitset  // when dense
+	list []int32 // otherwise, ascending
+}
+
+// fieldBits returns the subscriptions that accept a field's value as two
+// bitsets to OR (the second may be nil): those that accept any value
+// and the value's postings. Listed postings are set in a copy of the
+// first in scratch.
+func fieldBits(anyValue bitset, p *postings, scratch bitset) (bitset, bitset) {
+	switch {
+	case p == nil:
+		return anyValue, nil
+	case p.bits != nil:
+		return anyValue, p.bits
+	}
+	copy(scratch, anyValue)
+	for _, i := range p.list {
+		scratch.set(int(i))
+	}
+	return scratch, nil
+}
+
+// scratch is what matching one event works in.
+type scratch struct {
+	cand, typ, level, source, keep bitset
 }
 
 // eqIndex is the index of the eq predicates on one path.
@@ -148,14 +189,11 @@ type bitset []uint64
 func (b bitset) set(i int) { b[i/64] |= 1 << (uint(i) % 64) }
 
 func newIndex(subs []*Compiled) *index {
-	all := append([]*Compiled(nil), subs...)
-	slices.SortFunc(all, func(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) })
-	s := &index{
-		all:      all,
-		typeOf:   map[string]bitset{},
-		levelOf:  map[string]bitset{},
-		sourceOf: map[string]bitset{},
+	all := slices.Clone(subs)
+	if !slices.IsSortedFunc(all, byID) {
+		slices.SortFunc(all, byID)
 	}
+	s := &index{all: all}
 	for _, c := range all {
 		if c.Enabled {
 			s.enabled = append(s.enabled, c)
@@ -164,40 +202,59 @@ func newIndex(subs []*Compiled) *index {
 	s.words = (len(s.enabled) + 63) / 64
 	newBits := func() bitset { return make(bitset, s.words) }
 	s.anyType, s.anyLevel, s.anySource, s.globSource = newBits(), newBits(), newBits(), newBits()
-	index := func(m map[string]bitset, key string, i int) {
-		b, ok := m[key]
-		if !ok {
-			b = newBits()
-			m[key] = b
-		}
-		b.set(i)
-	}
+	types, levels, sources := map[string][]int32{}, map[string][]int32{}, map[string][]int32{}
 	for i, c := range s.enabled {
 		if len(c.Filter.Types) == 0 {
 			s.anyType.set(i)
 		}
 		for _, t := range c.Filter.Types {
-			index(s.typeOf, t, i)
+			types[t] = append(types[t], int32(i))
 		}
 		if len(c.levels) == 0 {
 			s.anyLevel.set(i)
 		}
 		for _, l := range c.levels {
-			index(s.levelOf, l, i)
+			levels[l] = append(levels[l], int32(i))
 		}
 		if len(c.sources) == 0 && len(c.globs) == 0 {
 			s.anySource.set(i)
 		}
 		for src := range c.sources {
-			index(s.sourceOf, src, i)
+			sources[src] = append(sources[src], int32(i))
 		}
 		if len(c.globs) > 0 {
 			s.globSource.set(i)
 		}
 		s.indexEq(c, i, newBits)
 	}
-	s.scratch.New = func() any { b := make(bitset, s.words); return &b }
+	s.maybeSource = newBits()
+	for w := range s.maybeSource {
+		s.maybeSource[w] = s.anySource[w] | s.globSource[w]
+	}
+	s.typeOf, s.levelOf, s.sourceOf = s.postings(types), s.postings(levels), s.postings(sources)
+	s.scratch.New = func() any {
+		b := make(bitset, 5*s.words)
+		w := s.words
+		return &scratch{cand: b[:w:w], typ: b[w : 2*w : 2*w], level: b[2*w : 3*w : 3*w], source: b[3*w : 4*w : 4*w], keep: b[4*w:]}
+	}
 	return s
+}
+
+// postings turns the positions gathered for each value into postings.
+func (s *index) postings(byValue map[string][]int32) map[string]*postings {
+	out := make(map[string]*postings, len(byValue))
+	for v, list := range byValue {
+		if len(list) > 2*s.words { // 4 bytes each against 8 a word
+			b := make(bitset, s.words)
+			for _, i := range list {
+				b.set(int(i))
+			}
+			out[v] = &postings{bits: b}
+			continue
+		}
+		out[v] = &postings{list: slices.Clip(list)}
+	}
+	return out
 }
 
 // indexEq indexes c, the i-th enabled subscription, on its first eq
@@ -235,21 +292,21 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 	if s.words == 0 {
 		return dst
 	}
-	bp := s.scratch.Get().(*bitset)
-	cand := *bp
-	types, levels, sources := s.typeOf[ev.Type], s.levelOf[ev.Level], s.sourceOf[ev.Source]
-	for w := range s.words {
-		t := s.anyType[w]
-		if types != nil {
-			t |= types[w]
+	sc := s.scratch.Get().(*scratch)
+	cand := sc.cand
+	t1, t2 := fieldBits(s.anyType, s.typeOf[ev.Type], sc.typ)
+	l1, l2 := fieldBits(s.anyLevel, s.levelOf[ev.Level], sc.level)
+	s1, s2 := fieldBits(s.maybeSource, s.sourceOf[ev.Source], sc.source)
+	for w := range cand {
+		t, l, src := t1[w], l1[w], s1[w]
+		if t2 != nil {
+			t |= t2[w]
 		}
-		l := s.anyLevel[w]
-		if levels != nil {
-			l |= levels[w]
+		if l2 != nil {
+			l |= l2[w]
 		}
-		src := s.anySource[w] | s.globSource[w]
-		if sources != nil {
-			src |= sources[w]
+		if s2 != nil {
+			src |= s2[w]
 		}
 		cand[w] = t & l & src
 	}
@@ -263,8 +320,7 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 		if v, ok := e.path.Lookup(ev.Fields()); ok && isScalar(v) {
 			want = e.byValue[v]
 		}
-		kp := s.scratch.Get().(*bitset)
-		keep := *kp
+		keep := sc.keep
 		clear(keep)
 		for _, i := range want {
 			if cand.has(i) {
@@ -274,7 +330,6 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 		for w := range cand {
 			cand[w] = cand[w]&^e.indexed[w] | keep[w]
 		}
-		s.scratch.Put(kp)
 	}
 	for w, word := range cand {
 		for word != 0 {
@@ -293,9 +348,12 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 			}
 		}
 	}
-	s.scratch.Put(bp)
+	s.scratch.Put(sc)
 	return dst
 }
+
+// byID orders subscriptions by ID.
+func byID(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) }
 
 func anySet(b bitset) bool {
 	for _, w := range b {
