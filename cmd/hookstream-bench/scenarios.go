@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
@@ -62,11 +63,52 @@ func (b *bench) run(kind string, subs []subscription.Subscription, load func(top
 	return p, topic
 }
 
-// drain: pre-loaded events, one subscription matching all, against the raw
-// ceiling measured in the same run.
+// drain: n pre-loaded events to one subscription, as fast as they go,
+// as a share of the raw ceilings measured just before it. Three rounds of
+// ceilings and drain run one after another and the share is the median
+// round's: on a shared machine the in-process ceiling alone moves by a
+// fifth from one round to the next. CPU and peak RSS are the largest of
+// the three drains'.
 func (b *bench) drain(n int) []row {
-	ceiling := b.rawCeiling(n/2, 128)
-	apart := b.rawCeilingApart(n/2, 128)
+	const rounds = 3
+	type round struct {
+		ceiling, apart, rate, cpu, retried float64
+		rss, verified                      int64
+	}
+	var rs []round
+	for range rounds {
+		r := round{ceiling: b.rawCeiling(n/2, 128), apart: b.rawCeilingApart(n/2, 128)}
+		r.rate, r.cpu, r.rss, r.retried, r.verified = b.drainOnce(n)
+		rs = append(rs, r)
+	}
+	byRatio := slices.Clone(rs)
+	slices.SortFunc(byRatio, func(a, b round) int { return cmp.Compare(a.rate/a.ceiling, b.rate/b.ceiling) })
+	mid := byRatio[rounds/2]
+	var each []string
+	var cpu float64
+	var rss int64
+	for _, r := range rs {
+		each = append(each, fmt.Sprintf("%.0f/s = %.0f%% of %.0f, %.0f%% apart", r.rate, 100*r.rate/r.ceiling, r.ceiling, 100*r.rate/r.apart))
+		cpu, rss = max(cpu, r.cpu), max(rss, r.rss)
+	}
+	ratio := mid.rate / mid.ceiling
+	return []row{
+		{Scenario: "raw ceiling (plain Go client, 128 concurrent)", Result: fmt.Sprintf("%.0f requests/s (the median round's)", mid.ceiling), Value: mid.ceiling, Unit: "requests/s",
+			Target: "—", Met: true},
+		{Scenario: "raw ceiling, the client a process of its own as hookstream is", Result: fmt.Sprintf("%.0f requests/s (the median round's)", mid.apart), Value: mid.apart, Unit: "requests/s",
+			Target: "—", Met: true},
+		{Scenario: fmt.Sprintf("drain: %d events, 1 subscription", n), Result: fmt.Sprintf("%.0f deliveries/s = %.0f%% of the ceiling, %.0f%% of the ceiling with its client apart, the median of %d rounds (%s; %d signatures sampled, all valid; %.0f sent round the retry ladder)",
+			mid.rate, 100*ratio, 100*mid.rate/mid.apart, rounds, strings.Join(each, "; "), mid.verified, mid.retried),
+			Value: ratio, Unit: "ratio", Target: "≥ 70% of the ceiling, peak RSS ≤ 64 MB, ≤ 0.5 CPU s / 10k",
+			Met:        ratio >= 0.7 && rss <= 64<<20 && cpu/float64(n)*10000 <= 0.5,
+			Deliveries: int64(n), CPUSeconds: cpu, PeakRSS: rss},
+	}
+}
+
+// drainOnce runs one drain of n events: deliveries/s at the receiver,
+// hookstream's CPU seconds and peak RSS, the jobs it sent round the retry
+// ladder and the signatures the receiver verified.
+func (b *bench) drainOnce(n int) (rate, cpu float64, rss int64, retried float64, verified int64) {
 	rc := newReceiver(false)
 	defer rc.close()
 	p, _ := b.run("drain", []subscription.Subscription{{ID: "all", Name: "all", URL: rc.srv.URL}}, func(topic string) {
@@ -79,24 +121,12 @@ func (b *bench) drain(n int) []row {
 	if !rc.waitCount(int64(n), 10*time.Minute) {
 		check(fmt.Errorf("drain: %d of %d delivered", rc.count.Load(), n))
 	}
-	cpu, rss := p.usage()
-	retried := p.metric("hookstream_retries_scheduled_total")
-	rate := float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds()
-	ratio := rate / ceiling
+	cpu, rss = p.usage()
 	if rc.badSigs.Load() > 0 {
 		check(fmt.Errorf("drain: %d sampled signatures failed verification", rc.badSigs.Load()))
 	}
-	return []row{
-		{Scenario: "raw ceiling (plain Go client, 128 concurrent)", Result: fmt.Sprintf("%.0f requests/s", ceiling), Value: ceiling, Unit: "requests/s",
-			Target: "—", Met: true},
-		{Scenario: "raw ceiling, the client a process of its own as hookstream is", Result: fmt.Sprintf("%.0f requests/s", apart), Value: apart, Unit: "requests/s",
-			Target: "—", Met: true},
-		{Scenario: fmt.Sprintf("drain: %d events, 1 subscription", n), Result: fmt.Sprintf("%.0f deliveries/s = %.0f%% of the ceiling, %.0f%% of the ceiling with its client apart (%d signatures sampled, all valid; %.0f sent round the retry ladder)",
-			rate, 100*ratio, 100*rate/apart, rc.verified.Load(), retried),
-			Value: ratio, Unit: "ratio", Target: "≥ 70% of the ceiling, peak RSS ≤ 64 MB, ≤ 0.5 CPU s / 10k",
-			Met:        ratio >= 0.7 && rss <= 64<<20 && cpu/float64(n)*10000 <= 0.5,
-			Deliveries: int64(n), CPUSeconds: cpu, PeakRSS: rss},
-	}
+	return float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds(), cpu, rss,
+		p.metric("hookstream_retries_scheduled_total"), rc.verified.Load()
 }
 
 // rawCeiling posts pre-signed envelopes of the same events to a fresh
