@@ -12,11 +12,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Cache keeps the compiled subscriptions of a Store in memory. It reloads
-// when the store announces a change and, every refresh interval, when the
-// stored version differs from the cached one, which repairs whatever was
-// missed while Redis was out of reach. While Redis is unreachable the last
-// snapshot stays in use and Health reports the error.
+// Cache keeps the compiled subscriptions of a Store in memory. It applies
+// each change the store announces and, every refresh interval, reloads
+// when the cache is still behind the version stored an interval before,
+// which repairs whatever was missed while Redis was out of reach. While
+// Redis is unreachable the last snapshot stays in use and Health reports
+// the error.
 type Cache struct {
 	store    *Store
 	refresh  time.Duration
@@ -35,6 +36,9 @@ type Cache struct {
 	// compactKick asks the refresh loop to build the set anew.
 	compactKick chan struct{}
 	wg          sync.WaitGroup
+	// seen is the stored version the last check read; only the refresh
+	// loop reads and writes it.
+	seen int64
 
 	mu      sync.Mutex
 	lastErr error
@@ -170,22 +174,34 @@ func (c *Cache) loop(ctx context.Context) {
 				c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
 			}
 		case <-tick.C:
-			v, err := c.store.Version(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					c.setHealth(err)
-					c.log.Warn().Err(err).Msg("redis unreachable; matching with the cached set")
-				}
-				continue
-			}
-			if v == c.version.Load() {
-				c.setHealth(nil)
-				continue
-			}
-			if err := c.reload(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
-			}
+			c.check(ctx)
 		}
+	}
+}
+
+// check reads the stored version and loads everything again when the
+// cache missed a change: when it is still behind the version the check
+// before read. A change stored since then may still be on its way on
+// pub/sub. Reloading for it would read every subscription each interval
+// while writes keep coming (`apply -f`, a busy API), 240 MB allocated for
+// 100,000 of them; a change missed is repaired within two intervals.
+func (c *Cache) check(ctx context.Context) {
+	v, err := c.store.Version(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.setHealth(err)
+			c.log.Warn().Err(err).Msg("redis unreachable; matching with the cached set")
+		}
+		return
+	}
+	c.setHealth(nil)
+	missed := c.version.Load() < c.seen
+	c.seen = v
+	if !missed {
+		return
+	}
+	if err := c.reload(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn().Err(err).Msg("subscription reload failed; matching with the cached set")
 	}
 }
 

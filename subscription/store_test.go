@@ -263,6 +263,75 @@ func TestCacheAppliesEachChangeAlone(t *testing.T) {
 	})
 }
 
+// TestCacheCheckWaitsAnIntervalForAChange: the refresh check reloads only
+// when the cache is still behind the version the check before it read. A
+// change stored since may still be on its way on pub/sub, and writes that
+// keep coming must not reload every subscription each interval.
+func TestCacheCheckWaitsAnIntervalForAChange(t *testing.T) {
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		ctx := context.Background()
+		store := NewStore(rdb, prefix)
+		if err := store.Create(ctx, valid(nil)); err != nil {
+			t.Fatal(err)
+		}
+		var reloads int
+		// Not started: the test is the refresh loop, and nothing listens,
+		// so every change stored is a change missed until applied.
+		cache := NewCache(store, CacheOptions{Logger: zerolog.New(zerolog.NewTestWriter(t)),
+			OnReload: func(int, error) { reloads++ }})
+		if err := cache.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		create := func(id string) int64 {
+			t.Helper()
+			if err := store.Create(ctx, valid(func(s *Subscription) { s.ID = id })); err != nil {
+				t.Fatal(err)
+			}
+			v, err := store.Version(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		steps := []struct {
+			name    string
+			do      func()
+			reloads int // after the check
+			cached  []string
+		}{
+			{"nothing stored since the load", func() {}, 1, []string{"sub_1"}},
+			{"a change stored since the check before", func() { create("sub_2") }, 1, []string{"sub_1"}},
+			{"that change still not applied an interval later", func() {}, 2, []string{"sub_1", "sub_2"}},
+			{"a change stored, then applied before the next check", func() {
+				v := create("sub_3")
+				if err := cache.applyChange(ctx, Change{Version: v, ID: "sub_3"}); err != nil {
+					t.Fatal(err)
+				}
+			}, 2, []string{"sub_1", "sub_2", "sub_3"}},
+			{"a change stored and applied between every two checks", func() {
+				v := create("sub_4")
+				if err := cache.applyChange(ctx, Change{Version: v, ID: "sub_4"}); err != nil {
+					t.Fatal(err)
+				}
+			}, 2, []string{"sub_1", "sub_2", "sub_3", "sub_4"}},
+		}
+		for _, st := range steps {
+			st.do()
+			cache.check(ctx)
+			if reloads != st.reloads {
+				t.Fatalf("%s: %d loads, want %d", st.name, reloads, st.reloads)
+			}
+			var got []string
+			for _, c := range cache.Current().All() {
+				got = append(got, c.ID)
+			}
+			if !slices.Equal(got, st.cached) {
+				t.Fatalf("%s: cached %v, want %v", st.name, got, st.cached)
+			}
+		}
+	})
+}
+
 // TestStorePages: pages in ID order, with filters that read a bounded
 // number of subscriptions, and an index rebuilt for subscriptions stored
 // without one.
