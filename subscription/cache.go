@@ -181,10 +181,12 @@ func (c *Cache) loop(ctx context.Context) {
 
 // check reads the stored version and loads everything again when the
 // cache missed a change: when it is still behind the version the check
-// before read. A change stored since then may still be on its way on
-// pub/sub. Reloading for it would read every subscription each interval
-// while writes keep coming (`apply -f`, a busy API), 240 MB allocated for
-// 100,000 of them; a change missed is repaired within two intervals.
+// before read, or ahead of the stored one (Redis lost writes or was
+// emptied). A change stored since the check before may still be on its
+// way on pub/sub. Reloading for it made a worker read every subscription
+// whenever a check fell in that moment while writes kept coming (`apply
+// -f`, a busy API), 240 MB allocated for 100,000 of them; a change missed
+// is repaired within two intervals.
 func (c *Cache) check(ctx context.Context) {
 	v, err := c.store.Version(ctx)
 	if err != nil {
@@ -195,7 +197,8 @@ func (c *Cache) check(ctx context.Context) {
 		return
 	}
 	c.setHealth(nil)
-	missed := c.version.Load() < c.seen
+	cached := c.version.Load()
+	missed := cached < c.seen || cached > v
 	c.seen = v
 	if !missed {
 		return

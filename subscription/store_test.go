@@ -314,6 +314,14 @@ func TestCacheCheckWaitsAnIntervalForAChange(t *testing.T) {
 					t.Fatal(err)
 				}
 			}, 2, []string{"sub_1", "sub_2", "sub_3", "sub_4"}},
+			{"the stored version behind the cache's: Redis lost writes", func() {
+				if err := rdb.HDel(ctx, store.hash, "sub_4").Err(); err != nil {
+					t.Fatal(err)
+				}
+				if err := rdb.Set(ctx, store.VersionKey(), 1, 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}, 3, []string{"sub_1", "sub_2", "sub_3"}},
 		}
 		for _, st := range steps {
 			st.do()
