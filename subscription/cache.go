@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,8 +37,8 @@ type Cache struct {
 	// compactKick asks the refresh loop to build the set anew.
 	compactKick chan struct{}
 	wg          sync.WaitGroup
-	// seen is the stored version the last check read; only the refresh
-	// loop reads and writes it.
+	// seen is the stored version the last check read, or MaxInt64 when
+	// it could not read it; only the refresh loop reads and writes it.
 	seen int64
 
 	mu      sync.Mutex
@@ -180,13 +181,15 @@ func (c *Cache) loop(ctx context.Context) {
 }
 
 // check reads the stored version and loads everything again when the
-// cache missed a change: when it is still behind the version the check
-// before read, or ahead of the stored one (Redis lost writes or was
-// emptied). A change stored since the check before may still be on its
-// way on pub/sub. Reloading for it made a worker read every subscription
-// whenever a check fell in that moment while writes kept coming (`apply
-// -f`, a busy API), 240 MB allocated for 100,000 of them; a change missed
-// is repaired within two intervals.
+// cache missed a change: when it is behind a version the check before
+// read, or behind at all after a check that could not reach Redis (what
+// was announced meanwhile is lost), or ahead of the stored version (Redis
+// lost writes or was emptied). A change stored since the check before may
+// still be on its way on pub/sub. Reloading for it made a worker read
+// every subscription whenever a check fell in that moment while writes
+// kept coming (`apply -f`, a busy API), 240 MB allocated for 100,000 of
+// them; a change missed otherwise is repaired within two intervals. The
+// cache reports itself healthy again only once it has caught up.
 func (c *Cache) check(ctx context.Context) {
 	v, err := c.store.Version(ctx)
 	if err != nil {
@@ -194,13 +197,14 @@ func (c *Cache) check(ctx context.Context) {
 			c.setHealth(err)
 			c.log.Warn().Err(err).Msg("redis unreachable; matching with the cached set")
 		}
+		c.seen = math.MaxInt64
 		return
 	}
-	c.setHealth(nil)
 	cached := c.version.Load()
-	missed := cached < c.seen || cached > v
+	missed := cached < min(c.seen, v) || cached > v
 	c.seen = v
 	if !missed {
+		c.setHealth(nil)
 		return
 	}
 	if err := c.reload(ctx); err != nil && ctx.Err() == nil {
