@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -489,6 +490,47 @@ func TestDisabledStateClearsOnEnable(t *testing.T) {
 		if reason != st.reason || hasAt != (st.reason != "") || got["enabled"] != (st.reason == "") {
 			t.Errorf("after %s %s: enabled %v, disabled_reason %q, disabled_at shown %v", st.method, st.body, got["enabled"], reason, hasAt)
 		}
+	}
+}
+
+// TestStatsListsEachSubscription: GET /v1/stats has a line per stored
+// subscription, by ID, and an empty list, not null, when none is stored.
+func TestStatsListsEachSubscription(t *testing.T) {
+	f := newFixture(t)
+	type line struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Enabled bool   `json:"enabled"`
+	}
+	stats := func() []line {
+		t.Helper()
+		resp, body := f.do(t, "GET", "/v1/stats", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /v1/stats: %d %s", resp.StatusCode, body)
+		}
+		var got struct {
+			Subscriptions []line `json:"subscriptions"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Subscriptions == nil {
+			t.Fatalf("subscriptions missing or null in %s", body)
+		}
+		return got.Subscriptions
+	}
+	if got := stats(); len(got) != 0 {
+		t.Fatalf("with none stored: %+v", got)
+	}
+	want := []line{{"s0", "zulu", true}, {"s1", "alpha", false}, {"s2", "mike", true}}
+	for _, i := range []int{2, 0, 1} {
+		b, _ := json.Marshal(map[string]any{"id": want[i].ID, "name": want[i].Name, "url": "https://e.com/h", "enabled": want[i].Enabled})
+		if resp, body := f.do(t, "POST", "/v1/subscriptions", string(b)); resp.StatusCode != 201 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if got := stats(); !slices.Equal(got, want) {
+		t.Errorf("stats lines = %+v, want %+v", got, want)
 	}
 }
 

@@ -5,9 +5,12 @@ package admin
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/history"
+	"github.com/hookstream/hookstream/subscription"
 )
 
 // Queues are the Kafka-side figures of GET /v1/stats.
@@ -52,14 +55,20 @@ type totalStats struct {
 // stats answers totals and per-subscription success rates from the
 // delivery history, and the queues from Kafka.
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
-	snap, err := a.opts.Store.Load(r.Context())
+	// Each subscription's line and its URL, for its breaker: the rest of
+	// a stored subscription is not kept.
+	var subs []subscriptionStats
+	var urls []string
+	_, err := a.opts.Store.Load(r.Context(), func(s subscription.Subscription) {
+		subs = append(subs, subscriptionStats{ID: s.ID, Name: s.Name, Enabled: s.Enabled})
+		urls = append(urls, s.URL)
+	})
 	if err != nil {
 		a.unavailable(w, err)
 		return
 	}
-	sortByID(snap.Subs)
-	ids := make([]string, len(snap.Subs))
-	for i, s := range snap.Subs {
+	ids := make([]string, len(subs))
+	for i, s := range subs {
 		ids[i] = s.ID
 	}
 	totals := map[string]history.Totals{}
@@ -70,15 +79,17 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var all history.Totals
-	subs := make([]subscriptionStats, 0, len(snap.Subs))
-	for _, s := range snap.Subs {
-		t := totals[s.ID]
+	for i := range subs {
+		t := totals[subs[i].ID]
 		all = all.Add(t)
-		line := subscriptionStats{ID: s.ID, Name: s.Name, Enabled: s.Enabled, SuccessRate: t.SuccessRate(), Totals: t}
+		subs[i].SuccessRate, subs[i].Totals = t.SuccessRate(), t
 		if a.opts.Sender != nil {
-			line.Breaker = a.opts.Sender.BreakerState(s.URL)
+			subs[i].Breaker = a.opts.Sender.BreakerState(urls[i])
 		}
-		subs = append(subs, line)
+	}
+	slices.SortFunc(subs, func(a, b subscriptionStats) int { return strings.Compare(a.ID, b.ID) })
+	if subs == nil {
+		subs = []subscriptionStats{}
 	}
 	resp := map[string]any{
 		"totals":        totalStats{SuccessRate: all.SuccessRate(), Totals: all},

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -457,8 +456,4 @@ func numericHost(host string) bool {
 		}
 	}
 	return true
-}
-
-func sortByID(subs []subscription.Subscription) {
-	slices.SortFunc(subs, func(a, b subscription.Subscription) int { return strings.Compare(a.ID, b.ID) })
 }

@@ -262,18 +262,21 @@ func (s *Store) get(ctx context.Context, id string) (Subscription, string, error
 	return sub, raw, nil
 }
 
-// Snapshot is every stored subscription at one version.
+// Snapshot is what Load read besides the subscriptions it passed on.
 type Snapshot struct {
+	// Version is the version the subscriptions are at.
 	Version int64
-	Subs    []Subscription
 	// Broken lists stored entries that do not decode, by ID.
 	Broken map[string]error
 }
 
 // Load reads every subscription and the version they are at, in one
-// transaction. It also repairs the index of IDs when it does not count
-// as many as there are subscriptions (one written by an older version).
-func (s *Store) Load(ctx context.Context) (Snapshot, error) {
+// transaction, and passes each to each as it decodes it, letting go of
+// its stored JSON: a caller that needs a few fields of each need not
+// hold them all decoded. It also repairs the index of IDs when it does
+// not count as many as there are subscriptions (one written by an older
+// version).
+func (s *Store) Load(ctx context.Context, each func(Subscription)) (Snapshot, error) {
 	var getAll *redis.MapStringStringCmd
 	var ver *redis.StringCmd
 	var indexed *redis.IntCmd
@@ -286,25 +289,31 @@ func (s *Store) Load(ctx context.Context) (Snapshot, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("load subscriptions: %w", err)
 	}
-	if n := indexed.Val(); n != int64(len(getAll.Val())) {
-		if err := s.reindex(ctx, getAll.Val()); err != nil {
+	stored := getAll.Val()
+	if n := indexed.Val(); n != int64(len(stored)) {
+		if err := s.reindex(ctx, stored); err != nil {
 			return Snapshot{}, err
 		}
 	}
-	snap := Snapshot{}
+	var snap Snapshot
 	if v, err := ver.Result(); err == nil {
 		snap.Version, _ = strconv.ParseInt(v, 10, 64)
 	}
-	for id, raw := range getAll.Val() {
+	var buf []byte
+	for id, raw := range stored {
+		// Each entry is let go once decoded: the JSON of the ones done
+		// can be collected while the rest decode.
+		delete(stored, id)
+		buf = append(buf[:0], raw...)
 		var sub Subscription
-		if err := json.Unmarshal([]byte(raw), &sub); err != nil {
+		if err := json.Unmarshal(buf, &sub); err != nil {
 			if snap.Broken == nil {
 				snap.Broken = map[string]error{}
 			}
 			snap.Broken[id] = err
 			continue
 		}
-		snap.Subs = append(snap.Subs, sub)
+		each(sub)
 	}
 	return snap, nil
 }

@@ -40,9 +40,9 @@ func TestStoreCRUD(t *testing.T) {
 		if err := store.Put(ctx, sub); err != nil {
 			t.Fatal(err)
 		}
-		snap, err := store.Load(ctx)
-		if err != nil || len(snap.Subs) != 1 || snap.Subs[0].Name != "renamed" || snap.Version != v1+1 {
-			t.Fatalf("Load() = %+v, %v (version before put %d)", snap, err, v1)
+		subs, snap, err := loadAll(ctx, store)
+		if err != nil || len(subs) != 1 || subs[0].Name != "renamed" || snap.Version != v1+1 {
+			t.Fatalf("Load() = %+v, %+v, %v (version before put %d)", subs, snap, err, v1)
 		}
 		if err := store.Delete(ctx, sub.ID); err != nil {
 			t.Fatal(err)
@@ -147,6 +147,66 @@ func TestCacheStartWaitsForRedis(t *testing.T) {
 	}
 }
 
+// TestLoadPassesOnEachEntryOnce: Load hands on every stored entry that
+// decodes exactly once and names the ones that do not; the cache keeps
+// the ones that compile.
+func TestLoadPassesOnEachEntryOnce(t *testing.T) {
+	testenv.ForEachRedis(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		ctx := context.Background()
+		store := NewStore(rdb, prefix)
+		want := map[string]bool{} // ID: compiles
+		for i := range 300 {
+			sub := valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%03d", i) })
+			if err := store.Create(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+			want[sub.ID] = true
+		}
+		invalid := valid(func(s *Subscription) { s.ID, s.URL = "sub_invalid", "ftp://example.com" })
+		b, err := json.Marshal(invalid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash := HashTag(prefix) + ":subscriptions"
+		if err := rdb.HSet(ctx, hash, invalid.ID, b, "sub_broken", "{not json").Err(); err != nil {
+			t.Fatal(err)
+		}
+		want[invalid.ID] = false
+
+		seen := map[string]int{}
+		snap, err := store.Load(ctx, func(s Subscription) { seen[s.ID]++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id := range want {
+			if seen[id] != 1 {
+				t.Errorf("%s passed on %d times, want once", id, seen[id])
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("%d IDs passed on, want %d", len(seen), len(want))
+		}
+		if len(snap.Broken) != 1 || snap.Broken["sub_broken"] == nil {
+			t.Errorf("Broken = %v, want sub_broken alone", snap.Broken)
+		}
+
+		cache := NewCache(store, CacheOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+		cctx, cancel := context.WithCancel(ctx)
+		t.Cleanup(func() { cancel(); cache.Wait() })
+		if err := cache.Start(cctx); err != nil {
+			t.Fatal(err)
+		}
+		for id, compiles := range want {
+			if _, ok := cache.Current().Get(id); ok != compiles {
+				t.Errorf("cache has %s: %v, want %v", id, ok, compiles)
+			}
+		}
+		if got := cache.Current().Len(); got != 300 {
+			t.Errorf("cache holds %d, want 300", got)
+		}
+	})
+}
+
 // TestStoreUpdateLosesNothing: concurrent read-modify-write updates of
 // one subscription all take effect, one after the other.
 func TestStoreUpdateLosesNothing(t *testing.T) {
@@ -239,14 +299,14 @@ func TestCacheAppliesEachChangeAlone(t *testing.T) {
 		if n := reloads.Load() - started; n != 0 {
 			t.Errorf("%d full reloads for 300 announced changes, want none", n)
 		}
-		snap, err := store.Load(ctx)
+		subs, _, err := loadAll(ctx, store)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := cache.Current().Len(); got != len(snap.Subs) {
-			t.Errorf("cache holds %d subscriptions, the store %d", got, len(snap.Subs))
+		if got := cache.Current().Len(); got != len(subs) {
+			t.Errorf("cache holds %d subscriptions, the store %d", got, len(subs))
 		}
-		for _, s := range snap.Subs {
+		for _, s := range subs {
 			if c, ok := cache.Current().Get(s.ID); !ok || c.Name != s.Name {
 				t.Errorf("cache has %s as %v, the store as %q", s.ID, c, s.Name)
 			}
@@ -405,7 +465,7 @@ func TestStorePages(t *testing.T) {
 		if ids, _ := walk(10, 1000, nil); len(ids) != 0 {
 			t.Fatalf("%d listed without an index", len(ids))
 		}
-		if _, err := store.Load(ctx); err != nil {
+		if _, _, err := loadAll(ctx, store); err != nil {
 			t.Fatal(err)
 		}
 		if ids, _ := walk(10, 1000, nil); len(ids) != 25 {
@@ -440,9 +500,9 @@ func TestStoreMovesOldKeys(t *testing.T) {
 	if err := store.MoveKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := store.Load(ctx)
-	if err != nil || len(snap.Subs) != 1 || snap.Version != 7 {
-		t.Fatalf("Load() after moving = %+v, %v", snap, err)
+	subs, snap, err := loadAll(ctx, store)
+	if err != nil || len(subs) != 1 || snap.Version != 7 {
+		t.Fatalf("Load() after moving = %+v, %+v, %v", subs, snap, err)
 	}
 	if page, _, err := store.Page(ctx, "", 10, 100, nil); err != nil || len(page) != 1 {
 		t.Errorf("Page() after moving = %d, %v", len(page), err)
@@ -453,6 +513,13 @@ func TestStoreMovesOldKeys(t *testing.T) {
 	if err := store.MoveKeys(ctx); err != nil {
 		t.Errorf("second MoveKeys: %v", err)
 	}
+}
+
+// loadAll is store.Load collecting what it passes on.
+func loadAll(ctx context.Context, store *Store) ([]Subscription, Snapshot, error) {
+	var subs []Subscription
+	snap, err := store.Load(ctx, func(s Subscription) { subs = append(subs, s) })
+	return subs, snap, err
 }
 
 // subscribers counts the subscribers of channel: on a cluster, on every
