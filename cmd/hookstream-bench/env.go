@@ -78,7 +78,7 @@ admin:
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(b.bin, "run", "--config", path)
+	cmd := child(exec.Command(b.bin, "run", "--config", path))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -164,8 +164,8 @@ func startRedisServer(dir string) (string, func(), error) {
 	}
 	addr := freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	cmd := child(exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")))
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
