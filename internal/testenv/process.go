@@ -2,10 +2,12 @@ package testenv
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,15 +60,48 @@ func removeBinaries() {
 	}
 }
 
-// FreeAddr returns a loopback address nothing listens on (at the moment).
+// FreeAddr returns a loopback address nothing listens on (at the
+// moment). Where the kernel says which ports it gives outgoing
+// connections, the port is one below them: a port from that range can
+// be taken as the local port of any connection made before the address
+// is bound, or while a process that had it restarts ("address already
+// in use").
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	if lo := outgoingPortsStart(); lo > freeLow {
+		for range 100 {
+			addr := fmt.Sprintf("127.0.0.1:%d", freeLow+rand.IntN(min(lo, freeHigh)-freeLow))
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				ln.Close()
+				return addr
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// FreeAddr's ports: below those .ci/run takes for its broker and Redis
+// (from 20000).
+const freeLow, freeHigh = 10000, 20000
+
+// outgoingPortsStart is the first port of the kernel's range for
+// outgoing connections, or 0 where it cannot be read.
+func outgoingPortsStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 0
+	}
+	lo, _ := strconv.Atoi(fields[0])
+	return lo
 }
 
 // SlowClients opens n connections to addr that each declare a 200 KB
