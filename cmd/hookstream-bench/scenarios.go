@@ -71,19 +71,16 @@ func (b *bench) run(kind string, subs []subscription.Subscription, load func(top
 // the three drains'.
 func (b *bench) drain(n int) []row {
 	const rounds = 3
-	type round struct {
-		ceiling, apart, apartCPU, rate, cpu, retried float64
-		rss, verified                                int64
-	}
-	var rs []round
+	var rs []drainRound
 	for range rounds {
-		r := round{ceiling: b.rawCeiling(n/2, 128)}
-		r.apart, r.apartCPU = b.rawCeilingApart(n/2, 128)
-		r.rate, r.cpu, r.rss, r.retried, r.verified = b.drainOnce(n)
+		ceiling := b.rawCeiling(n/2, 128)
+		apart, apartCPU := b.rawCeilingApart(n/2, 128)
+		r := b.drainOnce(n)
+		r.ceiling, r.apart, r.apartCPU = ceiling, apart, apartCPU
 		rs = append(rs, r)
 	}
 	byRatio := slices.Clone(rs)
-	slices.SortFunc(byRatio, func(a, b round) int { return cmp.Compare(a.rate/a.ceiling, b.rate/b.ceiling) })
+	slices.SortFunc(byRatio, func(a, b drainRound) int { return cmp.Compare(a.rate/a.ceiling, b.rate/b.ceiling) })
 	mid := byRatio[rounds/2]
 	var each []string
 	var cpu, retried float64
@@ -107,10 +104,17 @@ func (b *bench) drain(n int) []row {
 	}
 }
 
-// drainOnce runs one drain of n events: deliveries/s at the receiver,
-// hookstream's CPU seconds and peak RSS, the jobs it sent round the retry
-// ladder and the signatures the receiver verified.
-func (b *bench) drainOnce(n int) (rate, cpu float64, rss int64, retried float64, verified int64) {
+// drainRound is one round of the drain: the ceilings measured before it
+// and the drain itself.
+type drainRound struct {
+	ceiling, apart, apartCPU float64 // requests/s; the client apart's CPU s
+	rate, cpu, retried       float64 // deliveries/s, hookstream's CPU s, jobs sent round the retry ladder
+	rss, verified            int64   // hookstream's peak RSS, signatures the receiver verified
+}
+
+// drainOnce runs one drain of n events and returns its figures, the
+// ceilings left for the caller.
+func (b *bench) drainOnce(n int) drainRound {
 	rc := newReceiver(false)
 	defer rc.close()
 	p, _ := b.run("drain", []subscription.Subscription{{ID: "all", Name: "all", URL: rc.srv.URL}}, func(topic string) {
@@ -123,12 +127,12 @@ func (b *bench) drainOnce(n int) (rate, cpu float64, rss int64, retried float64,
 	if !rc.waitCount(int64(n), 10*time.Minute) {
 		check(fmt.Errorf("drain: %d of %d delivered", rc.count.Load(), n))
 	}
-	cpu, rss = p.usage()
+	cpu, rss := p.usage()
 	if rc.badSigs.Load() > 0 {
 		check(fmt.Errorf("drain: %d sampled signatures failed verification", rc.badSigs.Load()))
 	}
-	return float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds(), cpu, rss,
-		p.metric("hookstream_retries_scheduled_total"), rc.verified.Load()
+	return drainRound{rate: float64(n) / time.Duration(rc.last.Load()-rc.first.Load()).Seconds(), cpu: cpu, rss: rss,
+		retried: p.metric("hookstream_retries_scheduled_total"), verified: rc.verified.Load()}
 }
 
 // rawCeiling posts pre-signed envelopes of the same events to a fresh
