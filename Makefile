@@ -64,7 +64,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzPath$$' -fuzztime $(FUZZTIME) ./event
 	go test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./subscription
 	go test -run '^$$' -fuzz '^FuzzFromRecord$$' -fuzztime $(FUZZTIME) ./tracing
-	for f in FuzzOTLP FuzzECS FuzzCloudEvents FuzzSyslogJSON FuzzAuto; do \
+	for f in FuzzOTLP FuzzOTLPAsTheCollector FuzzECS FuzzCloudEvents FuzzSyslogJSON FuzzAuto; do \
 		go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./ingest || exit 1; done
 
 ## bench: the end-to-end harness (hookstream as a process vs the raw HTTP ceiling), then the hot-path benchmarks

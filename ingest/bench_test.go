@@ -9,7 +9,8 @@ import (
 )
 
 // BenchmarkRead reads 50 log events per iteration in each format: 50 JSON
-// records, one OTLP request of 50 log records, 50 rsyslog messages. ns/op
+// records, one OTLP request of 50 log records (in protobuf, and in JSON),
+// 50 rsyslog messages. ns/op
 // divided by 50 is the cost per event.
 func BenchmarkRead(b *testing.B) {
 	jsonRecs := make([]*kgo.Record, 50)
@@ -30,6 +31,10 @@ func BenchmarkRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	otlpJSON, err := (&plog.JSONMarshaler{}).MarshalLogs(logs)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name   string
 		format Format
@@ -38,6 +43,7 @@ func BenchmarkRead(b *testing.B) {
 		{"json", JSON, jsonRecs},
 		{"otlp", OTLP, []*kgo.Record{{Value: proto}}},
 		{"otlp in an auto topic", Auto, []*kgo.Record{{Value: proto}}},
+		{"otlp json", OTLP, []*kgo.Record{{Value: otlpJSON}}},
 		{"syslog-json", SyslogJSON, syslogRecs},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

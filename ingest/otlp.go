@@ -3,15 +3,17 @@ package ingest
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/hookstream/hookstream/event"
 	"github.com/hookstream/hookstream/internal/jsonw"
@@ -27,6 +29,12 @@ import (
 //	 "severity_number", "severity_text", "event_name", "body", "attributes",
 //	 "resource", "scope": {"name", "version", "attributes"}, "trace_id", "span_id",
 //	 "observed_timestamp"}
+//
+// A request in protobuf is read where it lies, without building the
+// request first: its events are written straight from the wire format.
+// A request in JSON is read by the OpenTelemetry Collector's own
+// unmarshaler and written as the protobuf it stands for, so that both
+// encodings give the same events.
 func (r *Reader) otlp(rec *kgo.Record, f Format) ([]*event.Event, error) {
 	isJSON := event.FirstByte(rec.Value) == '{'
 	switch {
@@ -35,116 +43,534 @@ func (r *Reader) otlp(rec *kgo.Record, f Format) ([]*event.Event, error) {
 	case f == OTLPJSON && !isJSON:
 		return nil, poison(ReasonInvalidOTLP, "otlp_json", "the value is not JSON")
 	}
-	var logs plog.Logs
-	var err error
+	req := rec.Value
 	if isJSON {
 		var u plog.JSONUnmarshaler
-		logs, err = u.UnmarshalLogs(rec.Value)
-	} else {
-		var u plog.ProtoUnmarshaler
-		logs, err = u.UnmarshalLogs(rec.Value)
-	}
-	if err != nil {
-		enc := "protobuf"
-		if isJSON {
-			enc = "JSON"
-		}
-		return nil, poison(ReasonInvalidOTLP, "otlp", "not an ExportLogsServiceRequest in %s: %v", enc, err)
-	}
-	w := otlpWriter{maxDepth: r.maxDepth - 2} // a value sits in an object in the event
-	events := make([]*event.Event, 0, logs.LogRecordCount())
-	rls := logs.ResourceLogs()
-	for i := range rls.Len() {
-		rl := rls.At(i)
-		res := rl.Resource().Attributes()
-		resource, err := w.object(nil, res, 0)
+		logs, err := u.UnmarshalLogs(rec.Value)
 		if err != nil {
+			return nil, poison(ReasonInvalidOTLP, "otlp", "not an ExportLogsServiceRequest in JSON: %v", err)
+		}
+		var m plog.ProtoMarshaler
+		if req, err = m.MarshalLogs(logs); err != nil {
+			return nil, poison(ReasonInvalidOTLP, "otlp", "the request in JSON does not encode as protobuf: %v", err)
+		}
+	}
+	events, err := r.otlpRequest(rec, req)
+	if err != nil {
+		var p *event.PoisonError
+		if errors.As(err, &p) {
 			return nil, err
 		}
-		service := ""
-		if v, ok := res.Get("service.name"); ok {
-			service = v.AsString()
+		return nil, poison(ReasonInvalidOTLP, "otlp", "not an ExportLogsServiceRequest in protobuf: %v", err)
+	}
+	return events, nil
+}
+
+// The field numbers of the OTLP logs messages hookstream reads
+// (opentelemetry/proto/logs/v1/logs.proto, common/v1/common.proto,
+// resource/v1/resource.proto), each with the wire type it must have.
+const (
+	requestResourceLogs protowire.Number = 1 // ExportLogsServiceRequest.resource_logs
+
+	resourceLogsResource  protowire.Number = 1
+	resourceLogsScopeLogs protowire.Number = 2
+	resourceLogsSchemaURL protowire.Number = 3
+
+	resourceAttributes protowire.Number = 1
+	resourceDropped    protowire.Number = 2
+	resourceEntityRefs protowire.Number = 3
+
+	scopeLogsScope      protowire.Number = 1
+	scopeLogsLogRecords protowire.Number = 2
+	scopeLogsSchemaURL  protowire.Number = 3
+
+	scopeName       protowire.Number = 1
+	scopeVersion    protowire.Number = 2
+	scopeAttributes protowire.Number = 3
+	scopeDropped    protowire.Number = 4
+
+	recordTimestamp    protowire.Number = 1
+	recordSeverity     protowire.Number = 2
+	recordSeverityText protowire.Number = 3
+	recordBody         protowire.Number = 5
+	recordAttributes   protowire.Number = 6
+	recordDropped      protowire.Number = 7
+	recordFlags        protowire.Number = 8
+	recordTraceID      protowire.Number = 9
+	recordSpanID       protowire.Number = 10
+	recordObserved     protowire.Number = 11
+	recordEventName    protowire.Number = 12
+
+	keyValueKey   protowire.Number = 1
+	keyValueValue protowire.Number = 2
+
+	valueString protowire.Number = 1 // AnyValue's oneof
+	valueBool   protowire.Number = 2
+	valueInt    protowire.Number = 3
+	valueDouble protowire.Number = 4
+	valueArray  protowire.Number = 5
+	valueKVList protowire.Number = 6
+	valueBytes  protowire.Number = 7
+
+	listValues protowire.Number = 1 // ArrayValue.values, KeyValueList.values
+)
+
+// The lengths of IDs, and the flag of a sampled record.
+const (
+	traceIDLen  = 16
+	spanIDLen   = 8
+	sampledFlag = 1
+)
+
+// protoFields walks the fields of a protobuf message in order.
+type protoFields struct {
+	in  string // the message's name, for errors
+	b   []byte // what is left of the message
+	err error
+
+	num protowire.Number
+	typ protowire.Type
+	u   uint64 // a varint's or a fixed-size field's value
+	val []byte // a length-delimited field's bytes
+}
+
+// next reads the next field, reporting false at the end of the message
+// or at an error.
+func (f *protoFields) next() bool {
+	if len(f.b) == 0 || f.err != nil {
+		return false
+	}
+	var num protowire.Number
+	var typ protowire.Type
+	var n int
+	if tag := f.b[0]; tag < 0x80 && tag>>3 != 0 { // a field number below 16, in one byte
+		num, typ, n = protowire.Number(tag>>3), protowire.Type(tag&7), 1
+	} else if num, typ, n = protowire.ConsumeTag(f.b); n < 0 {
+		f.err = fmt.Errorf("%s: %w", f.in, protowire.ParseError(n))
+		return false
+	}
+	f.b, f.num, f.typ = f.b[n:], num, typ
+	switch typ {
+	case protowire.VarintType:
+		f.u, n = protowire.ConsumeVarint(f.b)
+	case protowire.Fixed64Type:
+		f.u, n = protowire.ConsumeFixed64(f.b)
+	case protowire.Fixed32Type:
+		var v uint32
+		v, n = protowire.ConsumeFixed32(f.b)
+		f.u = uint64(v)
+	case protowire.BytesType:
+		if len(f.b) > 0 && f.b[0] < 0x80 && int(f.b[0]) < len(f.b) { // a length below 128, in one byte
+			f.val, n = f.b[1:1+f.b[0]], 1+int(f.b[0])
+			break
 		}
-		sls := rl.ScopeLogs()
-		for j := range sls.Len() {
-			sl := sls.At(j)
-			scope, err := w.scope(sl.Scope())
-			if err != nil {
+		f.val, n = protowire.ConsumeBytes(f.b)
+	case protowire.StartGroupType, protowire.EndGroupType:
+		// proto2's groups, which OTLP, a proto3 schema, never writes.
+		f.err = fmt.Errorf("%s field %d is a group", f.in, num)
+		return false
+	default:
+		n = protowire.ConsumeFieldValue(num, typ, f.b) // a reserved wire type: an error
+	}
+	if n < 0 {
+		f.err = fmt.Errorf("%s field %d: %w", f.in, num, protowire.ParseError(n))
+		return false
+	}
+	f.b = f.b[n:]
+	return true
+}
+
+// is reports whether the field has wire type t, and makes it the walk's
+// error if not: each known field has one.
+func (f *protoFields) is(t protowire.Type) bool {
+	if f.typ != t {
+		f.err = fmt.Errorf("%s field %d is %s, not %s", f.in, f.num, wireTypes[f.typ], wireTypes[t])
+		return false
+	}
+	return true
+}
+
+// wireTypes names the wire types, as errors give them.
+var wireTypes = map[protowire.Type]string{
+	protowire.VarintType: "a varint", protowire.Fixed32Type: "32-bit", protowire.Fixed64Type: "64-bit",
+	protowire.BytesType: "length-delimited", protowire.StartGroupType: "a group", protowire.EndGroupType: "a group's end",
+}
+
+// check makes err, if any, the walk's error.
+func (f *protoFields) check(err error) {
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+}
+
+// A protoValue is an AnyValue as read: the last of its oneof fields, as
+// protobuf reads a value given more than once. num 0 is the empty value.
+type protoValue struct {
+	num protowire.Number
+	u   uint64
+	b   []byte
+}
+
+// merge reads msg, an AnyValue, into v.
+func (v *protoValue) merge(msg []byte) error {
+	f := protoFields{in: "AnyValue", b: msg}
+	for f.next() {
+		switch f.num {
+		case valueString, valueArray, valueKVList, valueBytes:
+			if f.is(protowire.BytesType) {
+				*v = protoValue{num: f.num, b: f.val}
+			}
+		case valueBool, valueInt:
+			if f.is(protowire.VarintType) {
+				*v = protoValue{num: f.num, u: f.u}
+			}
+		case valueDouble:
+			if f.is(protowire.Fixed64Type) {
+				*v = protoValue{num: f.num, u: f.u}
+			}
+		}
+	}
+	return f.err
+}
+
+// keyValue reads msg, a KeyValue.
+func keyValue(msg []byte) (key []byte, v protoValue, err error) {
+	f := protoFields{in: "KeyValue", b: msg}
+	for f.next() {
+		switch f.num {
+		case keyValueKey:
+			if f.is(protowire.BytesType) {
+				key = f.val
+			}
+		case keyValueValue:
+			if f.is(protowire.BytesType) {
+				f.check(v.merge(f.val))
+			}
+		}
+	}
+	return key, v, f.err
+}
+
+// find returns the value of the first KeyValue in field of msg, an in,
+// whose key is key, as a map's Get does.
+func find(in string, msg []byte, field protowire.Number, key string) (protoValue, bool, error) {
+	f := protoFields{in: in, b: msg}
+	for f.next() {
+		if f.num != field || !f.is(protowire.BytesType) {
+			continue
+		}
+		k, v, err := keyValue(f.val)
+		if err != nil {
+			return protoValue{}, false, err
+		}
+		if string(k) == key {
+			return v, true, nil
+		}
+	}
+	return protoValue{}, false, f.err
+}
+
+// otlpRequest returns the events of req, an ExportLogsServiceRequest in
+// protobuf.
+func (r *Reader) otlpRequest(rec *kgo.Record, req []byte) ([]*event.Event, error) {
+	w := otlpWriter{maxDepth: r.maxDepth - 2} // a value sits in an object in the event
+	var events []*event.Event
+	f := protoFields{in: "ExportLogsServiceRequest", b: req}
+	for f.next() {
+		if f.num == requestResourceLogs && f.is(protowire.BytesType) {
+			var err error
+			if events, err = r.resourceLogs(rec, &w, f.val, events); err != nil {
 				return nil, err
 			}
-			lrs := sl.LogRecords()
-			for l := range lrs.Len() {
-				ev, err := r.otlpRecord(rec, &w, lrs.At(l), service, resource, scope, sl.Scope().Name())
-				if err != nil {
-					return nil, err
-				}
-				events = append(events, ev)
+		}
+	}
+	return events, f.err
+}
+
+// resourceLogs appends the events of msg, a ResourceLogs: its resource
+// first, wherever it lies (a message given more than once is merged, so
+// each one's attributes count), then the records of each scope.
+func (r *Reader) resourceLogs(rec *kgo.Record, w *otlpWriter, msg []byte, events []*event.Event) ([]*event.Event, error) {
+	if err := w.open(0); err != nil {
+		return nil, err
+	}
+	resource := []byte{'{'}
+	var service protoValue
+	found := false
+	f := protoFields{in: "ResourceLogs", b: msg}
+	for f.next() {
+		switch f.num {
+		case resourceLogsResource:
+			if !f.is(protowire.BytesType) {
+				break
+			}
+			var err error
+			if resource, err = w.resource(resource, f.val); err != nil {
+				return nil, err
+			}
+			if !found {
+				service, found, err = find("Resource", f.val, resourceAttributes, "service.name")
+				f.check(err)
+			}
+		case resourceLogsScopeLogs, resourceLogsSchemaURL:
+			f.is(protowire.BytesType)
+		}
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	resource = append(resource, '}')
+	svc, err := w.asString(service)
+	if err != nil {
+		return nil, err
+	}
+	for f = (protoFields{in: "ResourceLogs", b: msg}); f.next(); {
+		if f.num == resourceLogsScopeLogs {
+			if events, err = r.scopeLogs(rec, w, f.val, svc, resource, events); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return events, nil
 }
 
-// otlpRecord is the event of one log record, whose resource and scope
-// are written already.
-func (r *Reader) otlpRecord(rec *kgo.Record, w *otlpWriter, lr plog.LogRecord, service string, resource, scope []byte, scopeName string) (*event.Event, error) {
-	attrs := lr.Attributes()
-	k := known{typ: lr.EventName(), source: service, level: otlpLevel(lr.SeverityNumber(), lr.SeverityText())}
-	if k.typ == "" {
-		if v, ok := attrs.Get("event.name"); ok && v.Type() == pcommon.ValueTypeStr {
-			k.typ = v.Str()
+// resource appends the attributes of msg, a Resource, to the object dst
+// holds open.
+func (w *otlpWriter) resource(dst, msg []byte) ([]byte, error) {
+	f := protoFields{in: "Resource", b: msg}
+	for f.next() {
+		switch f.num {
+		case resourceAttributes:
+			if f.is(protowire.BytesType) {
+				var err error
+				dst, err = w.member(dst, f.val, 1)
+				f.check(err)
+			}
+		case resourceDropped:
+			f.is(protowire.VarintType)
+		case resourceEntityRefs:
+			f.is(protowire.BytesType)
 		}
+	}
+	return dst, f.err
+}
+
+// scopeLogs appends the events of msg, a ScopeLogs.
+func (r *Reader) scopeLogs(rec *kgo.Record, w *otlpWriter, msg []byte, service string, resource []byte, events []*event.Event) ([]*event.Event, error) {
+	scope, name, err := w.scope(msg)
+	if err != nil {
+		return nil, err
+	}
+	f := protoFields{in: "ScopeLogs", b: msg}
+	for f.next() {
+		if f.num != scopeLogsLogRecords {
+			continue
+		}
+		ev, err := r.otlpRecord(rec, w, f.val, service, resource, scope, name)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	return events, f.err
+}
+
+// scope writes the scope of msg, a ScopeLogs, as {"name", "version",
+// "attributes"}, and returns its name. A scope given more than once is
+// merged: the last name and version, each one's attributes.
+func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, err error) {
+	var nameB, version []byte
+	attrs := []byte{'{'}
+	f := protoFields{in: "ScopeLogs", b: msg}
+	for f.next() {
+		switch f.num {
+		case scopeLogsScope:
+			if !f.is(protowire.BytesType) {
+				break
+			}
+			s := protoFields{in: "InstrumentationScope", b: f.val}
+			for s.next() {
+				switch s.num {
+				case scopeName:
+					if s.is(protowire.BytesType) {
+						nameB = s.val
+					}
+				case scopeVersion:
+					if s.is(protowire.BytesType) {
+						version = s.val
+					}
+				case scopeAttributes:
+					if s.is(protowire.BytesType) {
+						if len(attrs) == 1 {
+							s.check(w.open(1))
+						}
+						var err error
+						attrs, err = w.member(attrs, s.val, 2)
+						s.check(err)
+					}
+				case scopeDropped:
+					s.is(protowire.VarintType)
+				}
+			}
+			f.check(s.err)
+		case scopeLogsLogRecords, scopeLogsSchemaURL:
+			f.is(protowire.BytesType)
+		}
+	}
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	var members []byte
+	members = stringMember(members, "name", nameB)
+	members = stringMember(members, "version", version)
+	if len(attrs) > 1 {
+		members = append(append(member(members, "attributes"), attrs...), '}')
+	}
+	return append(append([]byte{'{'}, members...), '}'), string(nameB), nil
+}
+
+// A logRecord is what an event takes from a LogRecord, as read.
+type logRecord struct {
+	time, observed          uint64
+	severity                int32
+	severityText, eventName []byte
+	body                    protoValue
+	flags                   uint32
+	traceID, spanID         []byte
+	// eventNameAttr is the first attribute named event.name, if found.
+	eventNameAttr protoValue
+	found         bool
+}
+
+// readLogRecord reads msg, a LogRecord, and writes its attributes as
+// the members of an object into w.attrs.
+func (w *otlpWriter) readLogRecord(msg []byte) (logRecord, error) {
+	var lr logRecord
+	w.attrs = w.attrs[:0]
+	f := protoFields{in: "LogRecord", b: msg}
+	for f.next() {
+		switch f.num {
+		case recordTimestamp, recordObserved:
+			if f.is(protowire.Fixed64Type) {
+				if f.num == recordTimestamp {
+					lr.time = f.u
+				} else {
+					lr.observed = f.u
+				}
+			}
+		case recordSeverity:
+			if f.is(protowire.VarintType) {
+				lr.severity = int32(f.u) // an enum is an int32 on the wire
+			}
+		case recordSeverityText:
+			if f.is(protowire.BytesType) {
+				lr.severityText = f.val
+			}
+		case recordBody:
+			if f.is(protowire.BytesType) {
+				f.check(lr.body.merge(f.val))
+			}
+		case recordAttributes:
+			if !f.is(protowire.BytesType) {
+				break
+			}
+			key, v, err := keyValue(f.val)
+			if err == nil {
+				if !lr.found && string(key) == "event.name" {
+					lr.eventNameAttr, lr.found = v, true
+				}
+				w.attrs, err = w.pair(w.attrs, key, v, 1)
+			}
+			f.check(err)
+		case recordDropped:
+			f.is(protowire.VarintType)
+		case recordFlags:
+			if f.is(protowire.Fixed32Type) {
+				lr.flags = uint32(f.u)
+			}
+		case recordTraceID, recordSpanID:
+			if !f.is(protowire.BytesType) {
+				break
+			}
+			id, size, what := &lr.traceID, traceIDLen, "trace"
+			if f.num == recordSpanID {
+				id, size, what = &lr.spanID, spanIDLen, "span"
+			}
+			if len(f.val) != 0 && len(f.val) != size {
+				f.check(fmt.Errorf("LogRecord has a %s ID of %d bytes, not %d", what, len(f.val), size))
+			}
+			*id = f.val
+		case recordEventName:
+			if f.is(protowire.BytesType) {
+				lr.eventName = f.val
+			}
+		}
+	}
+	return lr, f.err
+}
+
+// otlpRecord is the event of msg, a LogRecord, whose resource and scope
+// are written already.
+func (r *Reader) otlpRecord(rec *kgo.Record, w *otlpWriter, msg []byte, service string, resource, scope []byte, scopeName string) (*event.Event, error) {
+	if err := w.open(0); err != nil { // the attributes' object
+		return nil, err
+	}
+	lr, err := w.readLogRecord(msg)
+	if err != nil {
+		return nil, err
+	}
+	k := known{typ: string(lr.eventName), source: service, level: otlpLevel(lr.severity, lr.severityText)}
+	if k.typ == "" && lr.found && lr.eventNameAttr.num == valueString {
+		k.typ = string(lr.eventNameAttr.b)
 	}
 	if k.source == "" {
 		k.source = scopeName
 	}
-	if ts := lr.Timestamp(); ts != 0 {
-		k.time = ts.AsTime()
-	} else if ts := lr.ObservedTimestamp(); ts != 0 {
-		k.time = ts.AsTime()
+	if lr.time != 0 {
+		k.time = time.Unix(0, int64(lr.time)).UTC()
+	} else if lr.observed != 0 {
+		k.time = time.Unix(0, int64(lr.observed)).UTC()
 	}
 	// The members are written into the writer's scratch buffer, which the
 	// event's own copies them from.
-	d := slices.Grow(w.scratch[:0], 256+len(resource)+len(scope))
+	d := slices.Grow(w.scratch[:0], 256+len(w.attrs)+len(resource)+len(scope))
 	defer func() { w.scratch = d[:0] }()
-	if n := lr.SeverityNumber(); n != 0 {
-		d = strconv.AppendInt(member(d, "severity_number"), int64(n), 10)
+	if lr.severity != 0 {
+		d = strconv.AppendInt(member(d, "severity_number"), int64(lr.severity), 10)
 	}
-	d = stringMember(d, "severity_text", lr.SeverityText())
-	d = stringMember(d, "event_name", lr.EventName())
-	body := lr.Body()
-	if body.Type() != pcommon.ValueTypeEmpty {
+	d = stringMember(d, "severity_text", lr.severityText)
+	d = stringMember(d, "event_name", lr.eventName)
+	if lr.body.num != 0 {
 		d = member(d, "body")
 		start := len(d)
-		var err error
-		if d, err = w.value(d, body, 0); err != nil {
+		if d, err = w.value(d, lr.body, 0); err != nil {
 			return nil, err
 		}
-		k.message = bodyMessage(body, d[start:])
+		if k.message, err = bodyMessage(lr.body, d[start:]); err != nil {
+			return nil, err
+		}
 	}
-	var err error
-	if d, err = w.object(member(d, "attributes"), attrs, 0); err != nil {
-		return nil, err
-	}
+	d = append(append(append(member(d, "attributes"), '{'), w.attrs...), '}')
 	d = append(member(d, "resource"), resource...)
 	d = append(member(d, "scope"), scope...)
-	if id := lr.TraceID(); !id.IsEmpty() {
-		d = stringMember(d, "trace_id", hex.EncodeToString(id[:]))
+	traceID, spanID := nonZero(lr.traceID), nonZero(lr.spanID)
+	if traceID {
+		d = jsonHex(member(d, "trace_id"), lr.traceID)
 	}
-	if id := lr.SpanID(); !id.IsEmpty() {
-		d = stringMember(d, "span_id", hex.EncodeToString(id[:]))
+	if spanID {
+		d = jsonHex(member(d, "span_id"), lr.spanID)
 	}
 	traceparent := ""
-	if tid, sid := lr.TraceID(), lr.SpanID(); !tid.IsEmpty() && !sid.IsEmpty() {
+	if traceID && spanID {
 		flags := "00"
-		if lr.Flags().IsSampled() {
+		if lr.flags&sampledFlag != 0 {
 			flags = "01"
 		}
-		traceparent = "00-" + hex.EncodeToString(tid[:]) + "-" + hex.EncodeToString(sid[:]) + "-" + flags
+		traceparent = "00-" + hex.EncodeToString(lr.traceID) + "-" + hex.EncodeToString(lr.spanID) + "-" + flags
 	}
-	if ts := lr.ObservedTimestamp(); ts != 0 {
+	if lr.observed != 0 {
 		d = append(member(d, "observed_timestamp"), '"')
-		d = append(ts.AsTime().UTC().AppendFormat(d, time.RFC3339Nano), '"')
+		d = append(time.Unix(0, int64(lr.observed)).UTC().AppendFormat(d, time.RFC3339Nano), '"')
 	}
 	ev, err := r.write(rec, "otlp", k, d)
 	if ev != nil {
@@ -153,26 +579,41 @@ func (r *Reader) otlpRecord(rec *kgo.Record, w *otlpWriter, lr plog.LogRecord, s
 	return ev, err
 }
 
+// nonZero reports whether an ID has a byte other than zero: an ID of
+// zeros is no ID.
+func nonZero(id []byte) bool {
+	return slices.ContainsFunc(id, func(b byte) bool { return b != 0 })
+}
+
+// jsonHex appends id as a JSON string of hex digits.
+func jsonHex(dst, id []byte) []byte {
+	return append(hex.AppendEncode(append(dst, '"'), id), '"')
+}
+
 // bodyMessage is the message of a log record's body: a string body, or
 // the "message" or "msg" string of a map body, or else the body as JSON.
-func bodyMessage(body pcommon.Value, asJSON []byte) string {
-	switch body.Type() {
-	case pcommon.ValueTypeStr:
-		return body.Str()
-	case pcommon.ValueTypeMap:
+func bodyMessage(body protoValue, asJSON []byte) (string, error) {
+	switch body.num {
+	case valueString:
+		return string(body.b), nil
+	case valueKVList:
 		for _, key := range []string{"message", "msg"} {
-			if v, ok := body.Map().Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-				return v.Str()
+			v, ok, err := find("KeyValueList", body.b, listValues, key)
+			if err != nil {
+				return "", err
+			}
+			if ok && v.num == valueString {
+				return string(v.b), nil
 			}
 		}
 	}
-	return string(asJSON)
+	return string(asJSON), nil
 }
 
 // otlpLevel maps an OTLP severity number onto a level: 1–4 trace, 5–8
 // debug, 9–12 info, 13–16 warn, 17–20 error, 21–24 fatal. A record
 // without a number gives its severity text.
-func otlpLevel(n plog.SeverityNumber, text string) string {
+func otlpLevel(n int32, text []byte) string {
 	switch {
 	case n >= 1 && n <= 4:
 		return "trace"
@@ -187,7 +628,7 @@ func otlpLevel(n plog.SeverityNumber, text string) string {
 	case n >= 21 && n <= 24:
 		return "fatal"
 	}
-	return text
+	return string(text)
 }
 
 // otlpWriter writes OTLP values as JSON, refusing those nested deeper
@@ -195,84 +636,138 @@ func otlpLevel(n plog.SeverityNumber, text string) string {
 type otlpWriter struct {
 	maxDepth int
 	scratch  []byte // a log record's members, before its event is written
+	attrs    []byte // a log record's attributes, before its members are written
 }
 
-// scope writes s as {"name", "version", "attributes"}.
-func (w *otlpWriter) scope(s pcommon.InstrumentationScope) ([]byte, error) {
-	var members []byte
-	members = stringMember(members, "name", s.Name())
-	members = stringMember(members, "version", s.Version())
-	if s.Attributes().Len() > 0 {
-		var err error
-		if members, err = w.object(member(members, "attributes"), s.Attributes(), 1); err != nil {
-			return nil, err
-		}
-	}
-	return append(append([]byte{'{'}, members...), '}'), nil
-}
-
-// object appends m as a JSON object at depth.
-func (w *otlpWriter) object(dst []byte, m pcommon.Map, depth int) ([]byte, error) {
+// open checks that an object or array may open at depth.
+func (w *otlpWriter) open(depth int) error {
 	if depth >= w.maxDepth {
-		return nil, w.tooDeep()
+		return &event.PoisonError{Reason: event.ReasonTooDeep, Detail: fmt.Sprintf("otlp: a value nests deeper than %d levels", w.maxDepth)}
 	}
-	dst = append(dst, '{')
-	var err error
-	first := true
-	m.Range(func(k string, v pcommon.Value) bool {
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(jsonw.AppendString(dst, k), ':')
-		dst, err = w.value(dst, v, depth+1)
-		return err == nil
-	})
-	return append(dst, '}'), err
+	return nil
+}
+
+// member appends kv, a KeyValue, as a member of the object dst holds
+// open, its value at depth.
+func (w *otlpWriter) member(dst, kv []byte, depth int) ([]byte, error) {
+	key, v, err := keyValue(kv)
+	if err != nil {
+		return nil, err
+	}
+	return w.pair(dst, key, v, depth)
+}
+
+// pair appends key and v as a member of the object dst holds open, or
+// as the first member of one whose brace is yet to be written.
+func (w *otlpWriter) pair(dst, key []byte, v protoValue, depth int) ([]byte, error) {
+	if len(dst) > 0 && dst[len(dst)-1] != '{' { // no member's value ends with a brace that opens
+		dst = append(dst, ',')
+	}
+	dst = append(jsonw.AppendString(dst, key), ':')
+	return w.value(dst, v, depth)
 }
 
 // value appends v as JSON at depth: an int as a number, a double that
-// JSON cannot hold (NaN, ±Inf) as a string, bytes as base64.
-func (w *otlpWriter) value(dst []byte, v pcommon.Value, depth int) ([]byte, error) {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return jsonw.AppendString(dst, v.Str()), nil
-	case pcommon.ValueTypeInt:
-		return strconv.AppendInt(dst, v.Int(), 10), nil
-	case pcommon.ValueTypeDouble:
-		f := v.Double()
+// JSON cannot hold (NaN, ±Inf) as a string, bytes as base64, an empty
+// value as null.
+func (w *otlpWriter) value(dst []byte, v protoValue, depth int) ([]byte, error) {
+	switch v.num {
+	case valueString:
+		return jsonw.AppendString(dst, v.b), nil
+	case valueInt:
+		return strconv.AppendInt(dst, int64(v.u), 10), nil
+	case valueDouble:
+		f := math.Float64frombits(v.u)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return jsonw.AppendString(dst, strconv.FormatFloat(f, 'g', -1, 64)), nil
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
-	case pcommon.ValueTypeBool:
-		return strconv.AppendBool(dst, v.Bool()), nil
-	case pcommon.ValueTypeBytes:
+	case valueBool:
+		return strconv.AppendBool(dst, v.u != 0), nil
+	case valueBytes:
 		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, v.Bytes().AsRaw())
+		dst = base64.StdEncoding.AppendEncode(dst, v.b)
 		return append(dst, '"'), nil
-	case pcommon.ValueTypeMap:
-		return w.object(dst, v.Map(), depth)
-	case pcommon.ValueTypeSlice:
-		if depth >= w.maxDepth {
-			return nil, w.tooDeep()
+	case valueKVList:
+		if err := w.open(depth); err != nil {
+			return nil, err
 		}
-		s := v.Slice()
+		dst = append(dst, '{')
+		f := protoFields{in: "KeyValueList", b: v.b}
+		for f.next() {
+			if f.num == listValues && f.is(protowire.BytesType) {
+				var err error
+				dst, err = w.member(dst, f.val, depth+1)
+				f.check(err)
+			}
+		}
+		return append(dst, '}'), f.err
+	case valueArray:
+		if err := w.open(depth); err != nil {
+			return nil, err
+		}
 		dst = append(dst, '[')
-		for i := range s.Len() {
-			if i > 0 {
+		start := len(dst)
+		f := protoFields{in: "ArrayValue", b: v.b}
+		for f.next() {
+			if f.num != listValues || !f.is(protowire.BytesType) {
+				continue
+			}
+			var elem protoValue
+			if err := elem.merge(f.val); err != nil {
+				return nil, err
+			}
+			if len(dst) > start {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = w.value(dst, s.At(i), depth+1); err != nil {
-				return nil, err
-			}
+			dst, err = w.value(dst, elem, depth+1)
+			f.check(err)
 		}
-		return append(dst, ']'), nil
+		return append(dst, ']'), f.err
 	}
 	return append(dst, "null"...), nil
 }
 
-func (w *otlpWriter) tooDeep() error {
-	return &event.PoisonError{Reason: event.ReasonTooDeep, Detail: fmt.Sprintf("otlp: a value nests deeper than %d levels", w.maxDepth)}
+// asString is v as OpenTelemetry's AsString gives it, for the service
+// name: a scalar as text, bytes as base64, a map or a list as the JSON
+// the event holds it as.
+func (w *otlpWriter) asString(v protoValue) (string, error) {
+	switch v.num {
+	case 0:
+		return "", nil
+	case valueString:
+		return string(v.b), nil
+	case valueInt:
+		return strconv.FormatInt(int64(v.u), 10), nil
+	case valueBool:
+		return strconv.FormatBool(v.u != 0), nil
+	case valueBytes:
+		return base64.StdEncoding.EncodeToString(v.b), nil
+	case valueDouble:
+		return otlpDouble(math.Float64frombits(v.u)), nil
+	}
+	text, err := w.value(nil, v, 1)
+	return string(text), err
+}
+
+// otlpDouble writes f as ECMAScript writes a number, as AsString does:
+// NaN, Infinity and -Infinity by name, an exponent only below 1e-6 or
+// from 1e21, and without a leading zero.
+func otlpDouble(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	if abs := math.Abs(f); abs == 0 || (abs >= 1e-6 && abs < 1e21) {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	mantissa, exp, _ := strings.Cut(s, "e")
+	sign := exp[:1]
+	return mantissa + "e" + sign + strings.TrimLeft(exp[1:], "0")
 }

@@ -110,8 +110,8 @@ func member(dst []byte, key string) []byte {
 }
 
 // stringMember appends `"key":"value"`, unless value is empty.
-func stringMember(dst []byte, key, value string) []byte {
-	if value == "" {
+func stringMember[S ~string | ~[]byte](dst []byte, key string, value S) []byte {
+	if len(value) == 0 {
 		return dst
 	}
 	return jsonw.AppendString(member(dst, key), value)

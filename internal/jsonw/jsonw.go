@@ -15,8 +15,8 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// AppendString appends s as a JSON string.
-func AppendString(dst []byte, s string) []byte {
+// AppendString appends s, a string or its bytes, as a JSON string.
+func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	dst = AppendStringContent(dst, s)
 	return append(dst, '"')
@@ -24,7 +24,7 @@ func AppendString(dst []byte, s string) []byte {
 
 // AppendStringContent appends s escaped as the inside of a JSON string;
 // invalid UTF-8 becomes U+FFFD.
-func AppendStringContent(dst []byte, s string) []byte {
+func AppendStringContent[S ~string | ~[]byte](dst []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -50,7 +50,8 @@ func AppendStringContent(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most UTFMax bytes, so a slice's conversion stays on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)

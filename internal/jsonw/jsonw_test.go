@@ -54,6 +54,9 @@ func FuzzAppendString(f *testing.F) {
 		if want := decoded(s); back != want {
 			t.Errorf("AppendString(%q) reads back as %q, want %q", s, back, want)
 		}
+		if fromBytes := AppendString(nil, []byte(s)); string(fromBytes) != string(out) {
+			t.Errorf("AppendString of %q's bytes = %s, of the string %s", s, fromBytes, out)
+		}
 	})
 }
 
