@@ -521,3 +521,23 @@ func TestInvalidUTF8InOTLP(t *testing.T) {
 		t.Errorf("type %q message %q", ev.Type, ev.Message)
 	}
 }
+
+// A converted event is written into one buffer, sized before it is
+// written: an event and its bytes are two allocations, whatever the
+// timestamp's precision.
+func TestWriteSizesItsBuffer(t *testing.T) {
+	r := newReader(t, OTLP, nil)
+	rec := &kgo.Record{Timestamp: recordTime}
+	detail := []byte(`"attributes":{"order_id":"o-1001"}`)
+	for _, ts := range []time.Time{{}, time.Date(2026, 12, 2, 19, 59, 58, 123456789, time.UTC)} {
+		k := known{typ: "payment.failed", level: "error", source: "checkout", message: "card declined", time: ts}
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := r.write(rec, "otlp", k, detail); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 2 {
+			t.Errorf("timestamp %v: %v allocations, want 2", ts, allocs)
+		}
+	}
+}

@@ -357,10 +357,11 @@ func (w *otlpWriter) resource(dst, msg []byte) ([]byte, error) {
 
 // scopeLogs appends the events of msg, a ScopeLogs.
 func (r *Reader) scopeLogs(rec *kgo.Record, w *otlpWriter, msg []byte, service string, resource []byte, events []*event.Event) ([]*event.Event, error) {
-	scope, name, err := w.scope(msg)
+	scope, name, records, err := w.scope(msg)
 	if err != nil {
 		return nil, err
 	}
+	events = slices.Grow(events, records)
 	f := protoFields{in: "ScopeLogs", b: msg}
 	for f.next() {
 		if f.num != scopeLogsLogRecords {
@@ -376,9 +377,10 @@ func (r *Reader) scopeLogs(rec *kgo.Record, w *otlpWriter, msg []byte, service s
 }
 
 // scope writes the scope of msg, a ScopeLogs, as {"name", "version",
-// "attributes"}, and returns its name. A scope given more than once is
-// merged: the last name and version, each one's attributes.
-func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, err error) {
+// "attributes"}, and returns its name and how many log records msg
+// holds. A scope given more than once is merged: the last name and
+// version, each one's attributes.
+func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, records int, err error) {
 	var nameB, version []byte
 	attrs := []byte{'{'}
 	f := protoFields{in: "ScopeLogs", b: msg}
@@ -413,12 +415,16 @@ func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, err error) {
 				}
 			}
 			f.check(s.err)
-		case scopeLogsLogRecords, scopeLogsSchemaURL:
+		case scopeLogsLogRecords:
+			if f.is(protowire.BytesType) {
+				records++
+			}
+		case scopeLogsSchemaURL:
 			f.is(protowire.BytesType)
 		}
 	}
 	if f.err != nil {
-		return nil, "", f.err
+		return nil, "", 0, f.err
 	}
 	var members []byte
 	members = stringMember(members, "name", nameB)
@@ -426,7 +432,7 @@ func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, err error) {
 	if len(attrs) > 1 {
 		members = append(append(member(members, "attributes"), attrs...), '}')
 	}
-	return append(append([]byte{'{'}, members...), '}'), string(nameB), nil
+	return append(append([]byte{'{'}, members...), '}'), string(nameB), records, nil
 }
 
 // A logRecord is what an event takes from a LogRecord, as read.

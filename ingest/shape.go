@@ -18,6 +18,11 @@ type known struct {
 	time                        time.Time
 }
 
+// written is what write adds to the fields it is given: their names,
+// quotes, commas and braces, and a timestamp at its longest. Only
+// escapes make an event longer.
+const written = len(`{"type":"","level":"","source":"","message":"","timestamp":"","format":"",}`) + len(time.RFC3339Nano)
+
 // write returns the event in hookstream's shape of a record of rec
 // converted from format: k's fields, then detail, the format's own
 // members (`"key":value,…` without braces). Paths configured for the
@@ -32,7 +37,7 @@ func (r *Reader) write(rec *kgo.Record, format string, k known, detail []byte) (
 	// As the JSON writer writes them.
 	k.typ, k.source, k.message = validUTF8(k.typ), validUTF8(k.source), validUTF8(k.message)
 	k.level = strings.ToLower(validUTF8(k.level))
-	buf := make([]byte, 0, 96+len(k.typ)+len(k.level)+len(k.source)+len(k.message)+len(format)+len(detail))
+	buf := make([]byte, 0, written+len(k.typ)+len(k.level)+len(k.source)+len(k.message)+len(format)+len(detail))
 	buf = append(buf, `{"type":`...)
 	buf = jsonw.AppendString(buf, k.typ)
 	buf = append(buf, `,"level":`...)
