@@ -10,8 +10,7 @@ import (
 
 // BenchmarkRead reads 50 log events per iteration in each format: 50 JSON
 // records, one OTLP request of 50 log records (in protobuf, and in JSON),
-// 50 rsyslog messages. ns/op
-// divided by 50 is the cost per event.
+// 50 rsyslog messages. ns/op divided by 50 is the cost per event.
 func BenchmarkRead(b *testing.B) {
 	jsonRecs := make([]*kgo.Record, 50)
 	syslogRecs := make([]*kgo.Record, 50)

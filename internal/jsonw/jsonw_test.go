@@ -75,3 +75,16 @@ func BenchmarkAppendString(b *testing.B) {
 		})
 	}
 }
+
+// Appending bytes allocates nothing, whatever they hold and however
+// long.
+func TestAppendStringOfBytesAllocatesNothing(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	tail := strings.Repeat("x", 64) // longer than a conversion's buffer on the stack
+	for _, s := range []string{"plain", "line\n\"quoted\"", "commande échouée ☕" + tail, "bad \xff byte" + tail} {
+		b := []byte(s)
+		if allocs := testing.AllocsPerRun(100, func() { buf = AppendString(buf[:0], b) }); allocs != 0 {
+			t.Errorf("%q: %v allocations", s, allocs)
+		}
+	}
+}
