@@ -381,40 +381,14 @@ func (r *Reader) scopeLogs(rec *kgo.Record, w *otlpWriter, msg []byte, service s
 // holds. A scope given more than once is merged: the last name and
 // version, each one's attributes.
 func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, records int, err error) {
-	var nameB, version []byte
-	attrs := []byte{'{'}
+	sc := scopeParts{attrs: []byte{'{'}}
 	f := protoFields{in: "ScopeLogs", b: msg}
 	for f.next() {
 		switch f.num {
 		case scopeLogsScope:
-			if !f.is(protowire.BytesType) {
-				break
+			if f.is(protowire.BytesType) {
+				f.check(w.readScope(f.val, &sc))
 			}
-			s := protoFields{in: "InstrumentationScope", b: f.val}
-			for s.next() {
-				switch s.num {
-				case scopeName:
-					if s.is(protowire.BytesType) {
-						nameB = s.val
-					}
-				case scopeVersion:
-					if s.is(protowire.BytesType) {
-						version = s.val
-					}
-				case scopeAttributes:
-					if s.is(protowire.BytesType) {
-						if len(attrs) == 1 {
-							s.check(w.open(1))
-						}
-						var err error
-						attrs, err = w.member(attrs, s.val, 2)
-						s.check(err)
-					}
-				case scopeDropped:
-					s.is(protowire.VarintType)
-				}
-			}
-			f.check(s.err)
 		case scopeLogsLogRecords:
 			if f.is(protowire.BytesType) {
 				records++
@@ -427,12 +401,48 @@ func (w *otlpWriter) scope(msg []byte) (scope []byte, name string, records int, 
 		return nil, "", 0, f.err
 	}
 	var members []byte
-	members = stringMember(members, "name", nameB)
-	members = stringMember(members, "version", version)
-	if len(attrs) > 1 {
-		members = append(append(member(members, "attributes"), attrs...), '}')
+	members = stringMember(members, "name", sc.name)
+	members = stringMember(members, "version", sc.version)
+	if len(sc.attrs) > 1 {
+		members = append(append(member(members, "attributes"), sc.attrs...), '}')
 	}
-	return append(append([]byte{'{'}, members...), '}'), string(nameB), records, nil
+	return append(append([]byte{'{'}, members...), '}'), string(sc.name), records, nil
+}
+
+// scopeParts are a scope's parts as read so far.
+type scopeParts struct {
+	name, version []byte
+	attrs         []byte // the attributes' object, yet to be closed
+}
+
+// readScope reads msg, an InstrumentationScope, into sc.
+func (w *otlpWriter) readScope(msg []byte, sc *scopeParts) error {
+	f := protoFields{in: "InstrumentationScope", b: msg}
+	for f.next() {
+		switch f.num {
+		case scopeName:
+			if f.is(protowire.BytesType) {
+				sc.name = f.val
+			}
+		case scopeVersion:
+			if f.is(protowire.BytesType) {
+				sc.version = f.val
+			}
+		case scopeAttributes:
+			if !f.is(protowire.BytesType) {
+				break
+			}
+			if len(sc.attrs) == 1 { // the first: the object opens at depth 1
+				f.check(w.open(1))
+			}
+			var err error
+			sc.attrs, err = w.member(sc.attrs, f.val, 2)
+			f.check(err)
+		case scopeDropped:
+			f.is(protowire.VarintType)
+		}
+	}
+	return f.err
 }
 
 // A logRecord is what an event takes from a LogRecord, as read.
