@@ -8,10 +8,10 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -746,8 +746,8 @@ func (w *otlpWriter) value(dst []byte, v protoValue, depth int) ([]byte, error) 
 }
 
 // asString is v as OpenTelemetry's AsString gives it, for the service
-// name: a scalar as text, bytes as base64, a map or a list as the JSON
-// the event holds it as.
+// name: a scalar as the Collector writes it as text, bytes as base64, a
+// map or a list as the JSON the event holds it as.
 func (w *otlpWriter) asString(v protoValue) (string, error) {
 	switch v.num {
 	case 0:
@@ -755,35 +755,16 @@ func (w *otlpWriter) asString(v protoValue) (string, error) {
 	case valueString:
 		return string(v.b), nil
 	case valueInt:
-		return strconv.FormatInt(int64(v.u), 10), nil
+		return pcommon.NewValueInt(int64(v.u)).AsString(), nil
 	case valueBool:
-		return strconv.FormatBool(v.u != 0), nil
-	case valueBytes:
-		return base64.StdEncoding.EncodeToString(v.b), nil
+		return pcommon.NewValueBool(v.u != 0).AsString(), nil
 	case valueDouble:
-		return otlpDouble(math.Float64frombits(v.u)), nil
+		return pcommon.NewValueDouble(math.Float64frombits(v.u)).AsString(), nil
+	case valueBytes:
+		b := pcommon.NewValueBytes()
+		b.Bytes().FromRaw(v.b)
+		return b.AsString(), nil
 	}
 	text, err := w.value(nil, v, 1)
 	return string(text), err
-}
-
-// otlpDouble writes f as ECMAScript writes a number, as AsString does:
-// NaN, Infinity and -Infinity by name, an exponent only below 1e-6 or
-// from 1e21, and without a leading zero.
-func otlpDouble(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	if abs := math.Abs(f); abs == 0 || (abs >= 1e-6 && abs < 1e21) {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64)
-	mantissa, exp, _ := strings.Cut(s, "e")
-	sign := exp[:1]
-	return mantissa + "e" + sign + strings.TrimLeft(exp[1:], "0")
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -233,4 +234,39 @@ func FuzzOTLPAsTheCollector(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value []byte) {
 		sameAsCollector(t, r, value)
 	})
+}
+
+// TestOTLPServiceNameAsTheCollectorWritesIt: a service.name that is not
+// a string is the source as the Collector's AsString writes it.
+func TestOTLPServiceNameAsTheCollectorWritesIt(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(pcommon.Value)
+	}{
+		{"int", func(v pcommon.Value) { v.SetInt(-42) }},
+		{"bool", func(v pcommon.Value) { v.SetBool(true) }},
+		{"double", func(v pcommon.Value) { v.SetDouble(0.5) }},
+		{"a large double", func(v pcommon.Value) { v.SetDouble(1e21) }},
+		{"a small double", func(v pcommon.Value) { v.SetDouble(1e-7) }},
+		{"NaN", func(v pcommon.Value) { v.SetDouble(math.NaN()) }},
+		{"bytes", func(v pcommon.Value) { v.SetEmptyBytes().FromRaw([]byte{0, 1, 0xfe}) }},
+	}
+	r := newReader(t, OTLPProto, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := plog.NewLogs()
+			rl := logs.ResourceLogs().AppendEmpty()
+			v := rl.Resource().Attributes().PutEmpty("service.name")
+			tt.set(v)
+			rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName("x")
+			value, err := (&plog.ProtoMarshaler{}).MarshalLogs(logs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := read(t, r, &kgo.Record{Value: value})
+			if want := v.AsString(); evs[0].Source != want {
+				t.Errorf("source %q, want %q", evs[0].Source, want)
+			}
+		})
+	}
 }
