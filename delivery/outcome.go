@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -195,13 +194,13 @@ func Classify(status int) (Class, Reason) {
 // parent is the context the attempt ran under, before its own timeout.
 func ClassifyError(parent context.Context, err error) (Class, Reason) {
 	var blocked *BlockedError
-	var netErr net.Error
+	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.As(err, &blocked):
 		return Permanent, ReasonDestinationBlocked
 	case parent.Err() != nil:
 		return Retryable, ReasonCanceled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &timeout) && timeout.Timeout():
 		return Retryable, ReasonTimeout
 	default:
 		return Retryable, ReasonConnection

@@ -86,14 +86,16 @@ type Sender struct {
 	// would only copy every request's headers for redirects it never
 	// makes, and wrap its errors with the URL, which may hold a secret.
 	transport *http.Transport
-	client    *http.Client // token requests
-	ua        string
-	maxBody   int64
-	breakers  *breakers
-	inFlight  *endpointSlots
-	limiter   *Limiter
-	hostRate  RateLimit
-	rateWait  time.Duration
+	// wire sends the POSTs of attempts to plain-HTTP endpoints' own URLs.
+	wire     *wire
+	client   *http.Client // token requests
+	ua       string
+	maxBody  int64
+	breakers *breakers
+	inFlight *endpointSlots
+	limiter  *Limiter
+	hostRate RateLimit
+	rateWait time.Duration
 	// slowdownFor is how long a 429 lowers an endpoint's pace.
 	slowdownFor time.Duration
 	tokens      *credential.Tokens
@@ -165,6 +167,7 @@ func NewSender(opts SenderOptions) *Sender {
 	return &Sender{
 		keepDelivered: opts.KeepDelivered,
 		transport:     transport,
+		wire:          newWire(dialer, opts.MaxResponseBytes, opts.MaxIdleConnsPerHost),
 		client:        client,
 		tokens:        opts.Tokens,
 		ua:            opts.UserAgent,
@@ -183,7 +186,10 @@ func NewSender(opts SenderOptions) *Sender {
 }
 
 // Close releases idle connections.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+func (s *Sender) Close() {
+	s.client.CloseIdleConnections()
+	s.wire.client.CloseIdleConnections()
+}
 
 // BreakerState says how the breaker of endpoint (a subscription's URL)
 // stands on this instance now: BreakerClosed, BreakerOpen or
@@ -394,6 +400,14 @@ func (s *Sender) send(parent context.Context, sub *subscription.Compiled, r *Req
 			resp, out = s.post(parent, ctx, sub, r, h)
 		}
 	}
+	return s.answered(sub, r, h, resp, out, start)
+}
+
+// answered is the outcome of an attempt of r to sub with headers h that
+// got resp, or, when resp is nil, no answer, which out tells of. (It is
+// a function of its own so that its frame is not on the stack while the
+// request is out.)
+func (s *Sender) answered(sub *subscription.Compiled, r *Request, h http.Header, resp *http.Response, out Outcome, start time.Time) Outcome {
 	sent := func() *Sent { return &Sent{Method: method(r), URL: target(sub, r), Header: h, Body: r.Body} }
 	if resp == nil {
 		if out.Reason != ReasonBadRequest {
@@ -428,6 +442,14 @@ func (s *Sender) authFailed(parent context.Context, err error) Outcome {
 // it returns with the response (its body closed), or the outcome of a
 // request that got no answer.
 func (s *Sender) post(parent, ctx context.Context, sub *subscription.Compiled, r *Request, h http.Header) (*http.Response, Outcome) {
+	if sub.Endpoint != nil && sub.Endpoint.Scheme == "http" && (r.URL == "" || r.URL == sub.URL) && method(r) == http.MethodPost {
+		resp, excerpt, err := s.wire.post(ctx, sub.WireURL, h, r.Body)
+		if err != nil {
+			class, reason := ClassifyError(parent, err)
+			return nil, Outcome{Class: class, Reason: reason, Err: err}
+		}
+		return resp, Outcome{Body: excerpt}
+	}
 	req, err := newRequest(ctx, method(r), sub, r.URL, r.Body)
 	if err != nil {
 		return nil, Outcome{Class: Permanent, Reason: ReasonBadRequest, Err: fmt.Errorf("build request: %w", err)}

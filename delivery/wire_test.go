@@ -3,13 +3,20 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookstream/hookstream/subscription"
 )
 
 // TestSendReadsOnlyTheStartOfAnAnswer: an answer's body, however large,
@@ -101,5 +108,186 @@ func TestSendKeepsThePath(t *testing.T) {
 				t.Errorf("the endpoint saw %v, want %s", g, tt.path)
 			}
 		})
+	}
+}
+
+// TestSendEndsACanceledAttemptsConnection: an attempt canceled while its
+// endpoint has not answered ends at once, and so does its request at the
+// endpoint: nothing is left running on the connection until the
+// attempt's timeout.
+func TestSendEndsACanceledAttemptsConnection(t *testing.T) {
+	arrived, ended := make(chan struct{}), make(chan time.Time, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		close(arrived)
+		<-r.Context().Done()
+		ended <- time.Now()
+	}))
+	t.Cleanup(srv.Close)
+	s := loopbackSender(t, SenderOptions{})
+	sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(time.Minute) })
+	ctx, cancel := context.WithCancel(context.Background())
+	outs := make(chan Outcome, 1)
+	go func() { outs <- s.Send(ctx, sub, request(sub, "msg_1", []byte(`{}`))) }()
+	<-arrived
+	canceled := time.Now()
+	cancel()
+	select {
+	case out := <-outs:
+		if out.Class != Retryable || out.Reason != ReasonCanceled {
+			t.Errorf("Send() = %+v, want retryable canceled", out)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send() still running 5s after its attempt was canceled")
+	}
+	select {
+	case at := <-ended:
+		if d := at.Sub(canceled); d > time.Second {
+			t.Errorf("the endpoint saw the request end %s after the cancel", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the endpoint's request still open 5s after its attempt was canceled")
+	}
+}
+
+// TestSendReadsALargeHead: an answer's head up to MaxResponseHeaderBytes
+// is read whole, however it compares with the buffer connections are
+// read through, and its headers come back as the endpoint sent them.
+func TestSendReadsALargeHead(t *testing.T) {
+	tests := []struct {
+		name string
+		pad  int // bytes of headers besides the usual
+	}{
+		{"small", 0},
+		{"beyond a read buffer", 20 << 10},
+		{"just under the cap", MaxResponseHeaderBytes - 1<<10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				for i := range tt.pad / 1000 {
+					w.Header().Set(fmt.Sprint("x-pad-", i), strings.Repeat("p", 980))
+				}
+				w.Header().Set("retry-after", "7")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "busy")
+			}))
+			t.Cleanup(srv.Close)
+			s := loopbackSender(t, SenderOptions{})
+			sub := compiled(t, srv.URL, nil)
+			out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
+			if out.Status != http.StatusServiceUnavailable || out.RetryAfter != 7*time.Second || string(out.Body) != "busy" {
+				t.Fatalf("Send() = %d, retry after %s, body %q: %v; want 503, 7s, busy", out.Status, out.RetryAfter, out.Body, out.Err)
+			}
+			if got := len(out.Header); got != tt.pad/1000+4 { // and Retry-After, Content-Type, Content-Length, Date
+				t.Errorf("%d headers, want %d: %v", got, tt.pad/1000+4, slices.Collect(maps.Keys(out.Header)))
+			}
+		})
+	}
+}
+
+// TestSendReusesConnections: a connection is used again once its answer
+// was read to the end, whatever its framing, and not when the endpoint
+// closes it or its body is too long to read to the end.
+func TestSendReusesConnections(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		conns   int32 // for 3 attempts
+	}{
+		{"no body", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }, 1},
+		{"a body of known length", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }, 1},
+		{"a body longer than the excerpt", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(bytes.Repeat([]byte("a"), 10<<10))
+		}, 1},
+		{"chunks", func(w http.ResponseWriter, _ *http.Request) {
+			for range 3 {
+				_, _ = io.WriteString(w, strings.Repeat("c", 3000))
+				w.(http.Flusher).Flush()
+			}
+		}, 1},
+		{"connection: close", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Connection", "close")
+			_, _ = io.WriteString(w, "bye")
+		}, 3},
+		{"connection: close, the body ending with it", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Connection", "close")
+			_, _ = io.WriteString(w, "b")
+			w.(http.Flusher).Flush() // no length: the body ends where the connection does
+			_, _ = io.WriteString(w, "ye")
+		}, 3},
+		{"a body too long to drain", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(bytes.Repeat([]byte("a"), 1<<20))
+		}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				tt.handler(w, r)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+			s := loopbackSender(t, SenderOptions{MaxResponseBytes: 100})
+			sub := compiled(t, srv.URL, nil)
+			for i := range 3 {
+				if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered || len(out.Body) > 100 {
+					t.Fatalf("attempt %d: %s %s, %d bytes of body: %v", i, out.Class, out.Reason, len(out.Body), out.Err)
+				}
+			}
+			if n := conns.Load(); n != tt.conns {
+				t.Errorf("%d connections for 3 attempts, want %d", n, tt.conns)
+			}
+		})
+	}
+}
+
+// TestSendKeepsMaxIdleConnsPerHost: once a burst of attempts to a host
+// is answered, the host keeps MaxIdleConnsPerHost connections open and
+// the rest are closed.
+func TestSendKeepsMaxIdleConnsPerHost(t *testing.T) {
+	const burst, keep = 5, 2
+	var arrived sync.WaitGroup
+	arrived.Add(burst)
+	var open atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived.Done()
+		arrived.Wait() // every attempt of the burst is on a connection of its own
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := loopbackSender(t, SenderOptions{MaxIdleConnsPerHost: keep})
+	sub := compiled(t, srv.URL, nil)
+	var sent sync.WaitGroup
+	for i := range burst {
+		sent.Go(func() {
+			if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
+				t.Errorf("Send() = %+v", out)
+			}
+		})
+	}
+	sent.Wait()
+	for deadline := time.Now().Add(5 * time.Second); open.Load() != keep && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != keep {
+		t.Errorf("%d connections open after a burst of %d, want %d", n, burst, keep)
 	}
 }

@@ -31,6 +31,9 @@ type Compiled struct {
 	// Endpoint is the parsed URL, which every attempt's request shares:
 	// it is never modified.
 	Endpoint *url.URL
+	// WireURL is Endpoint as a request's line and Host header carry it:
+	// without its fragment, its path escaped as net/url escapes it.
+	WireURL string
 	// Render renders the subscription's deliveries.
 	Render *payload.Compiled
 	// Credential authenticates its requests; nil when it has no auth.
@@ -60,6 +63,7 @@ func Compile(s Subscription) (*Compiled, error) {
 	var err error
 	if u, err := url.Parse(s.URL); err == nil {
 		c.Host, c.Endpoint = u.Host, u
+		c.WireURL = u.Scheme + "://" + u.Host + u.RequestURI()
 	}
 	c.Signer.Key, _ = credential.ParseKey(s.Secret)
 	for _, p := range s.PreviousSecrets {

@@ -1,0 +1,233 @@
+package delivery
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// wire posts attempts to plain-HTTP endpoints over fasthttp's HTTP/1.1
+// client, which spends about a third of the CPU per request that
+// net/http's does. HTTPS endpoints keep net/http, which negotiates
+// HTTP/2. wire is also the fasthttp.RoundTripper of its client: it holds
+// each attempt's connection itself, so that the attempt's context can
+// end it, and reads only the start of the answer.
+type wire struct {
+	client  fasthttp.Client
+	maxBody int
+	maxIdle int // connections a host keeps once its attempts are done
+}
+
+// Settings of the wire's client.
+const (
+	// wireIdle is how long a connection may stay idle in the pool, as
+	// net/http's IdleConnTimeout in NewSender.
+	wireIdle = 90 * time.Second
+	// wireTries bounds the tries of one attempt: each try after the
+	// first is on another pooled connection, after the one before turned
+	// out closed by the endpoint before it answered.
+	wireTries = 8
+	// wireDrain is how much of an answer's body beyond its excerpt is
+	// read so that the connection can be used again.
+	wireDrain = 64 << 10
+)
+
+func newWire(dialer *net.Dialer, maxBody int64, maxIdlePerHost int) *wire {
+	w := &wire{maxBody: int(maxBody), maxIdle: maxIdlePerHost}
+	w.client = fasthttp.Client{
+		Transport: w,
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			if timeout <= 0 || timeout > dialer.Timeout {
+				timeout = dialer.Timeout
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return dialer.DialContext(ctx, "tcp", addr)
+		},
+		// Attempts in flight to an endpoint are capped by its slots.
+		MaxConnsPerHost:     math.MaxInt32,
+		MaxIdleConnDuration: wireIdle,
+		// The most recently used connection is the least likely to have
+		// been closed by the endpoint in the meantime.
+		ConnPoolStrategy:          fasthttp.LIFO,
+		MaxIdemponentCallAttempts: wireTries,
+		// RoundTrip says which failures may be tried again; every one it
+		// says may, may.
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, true },
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		// An error never quotes what was sent or answered.
+		ConfigureClient: func(hc *fasthttp.HostClient) error { hc.SecureErrorLogMessage = true; return nil },
+	}
+	return w
+}
+
+// wireAttempt is what one attempt's request carries to RoundTrip: the
+// context that ends it, and the start of the answer's body it reads.
+type wireAttempt struct {
+	ctx     context.Context
+	excerpt []byte
+}
+
+type wireAttemptKey struct{}
+
+// post sends body with headers h to url (an http:// URL, written as its
+// request line is to carry it) and returns the answer's status, its
+// headers and the start of its body.
+func (w *wire) post(ctx context.Context, url string, h http.Header, body []byte) (*http.Response, []byte, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	req.Header.SetMethod(http.MethodPost)
+	// Names go out as h has them, and no Content-Type it lacks: as
+	// net/http sends them.
+	req.Header.DisableNormalizing()
+	req.Header.SetNoDefaultContentType(true)
+	for k, vs := range h {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	req.SetBodyRaw(body)
+	a := &wireAttempt{ctx: ctx}
+	req.SetUserValue(wireAttemptKey{}, a)
+	resp.StreamBody = true
+	if err := w.client.Do(req, resp); err != nil {
+		return nil, nil, err
+	}
+	return answer(resp), a.excerpt, nil
+}
+
+// answer is resp's status and headers as net/http has them.
+func answer(resp *fasthttp.Response) *http.Response {
+	out := &http.Response{StatusCode: resp.StatusCode(), Header: make(http.Header, resp.Header.Len())}
+	for k, v := range resp.Header.All() {
+		out.Header.Add(string(k), string(v))
+	}
+	return out
+}
+
+// RoundTrip makes one try of an attempt on a connection of hc's: it
+// writes the request, reads the answer's head and the start of its body,
+// and pools the connection again if the body was read to its end. The
+// attempt's deadline is the connection's, and its cancellation sets a
+// deadline past. A try may be made again (retry) only when it was on a
+// pooled connection that failed before any of the answer came, as
+// net/http's transport does for a request whose body it can send again.
+func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
+	a, _ := req.UserValue(wireAttemptKey{}).(*wireAttempt)
+	if a == nil {
+		return false, errors.New("delivery: a request without its attempt")
+	}
+	if err := a.ctx.Err(); err != nil {
+		return false, err
+	}
+	deadline, _ := a.ctx.Deadline()
+	cc, err := hc.AcquireConn(time.Until(deadline), false)
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	pooled := !cc.LastUseTime().IsZero()
+	if err := conn.SetDeadline(deadline); err != nil {
+		hc.CloseConn(cc)
+		return false, err
+	}
+	stop := context.AfterFunc(a.ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+	reuse := false
+	defer func() {
+		if stop() && reuse {
+			hc.ReleaseConn(cc)
+		} else {
+			hc.CloseConn(cc)
+		}
+	}()
+
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		return pooled && again(a.ctx, err), err
+	}
+
+	br := hc.AcquireReader(conn)
+	defer hc.ReleaseReader(br)
+	r := br
+	resp.Header.DisableNormalizing()
+	err = resp.ReadLimitBody(r, 0)
+	if _, small := errors.AsType[*fasthttp.ErrSmallBuffer](err); small {
+		// A head larger than the pooled buffer is read again through
+		// one as large as the cap on it; the connection goes with it.
+		head, _ := r.Peek(r.Buffered())
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), conn), MaxResponseHeaderBytes)
+		resp.Header.DisableNormalizing()
+		err = resp.ReadLimitBody(r, 0)
+	}
+	if err != nil {
+		return pooled && errors.Is(err, io.EOF) && again(a.ctx, err), err
+	}
+	a.excerpt, reuse = readStart(resp, w.maxBody)
+	// A head read through a buffer of its own leaves nothing to reuse;
+	// nor does a host with as many connections as it may keep idle.
+	reuse = reuse && !resp.ConnectionClose() && r == br && hc.ConnsCount() <= w.maxIdle
+	return false, nil
+}
+
+// readStart reads up to limit bytes of resp's streamed body, and drains
+// up to wireDrain bytes more; whole says the body was read to its end
+// and the connection is left where the next answer starts: not so for
+// a body that ends where its connection does (neither a length nor
+// chunks). Nothing is allocated for an answer without a body, such as a
+// 204.
+func readStart(resp *fasthttp.Response, limit int) (excerpt []byte, whole bool) {
+	body := resp.BodyStream()
+	if body == nil {
+		return nil, true
+	}
+	defer resp.CloseBodyStream() //nolint:errcheck // the body is only read
+	n := resp.Header.ContentLength()
+	if n == 0 {
+		return nil, true
+	}
+	if n < 0 || n > limit {
+		n = limit
+	}
+	b := make([]byte, n)
+	var m int
+	var err error
+	for m < n && err == nil {
+		var k int
+		k, err = body.Read(b[m:])
+		m += k
+	}
+	if err == nil {
+		_, err = io.CopyN(io.Discard, body, wireDrain)
+	}
+	// The stream ends with io.EOF only where the body does.
+	return b[:m], err == io.EOF && resp.Header.ContentLength() != -2
+}
+
+// again says whether a try that failed with err, before any of its
+// answer came, may be made again on another connection: not when the
+// attempt is over, nor when its time is.
+func again(ctx context.Context, err error) bool {
+	var timeout interface{ Timeout() bool }
+	return ctx.Err() == nil && !(errors.As(err, &timeout) && timeout.Timeout())
+}
+
+// aLongTimeAgo is a deadline that has passed: setting it on a connection
+// ends what is reading or writing on it.
+var aLongTimeAgo = time.Unix(1, 0)
