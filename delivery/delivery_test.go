@@ -251,6 +251,20 @@ func TestSendTarget(t *testing.T) {
 	}
 }
 
+// TestSendUnbuildableRequest: a rendered URL that does not parse makes
+// no request: a permanent failure that carries nothing it sent.
+func TestSendUnbuildableRequest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	sub := compiled(t, srv.URL, nil)
+	r := request(sub, "msg_1", []byte(`{}`))
+	r.URL = "http://[::1/orders"
+	out := loopbackSender(t, SenderOptions{}).Send(context.Background(), sub, r)
+	if out.Class != Permanent || out.Reason != ReasonBadRequest || out.Sent != nil || out.Err == nil || !strings.HasPrefix(out.Err.Error(), "build request: ") {
+		t.Errorf("Send() = %+v, want permanent %s with its cause and nothing sent", out, ReasonBadRequest)
+	}
+}
+
 // TestNewRequest checks that a request made without parsing the
 // subscription's URL again is the one NewRequestWithContext makes: same
 // target, length and body, read again by GetBody.

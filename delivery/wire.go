@@ -169,21 +169,28 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 	resp.Header.DisableNormalizing()
 	err = resp.ReadLimitBody(r, 0)
 	if _, small := errors.AsType[*fasthttp.ErrSmallBuffer](err); small {
-		// A head larger than the pooled buffer is read again through
-		// one as large as the cap on it; the connection goes with it.
-		head, _ := r.Peek(r.Buffered())
-		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), conn), MaxResponseHeaderBytes)
-		resp.Header.DisableNormalizing()
-		err = resp.ReadLimitBody(r, 0)
+		r, err = readLargeHead(br, conn, resp)
 	}
 	if err != nil {
 		return pooled && errors.Is(err, io.EOF) && again(a.ctx, err), err
 	}
 	a.excerpt, reuse = readStart(resp, w.maxBody)
 	// A head read through a buffer of its own leaves nothing to reuse;
-	// nor does a host with as many connections as it may keep idle.
-	reuse = reuse && !resp.ConnectionClose() && r == br && hc.ConnsCount() <= w.maxIdle
+	// nor does a host with as many idle connections as it may keep: its
+	// connections that no request of its holds (this one's request is
+	// still pending).
+	reuse = reuse && !resp.ConnectionClose() && r == br && hc.ConnsCount()-hc.PendingRequests() < w.maxIdle
 	return false, nil
+}
+
+// readLargeHead reads again, through a buffer as large as the cap on
+// it, the answer whose head did not fit br: the reader it returns goes
+// on with what br had read. The connection goes with that buffer.
+func readLargeHead(br *bufio.Reader, conn net.Conn, resp *fasthttp.Response) (*bufio.Reader, error) {
+	head, _ := br.Peek(br.Buffered())
+	r := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), conn), MaxResponseHeaderBytes)
+	resp.Header.DisableNormalizing()
+	return r, resp.ReadLimitBody(r, 0)
 }
 
 // readStart reads up to limit bytes of resp's streamed body, and drains
