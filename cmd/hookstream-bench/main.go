@@ -2,7 +2,9 @@
 // it runs a broker (kfake in process, or --brokers), Redis, a fast webhook
 // receiver and the real hookstream binary as a separate process, and in
 // the same run the raw ceiling: a plain Go client posting the same bodies
-// to the same receiver with the same concurrency.
+// to the same receiver with the same concurrency, in process and as a
+// process of its own, and fasthttp's client, which hookstream's plain-HTTP
+// deliveries go through, as a process of its own.
 //
 //	go run ./cmd/hookstream-bench --bin bin/hookstream --out bench.json
 package main
@@ -53,10 +55,11 @@ func main() {
 		client    = flag.String("client", "", "post the raw ceiling's requests to this URL and exit (the ceiling's client as a process of its own)")
 		clientN   = flag.Int("client-n", 0, "requests the client posts")
 		clientC   = flag.Int("client-conc", 128, "the client's concurrency")
+		clientF   = flag.Bool("client-fasthttp", false, "the client is fasthttp's rather than net/http's")
 	)
 	flag.Parse()
 	if *client != "" {
-		postAll(*client, *clientN, *clientC)
+		postAll(*client, *clientN, *clientC, *clientF)
 		return
 	}
 	dir, err := os.MkdirTemp("", "hookstream-bench-")

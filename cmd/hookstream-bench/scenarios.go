@@ -17,6 +17,7 @@ import (
 	"github.com/hookstream/hookstream/credential"
 	"github.com/hookstream/hookstream/payload"
 	"github.com/hookstream/hookstream/subscription"
+	"github.com/valyala/fasthttp"
 )
 
 // row is one line of the report.
@@ -74,9 +75,10 @@ func (b *bench) drain(n int) []row {
 	var rs []drainRound
 	for range rounds {
 		ceiling := b.rawCeiling(n/2, 128)
-		apart, apartCPU := b.rawCeilingApart(n/2, 128)
+		apart, apartCPU := b.rawCeilingApart(n/2, 128, false)
+		fast, fastCPU := b.rawCeilingApart(n/2, 128, true)
 		r := b.drainOnce(n)
-		r.ceiling, r.apart, r.apartCPU = ceiling, apart, apartCPU
+		r.ceiling, r.apart, r.apartCPU, r.fast, r.fastCPU = ceiling, apart, apartCPU, fast, fastCPU
 		rs = append(rs, r)
 	}
 	byRatio := slices.Clone(rs)
@@ -96,6 +98,8 @@ func (b *bench) drain(n int) []row {
 			Target: "—", Met: true},
 		{Scenario: "raw ceiling, the client a process of its own as hookstream is", Result: fmt.Sprintf("%.0f requests/s (the median round's); its process's CPU, start and exit included, beside hookstream's", mid.apart), Value: mid.apart, Unit: "requests/s",
 			Target: "—", Met: true, Deliveries: int64(n / 2), CPUSeconds: mid.apartCPU},
+		{Scenario: "raw ceiling, fasthttp's client a process of its own", Result: fmt.Sprintf("%.0f requests/s (the median round's); the drain is %.0f%% of it; its process's CPU, start and exit included", mid.fast, 100*mid.rate/mid.fast), Value: mid.fast, Unit: "requests/s",
+			Target: "—", Met: true, Deliveries: int64(n / 2), CPUSeconds: mid.fastCPU},
 		{Scenario: fmt.Sprintf("drain: %d events, 1 subscription", n), Result: fmt.Sprintf("%.0f deliveries/s = %.0f%% of the ceiling, %.0f%% of the ceiling with its client apart, the median of %d rounds (%s; in all %d signatures sampled, all valid; %.0f sent round the retry ladder)",
 			mid.rate, 100*ratio, 100*mid.rate/mid.apart, rounds, strings.Join(each, "; "), verified, retried),
 			Value: ratio, Unit: "ratio", Target: "≥ 70% of the ceiling, peak RSS ≤ 64 MB, ≤ 0.5 CPU s / 10k",
@@ -108,6 +112,7 @@ func (b *bench) drain(n int) []row {
 // and the drain itself.
 type drainRound struct {
 	ceiling, apart, apartCPU float64 // requests/s; the client apart's CPU s
+	fast, fastCPU            float64 // the same, fasthttp's client apart
 	rate, cpu, retried       float64 // deliveries/s, hookstream's CPU s, jobs sent round the retry ladder
 	rss, verified            int64   // hookstream's peak RSS, signatures the receiver verified
 }
@@ -141,17 +146,19 @@ func (b *bench) rawCeiling(n, conc int) float64 {
 	rc := newReceiver(false)
 	defer rc.close()
 	start := time.Now()
-	postAll(rc.srv.URL, n, conc)
+	postAll(rc.srv.URL, n, conc, false)
 	return float64(n) / time.Since(start).Seconds()
 }
 
 // rawCeilingApart is the raw ceiling with its client in a process of its
 // own, as hookstream is, timed at the receiver as the drain is, and the
-// CPU seconds that process spent (its start and exit included).
-func (b *bench) rawCeilingApart(n, conc int) (rate, cpu float64) {
+// CPU seconds that process spent (its start and exit included). With
+// fast, the client is fasthttp's, as hookstream's is for plain HTTP.
+func (b *bench) rawCeilingApart(n, conc int, fast bool) (rate, cpu float64) {
 	rc := newReceiver(false)
 	defer rc.close()
-	cmd := exec.Command(os.Args[0], "--client", rc.srv.URL, "--client-n", strconv.Itoa(n), "--client-conc", strconv.Itoa(conc))
+	cmd := exec.Command(os.Args[0], "--client", rc.srv.URL, "--client-n", strconv.Itoa(n), "--client-conc", strconv.Itoa(conc),
+		"--client-fasthttp="+strconv.FormatBool(fast))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	check(cmd.Run())
 	if got := rc.count.Load(); got != int64(n) {
@@ -162,36 +169,55 @@ func (b *bench) rawCeilingApart(n, conc int) (rate, cpu float64) {
 }
 
 // postAll posts n pre-signed envelopes of the bench's events to url with
-// conc concurrent clients.
-func postAll(url string, n, conc int) {
+// conc concurrent clients, through net/http's client or, with fast,
+// fasthttp's.
+func postAll(url string, n, conc int, fast bool) {
 	key, err := subscription.DecodeSecret(benchSecret)
 	check(err)
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}
-	client := &http.Client{Transport: tr}
-	defer tr.CloseIdleConnections()
+	var post func(id, ts, sig string, body []byte)
+	if fast {
+		client := &fasthttp.Client{MaxConnsPerHost: conc, NoDefaultUserAgentHeader: true}
+		defer client.CloseIdleConnections()
+		post = func(id, ts, sig string, body []byte) {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI(url)
+			req.Header.SetMethod(http.MethodPost)
+			req.Header.SetContentType("application/json")
+			req.Header.Set("webhook-id", id)
+			req.Header.Set("webhook-timestamp", ts)
+			req.Header.Set("webhook-signature", sig)
+			req.SetBodyRaw(body)
+			check(client.Do(req, resp))
+		}
+	} else {
+		tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}
+		client := &http.Client{Transport: tr}
+		defer tr.CloseIdleConnections()
+		post = func(id, ts, sig string, body []byte) {
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+			req.Header.Set("content-type", "application/json")
+			req.Header.Set("webhook-id", id)
+			req.Header.Set("webhook-timestamp", ts)
+			req.Header.Set("webhook-signature", sig)
+			resp, err := client.Do(req)
+			check(err)
+			resp.Body.Close()
+		}
+	}
 	var wg sync.WaitGroup
 	next := make(chan int, conc)
 	start := time.Now()
 	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				env := payload.Envelope{ID: fmt.Sprintf("msg_%d", i), Type: "order.failed", Timestamp: start,
 					SubscriptionID: "all", Data: event(i, "info", i, 0)}
 				body := env.AppendJSON(nil)
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("content-type", "application/json")
-				req.Header.Set("webhook-id", env.ID)
-				req.Header.Set("webhook-timestamp", fmt.Sprint(start.Unix()))
-				req.Header.Set("webhook-signature", credential.Sign(key, env.ID, start.Unix(), body))
-				resp, err := client.Do(req)
-				if err != nil {
-					check(err)
-				}
-				resp.Body.Close()
+				post(env.ID, fmt.Sprint(start.Unix()), credential.Sign(key, env.ID, start.Unix(), body), body)
 			}
-		}()
+		})
 	}
 	for i := range n {
 		next <- i
