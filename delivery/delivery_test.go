@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -136,34 +138,35 @@ func TestSendOutcomes(t *testing.T) {
 			<-r.Context().Done()
 		}, Retryable, "timeout", 0, 0},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(tt.handler)
-			t.Cleanup(srv.Close)
-			s := loopbackSender(t, SenderOptions{})
-			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(200 * time.Millisecond) })
-			out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
-			if out.Class != tt.class || out.Reason != tt.reason || out.Status != tt.status || out.RetryAfter != tt.retryAfter {
-				t.Errorf("Send() = %+v, want %s %s %d retry-after %s", out, tt.class, tt.reason, tt.status, tt.retryAfter)
-			}
-			if (out.Err == nil) != (tt.class == Delivered) {
-				t.Errorf("Err = %v for class %s", out.Err, out.Class)
-			}
-			// A failed attempt carries what it sent; a delivered one only
-			// for a sender that keeps them.
-			if (out.Sent == nil) != (tt.class == Delivered) {
-				t.Errorf("Sent = %+v for class %s", out.Sent, out.Class)
-			} else if out.Sent != nil && (out.Sent.Method != "POST" || out.Sent.URL != srv.URL || string(out.Sent.Body) != `{}` ||
-				out.Sent.Header.Get("Webhook-Id") != "msg_1") {
-				t.Errorf("Sent = %+v", out.Sent)
-			}
-			if tt.class == Delivered {
-				keep := loopbackSender(t, SenderOptions{KeepDelivered: true})
-				if out := keep.Send(context.Background(), sub, request(sub, "msg_2", []byte(`{}`))); out.Sent == nil || out.Sent.Header.Get("Webhook-Id") != "msg_2" {
-					t.Errorf("KeepDelivered: Sent = %+v", out.Sent)
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				srv := serve(t, scheme, tt.handler, nil)
+				s := senderFor(t, srv, SenderOptions{})
+				sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(200 * time.Millisecond) })
+				out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
+				if out.Class != tt.class || out.Reason != tt.reason || out.Status != tt.status || out.RetryAfter != tt.retryAfter {
+					t.Errorf("Send() = %+v, want %s %s %d retry-after %s", out, tt.class, tt.reason, tt.status, tt.retryAfter)
 				}
-			}
-		})
+				if (out.Err == nil) != (tt.class == Delivered) {
+					t.Errorf("Err = %v for class %s", out.Err, out.Class)
+				}
+				// A failed attempt carries what it sent; a delivered one only
+				// for a sender that keeps them.
+				if (out.Sent == nil) != (tt.class == Delivered) {
+					t.Errorf("Sent = %+v for class %s", out.Sent, out.Class)
+				} else if out.Sent != nil && (out.Sent.Method != "POST" || out.Sent.URL != srv.URL || string(out.Sent.Body) != `{}` ||
+					out.Sent.Header.Get("Webhook-Id") != "msg_1") {
+					t.Errorf("Sent = %+v", out.Sent)
+				}
+				if tt.class == Delivered {
+					keep := senderFor(t, srv, SenderOptions{KeepDelivered: true})
+					if out := keep.Send(context.Background(), sub, request(sub, "msg_2", []byte(`{}`))); out.Sent == nil || out.Sent.Header.Get("Webhook-Id") != "msg_2" {
+						t.Errorf("KeepDelivered: Sent = %+v", out.Sent)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -327,34 +330,42 @@ func TestSendConnectionRefused(t *testing.T) {
 }
 
 func TestSendHeadersAndSignature(t *testing.T) {
-	var got http.Header
-	var body []byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Header.Clone()
-		body = make([]byte, r.ContentLength)
-		_, _ = r.Body.Read(body)
-	}))
-	t.Cleanup(srv.Close)
-	sub := compiled(t, srv.URL, func(s *subscription.Subscription) {
-		s.Headers = map[string]string{"Authorization": "Bearer t0k3n", "x-team": "payments"}
-	})
-	s := loopbackSender(t, SenderOptions{UserAgent: "hookstream/1.2.3"})
-	sent := []byte(`{"id":"msg_abc","data":{}}`)
-	if out := s.Send(context.Background(), sub, request(sub, "msg_abc", sent)); out.Class != Delivered {
-		t.Fatalf("Send() = %+v", out)
-	}
-	for k, want := range map[string]string{
-		"Content-Type": "application/json", "User-Agent": "hookstream/1.2.3", "Webhook-Id": "msg_abc",
-		"Authorization": "Bearer t0k3n", "X-Team": "payments",
-		"Accept-Encoding": "", // only the start of an answer is read
-	} {
-		if got.Get(k) != want {
-			t.Errorf("header %s = %q, want %q", k, got.Get(k), want)
-		}
-	}
-	wh, _ := standardwebhooks.NewWebhook(vectorSecret)
-	if err := wh.Verify(body, got); err != nil {
-		t.Errorf("reference verifier rejects the delivery: %v", err)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			var got http.Header
+			var body []byte
+			srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+				got = r.Header.Clone()
+				body, _ = io.ReadAll(r.Body)
+			}, nil)
+			sub := compiled(t, srv.URL, func(s *subscription.Subscription) {
+				s.Headers = map[string]string{"Authorization": "Bearer t0k3n", "x-team": "payments"}
+			})
+			s := senderFor(t, srv, SenderOptions{UserAgent: "hookstream/1.2.3"})
+			sent := []byte(`{"id":"msg_abc","data":{}}`)
+			if out := s.Send(context.Background(), sub, request(sub, "msg_abc", sent)); out.Class != Delivered {
+				t.Fatalf("Send() = %+v", out)
+			}
+			for k, want := range map[string]string{
+				"Content-Type": "application/json", "User-Agent": "hookstream/1.2.3", "Webhook-Id": "msg_abc",
+				"Authorization": "Bearer t0k3n", "X-Team": "payments", "Content-Length": fmt.Sprint(len(sent)),
+				"Accept-Encoding": "", // only the start of an answer is read
+			} {
+				if got.Get(k) != want {
+					t.Errorf("header %s = %q, want %q", k, got.Get(k), want)
+				}
+			}
+			// Nothing else goes out, whichever client sends it.
+			names := slices.Sorted(maps.Keys(got))
+			want := []string{"Authorization", "Content-Length", "Content-Type", "User-Agent", "Webhook-Id", "Webhook-Signature", "Webhook-Timestamp", "X-Team"}
+			if !slices.Equal(names, want) {
+				t.Errorf("headers %v, want %v", names, want)
+			}
+			wh, _ := standardwebhooks.NewWebhook(vectorSecret)
+			if err := wh.Verify(body, got); err != nil {
+				t.Errorf("reference verifier rejects the delivery: %v", err)
+			}
+		})
 	}
 }
 

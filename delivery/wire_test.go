@@ -19,6 +19,53 @@ import (
 	"github.com/hookstream/hookstream/subscription"
 )
 
+// schemes are the two ways an attempt reaches its endpoint: plain HTTP
+// over the wire's fasthttp client, HTTPS over net/http. Each test of what
+// an attempt does on the wire runs over both.
+var schemes = []string{"http", "https"}
+
+// serve starts a test server of scheme with handler h, set up by setup
+// first when it is not nil.
+func serve(t *testing.T, scheme string, h http.HandlerFunc, setup func(*httptest.Server)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	if setup != nil {
+		setup(srv)
+	}
+	if scheme == "https" {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// senderFor is a loopback sender that trusts srv's certificate.
+func senderFor(t *testing.T, srv *httptest.Server, opts SenderOptions) *Sender {
+	t.Helper()
+	s := loopbackSender(t, opts)
+	if srv.TLS != nil {
+		s.transport.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	}
+	return s
+}
+
+// countConns makes srv count the connections it opens, and those open.
+func countConns(opened, open *atomic.Int32) func(*httptest.Server) {
+	return func(srv *httptest.Server) {
+		srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				opened.Add(1)
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+			}
+		}
+	}
+}
+
 // TestSendReadsOnlyTheStartOfAnAnswer: an answer's body, however large,
 // is read for its first MaxResponseBytes and does not change the
 // attempt's outcome.
@@ -32,24 +79,25 @@ func TestSendReadsOnlyTheStartOfAnAnswer(t *testing.T) {
 		{"delivered", http.StatusOK, Delivered},
 		{"refused", http.StatusInternalServerError, Retryable},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.WriteHeader(tt.status)
-				_, _ = w.Write(big)
-			}))
-			t.Cleanup(srv.Close)
-			s := loopbackSender(t, SenderOptions{MaxResponseBytes: 100})
-			sub := compiled(t, srv.URL, nil)
-			out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
-			if out.Class != tt.class || out.Status != tt.status {
-				t.Fatalf("Send() = %s %d, want %s %d: %v", out.Class, out.Status, tt.class, tt.status, out.Err)
-			}
-			if string(out.Body) != string(big[:100]) {
-				t.Errorf("body excerpt of %d bytes, want the first 100", len(out.Body))
-			}
-		})
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					w.WriteHeader(tt.status)
+					_, _ = w.Write(big)
+				}, nil)
+				s := senderFor(t, srv, SenderOptions{MaxResponseBytes: 100})
+				sub := compiled(t, srv.URL, nil)
+				out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
+				if out.Class != tt.class || out.Status != tt.status {
+					t.Fatalf("Send() = %s %d, want %s %d: %v", out.Class, out.Status, tt.class, tt.status, out.Err)
+				}
+				if string(out.Body) != string(big[:100]) {
+					t.Errorf("body excerpt of %d bytes, want the first 100", len(out.Body))
+				}
+			})
+		}
 	}
 }
 
@@ -58,29 +106,29 @@ func TestSendReadsOnlyTheStartOfAnAnswer(t *testing.T) {
 // own, delivered at the first try, not a failure that goes round the
 // retry ladder.
 func TestSendOutlivesAnEndpointsIdleTimeout(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	srv.Config.IdleTimeout = 50 * time.Millisecond
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	s := loopbackSender(t, SenderOptions{})
-	sub := compiled(t, srv.URL, nil)
-	for i := range 3 {
-		if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered {
-			t.Fatalf("attempt %d after the endpoint closed the idle connection: %s %s: %v", i, out.Class, out.Reason, out.Err)
-		}
-		time.Sleep(200 * time.Millisecond) // past the endpoint's idle timeout
-	}
-	if n := conns.Load(); n != 3 {
-		t.Errorf("%d connections for 3 attempts each after the last closed, want 3", n)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			var opened, open atomic.Int32
+			count := countConns(&opened, &open)
+			srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusNoContent)
+			}, func(srv *httptest.Server) {
+				srv.Config.IdleTimeout = 50 * time.Millisecond
+				count(srv)
+			})
+			s := senderFor(t, srv, SenderOptions{})
+			sub := compiled(t, srv.URL, nil)
+			for i := range 3 {
+				if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered {
+					t.Fatalf("attempt %d after the endpoint closed the idle connection: %s %s: %v", i, out.Class, out.Reason, out.Err)
+				}
+				time.Sleep(200 * time.Millisecond) // past the endpoint's idle timeout
+			}
+			if n := opened.Load(); n != 3 {
+				t.Errorf("%d connections for 3 attempts each after the last closed, want 3", n)
+			}
+		})
 	}
 }
 
@@ -89,25 +137,26 @@ func TestSendOutlivesAnEndpointsIdleTimeout(t *testing.T) {
 // included. (A subscription's URL carries no user info: Compile refuses
 // it.)
 func TestSendKeepsThePath(t *testing.T) {
-	var got atomic.Value
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Store(r.RequestURI) }))
-	t.Cleanup(srv.Close)
 	tests := []struct{ name, path string }{
 		{"dot segments and doubled slashes", "/a/./b/../c//d?x=%2F&y=a+b"},
 		{"an escaped slash", "/orders%2F42/"},
 		{"an escaped dot segment", "/a/%2e%2e/b"},
 	}
-	s := loopbackSender(t, SenderOptions{})
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sub := compiled(t, srv.URL+tt.path, nil)
-			if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered {
-				t.Fatalf("Send() = %+v", out)
-			}
-			if g := got.Load(); g != tt.path {
-				t.Errorf("the endpoint saw %v, want %s", g, tt.path)
-			}
-		})
+	for _, scheme := range schemes {
+		var got atomic.Value
+		srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) { got.Store(r.RequestURI) }, nil)
+		s := senderFor(t, srv, SenderOptions{})
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				sub := compiled(t, srv.URL+tt.path, nil)
+				if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered {
+					t.Fatalf("Send() = %+v", out)
+				}
+				if g := got.Load(); g != tt.path {
+					t.Errorf("the endpoint saw %v, want %s", g, tt.path)
+				}
+			})
+		}
 	}
 }
 
@@ -116,37 +165,40 @@ func TestSendKeepsThePath(t *testing.T) {
 // endpoint: nothing is left running on the connection until the
 // attempt's timeout.
 func TestSendEndsACanceledAttemptsConnection(t *testing.T) {
-	arrived, ended := make(chan struct{}), make(chan time.Time, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		close(arrived)
-		<-r.Context().Done()
-		ended <- time.Now()
-	}))
-	t.Cleanup(srv.Close)
-	s := loopbackSender(t, SenderOptions{})
-	sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(time.Minute) })
-	ctx, cancel := context.WithCancel(context.Background())
-	outs := make(chan Outcome, 1)
-	go func() { outs <- s.Send(ctx, sub, request(sub, "msg_1", []byte(`{}`))) }()
-	<-arrived
-	canceled := time.Now()
-	cancel()
-	select {
-	case out := <-outs:
-		if out.Class != Retryable || out.Reason != ReasonCanceled {
-			t.Errorf("Send() = %+v, want retryable canceled", out)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Send() still running 5s after its attempt was canceled")
-	}
-	select {
-	case at := <-ended:
-		if d := at.Sub(canceled); d > time.Second {
-			t.Errorf("the endpoint saw the request end %s after the cancel", d)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the endpoint's request still open 5s after its attempt was canceled")
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			arrived, ended := make(chan struct{}), make(chan time.Time, 1)
+			srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				close(arrived)
+				<-r.Context().Done()
+				ended <- time.Now()
+			}, nil)
+			s := senderFor(t, srv, SenderOptions{})
+			sub := compiled(t, srv.URL, func(s *subscription.Subscription) { s.Timeout = subscription.Duration(time.Minute) })
+			ctx, cancel := context.WithCancel(context.Background())
+			outs := make(chan Outcome, 1)
+			go func() { outs <- s.Send(ctx, sub, request(sub, "msg_1", []byte(`{}`))) }()
+			<-arrived
+			canceled := time.Now()
+			cancel()
+			select {
+			case out := <-outs:
+				if out.Class != Retryable || out.Reason != ReasonCanceled {
+					t.Errorf("Send() = %+v, want retryable canceled", out)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Send() still running 5s after its attempt was canceled")
+			}
+			select {
+			case at := <-ended:
+				if d := at.Sub(canceled); d > time.Second {
+					t.Errorf("the endpoint saw the request end %s after the cancel", d)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the endpoint's request still open 5s after its attempt was canceled")
+			}
+		})
 	}
 }
 
@@ -162,28 +214,29 @@ func TestSendReadsALargeHead(t *testing.T) {
 		{"beyond a read buffer", 20 << 10},
 		{"just under the cap", MaxResponseHeaderBytes - 1<<10},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				for i := range tt.pad / 1000 {
-					w.Header().Set(fmt.Sprint("x-pad-", i), strings.Repeat("p", 980))
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					for i := range tt.pad / 1000 {
+						w.Header().Set(fmt.Sprint("x-pad-", i), strings.Repeat("p", 980))
+					}
+					w.Header().Set("retry-after", "7")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = io.WriteString(w, "busy")
+				}, nil)
+				s := senderFor(t, srv, SenderOptions{})
+				sub := compiled(t, srv.URL, nil)
+				out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
+				if out.Status != http.StatusServiceUnavailable || out.RetryAfter != 7*time.Second || string(out.Body) != "busy" {
+					t.Fatalf("Send() = %d, retry after %s, body %q: %v; want 503, 7s, busy", out.Status, out.RetryAfter, out.Body, out.Err)
 				}
-				w.Header().Set("retry-after", "7")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = io.WriteString(w, "busy")
-			}))
-			t.Cleanup(srv.Close)
-			s := loopbackSender(t, SenderOptions{})
-			sub := compiled(t, srv.URL, nil)
-			out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`)))
-			if out.Status != http.StatusServiceUnavailable || out.RetryAfter != 7*time.Second || string(out.Body) != "busy" {
-				t.Fatalf("Send() = %d, retry after %s, body %q: %v; want 503, 7s, busy", out.Status, out.RetryAfter, out.Body, out.Err)
-			}
-			if got := len(out.Header); got != tt.pad/1000+4 { // and Retry-After, Content-Type, Content-Length, Date
-				t.Errorf("%d headers, want %d: %v", got, tt.pad/1000+4, slices.Collect(maps.Keys(out.Header)))
-			}
-		})
+				if got := len(out.Header); got != tt.pad/1000+4 { // and Retry-After, Content-Type, Content-Length, Date
+					t.Errorf("%d headers, want %d: %v", got, tt.pad/1000+4, slices.Collect(maps.Keys(out.Header)))
+				}
+			})
+		}
 	}
 }
 
@@ -221,31 +274,26 @@ func TestSendReusesConnections(t *testing.T) {
 			_, _ = w.Write(bytes.Repeat([]byte("a"), 1<<20))
 		}, 3},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var conns atomic.Int32
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				tt.handler(w, r)
-			}))
-			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-				if st == http.StateNew {
-					conns.Add(1)
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				var opened, open atomic.Int32
+				srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					tt.handler(w, r)
+				}, countConns(&opened, &open))
+				s := senderFor(t, srv, SenderOptions{MaxResponseBytes: 100})
+				sub := compiled(t, srv.URL, nil)
+				for i := range 3 {
+					if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered || len(out.Body) > 100 {
+						t.Fatalf("attempt %d: %s %s, %d bytes of body: %v", i, out.Class, out.Reason, len(out.Body), out.Err)
+					}
 				}
-			}
-			srv.Start()
-			t.Cleanup(srv.Close)
-			s := loopbackSender(t, SenderOptions{MaxResponseBytes: 100})
-			sub := compiled(t, srv.URL, nil)
-			for i := range 3 {
-				if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered || len(out.Body) > 100 {
-					t.Fatalf("attempt %d: %s %s, %d bytes of body: %v", i, out.Class, out.Reason, len(out.Body), out.Err)
+				if n := opened.Load(); n != tt.conns {
+					t.Errorf("%d connections for 3 attempts, want %d", n, tt.conns)
 				}
-			}
-			if n := conns.Load(); n != tt.conns {
-				t.Errorf("%d connections for 3 attempts, want %d", n, tt.conns)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -254,40 +302,34 @@ func TestSendReusesConnections(t *testing.T) {
 // the rest are closed.
 func TestSendKeepsMaxIdleConnsPerHost(t *testing.T) {
 	const burst, keep = 5, 2
-	var arrived sync.WaitGroup
-	arrived.Add(burst)
-	var open atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		arrived.Done()
-		arrived.Wait() // every attempt of the burst is on a connection of its own
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			open.Add(-1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	s := loopbackSender(t, SenderOptions{MaxIdleConnsPerHost: keep})
-	sub := compiled(t, srv.URL, nil)
-	var sent sync.WaitGroup
-	for i := range burst {
-		sent.Go(func() {
-			if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
-				t.Errorf("Send() = %+v", out)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			var arrived sync.WaitGroup
+			arrived.Add(burst)
+			var opened, open atomic.Int32
+			srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				arrived.Done()
+				arrived.Wait() // every attempt of the burst is on a connection of its own
+				w.WriteHeader(http.StatusNoContent)
+			}, countConns(&opened, &open))
+			s := senderFor(t, srv, SenderOptions{MaxIdleConnsPerHost: keep})
+			sub := compiled(t, srv.URL, nil)
+			var sent sync.WaitGroup
+			for i := range burst {
+				sent.Go(func() {
+					if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
+						t.Errorf("Send() = %+v", out)
+					}
+				})
+			}
+			sent.Wait()
+			for deadline := time.Now().Add(5 * time.Second); open.Load() != keep && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := open.Load(); n != keep {
+				t.Errorf("%d connections open after a burst of %d, want %d", n, burst, keep)
 			}
 		})
-	}
-	sent.Wait()
-	for deadline := time.Now().Add(5 * time.Second); open.Load() != keep && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := open.Load(); n != keep {
-		t.Errorf("%d connections open after a burst of %d, want %d", n, burst, keep)
 	}
 }
