@@ -1,5 +1,5 @@
 // Package delivery sends webhooks over HTTP: it posts a rendered, signed
-// request through one pooled transport behind a network guard, per-endpoint
+// request through pooled connections behind a network guard, per-endpoint
 // circuit breakers, slots and rate limits, and classifies the outcome.
 // What a delivery looks like is package payload's; where a failed one
 // goes next is package retry's.
@@ -79,23 +79,25 @@ type SenderOptions struct {
 }
 
 // Sender posts signed webhooks. It is safe for concurrent use; one Sender
-// and its connection pool serve every subscription.
+// and its connection pools serve every subscription.
 type Sender struct {
-	// transport sends attempts. They go to it, not through an
-	// http.Client: redirects are answered, not followed, so a client
-	// would only copy every request's headers for redirects it never
-	// makes, and wrap its errors with the URL, which may hold a secret.
-	transport *http.Transport
 	// wire sends the POSTs of attempts to plain-HTTP endpoints' own URLs.
-	wire     *wire
-	client   *http.Client // token requests
-	ua       string
-	maxBody  int64
-	breakers *breakers
-	inFlight *endpointSlots
-	limiter  *Limiter
-	hostRate RateLimit
-	rateWait time.Duration
+	wire *wire
+	// transport sends the other attempts: to HTTPS endpoints, and those
+	// whose payload set a method or URL of its own. They go to it, not
+	// through an http.Client: redirects are answered, not followed, so a
+	// client would only copy every request's headers for redirects it
+	// never makes, and wrap its errors with the URL, which may hold a
+	// secret.
+	transport *http.Transport
+	client    *http.Client // token requests
+	ua        string
+	maxBody   int64
+	breakers  *breakers
+	inFlight  *endpointSlots
+	limiter   *Limiter
+	hostRate  RateLimit
+	rateWait  time.Duration
 	// slowdownFor is how long a 429 lowers an endpoint's pace.
 	slowdownFor time.Duration
 	tokens      *credential.Tokens

@@ -9,21 +9,22 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // wire posts attempts to plain-HTTP endpoints over fasthttp's HTTP/1.1
-// client, which spends about a third of the CPU per request that
-// net/http's does. HTTPS endpoints keep net/http, which negotiates
+// client, which spends much less CPU per request than net/http's (see
+// BENCHMARKS.md). HTTPS endpoints keep net/http, which negotiates
 // HTTP/2. wire is also the fasthttp.RoundTripper of its client: it holds
 // each attempt's connection itself, so that the attempt's context can
 // end it, and reads only the start of the answer.
 type wire struct {
 	client  fasthttp.Client
 	maxBody int
-	maxIdle int // connections a host keeps once its attempts are done
+	idle    idleConns
 }
 
 // Settings of the wire's client.
@@ -40,8 +41,12 @@ const (
 	wireDrain = 64 << 10
 )
 
+// newWire returns a wire that dials through dialer, reads up to maxBody
+// bytes of an answer's body, and keeps up to maxIdlePerHost idle
+// connections to a host and four times as many in all, as NewSender's
+// net/http transport does.
 func newWire(dialer *net.Dialer, maxBody int64, maxIdlePerHost int) *wire {
-	w := &wire{maxBody: int(maxBody), maxIdle: maxIdlePerHost}
+	w := &wire{maxBody: int(maxBody), idle: idleConns{perHost: maxIdlePerHost, total: 4 * maxIdlePerHost}}
 	w.client = fasthttp.Client{
 		Transport: w,
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
@@ -50,7 +55,11 @@ func newWire(dialer *net.Dialer, maxBody int64, maxIdlePerHost int) *wire {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			return dialer.DialContext(ctx, "tcp", addr)
+			c, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return &wireConn{Conn: c, host: addr, idle: &w.idle}, nil
 		},
 		// Attempts in flight to an endpoint are capped by its slots.
 		MaxConnsPerHost:     math.MaxInt32,
@@ -139,6 +148,9 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 	}
 	conn := cc.Conn()
 	pooled := !cc.LastUseTime().IsZero()
+	if pooled {
+		w.idle.taken(conn)
+	}
 	if err := conn.SetDeadline(deadline); err != nil {
 		hc.CloseConn(cc)
 		return false, err
@@ -146,7 +158,7 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 	stop := context.AfterFunc(a.ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
 	reuse := false
 	defer func() {
-		if stop() && reuse {
+		if stop() && reuse && w.idle.keep(conn) {
 			hc.ReleaseConn(cc)
 		} else {
 			hc.CloseConn(cc)
@@ -175,11 +187,8 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 		return pooled && errors.Is(err, io.EOF) && again(a.ctx, err), err
 	}
 	a.excerpt, reuse = readStart(resp, w.maxBody)
-	// A head read through a buffer of its own leaves nothing to reuse;
-	// nor does a host with as many idle connections as it may keep: its
-	// connections that no request of its holds (this one's request is
-	// still pending).
-	reuse = reuse && !resp.ConnectionClose() && r == br && hc.ConnsCount()-hc.PendingRequests() < w.maxIdle
+	// A head read through a buffer of its own leaves nothing to reuse.
+	reuse = reuse && !resp.ConnectionClose() && r == br
 	return false, nil
 }
 
@@ -233,6 +242,76 @@ func readStart(resp *fasthttp.Response, limit int) (excerpt []byte, whole bool) 
 func again(ctx context.Context, err error) bool {
 	var timeout interface{ Timeout() bool }
 	return ctx.Err() == nil && !(errors.As(err, &timeout) && timeout.Timeout())
+}
+
+// idleConns counts the wire's idle connections, by host and in all, so
+// that its pool keeps no more than its caps: fasthttp keeps every
+// connection a request hands back until it has been idle for wireIdle.
+type idleConns struct {
+	perHost, total int
+
+	mu    sync.Mutex
+	hosts map[string]int // idle connections by host; a host with none has no entry
+	all   int
+}
+
+// wireConn is a connection of the wire's, which knows its host and
+// whether it is idle in the pool.
+type wireConn struct {
+	net.Conn
+	host string
+	idle *idleConns
+	in   bool // idle in the pool; under idle.mu
+}
+
+// keep says whether conn, done with, may go back to the pool, and counts
+// it idle when it may.
+func (ic *idleConns) keep(conn net.Conn) bool {
+	c, ok := conn.(*wireConn)
+	if !ok {
+		return false
+	}
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.hosts[c.host] >= ic.perHost || ic.all >= ic.total {
+		return false
+	}
+	if ic.hosts == nil {
+		ic.hosts = make(map[string]int)
+	}
+	ic.hosts[c.host]++
+	ic.all++
+	c.in = true
+	return true
+}
+
+// taken counts conn, from the pool, busy again.
+func (ic *idleConns) taken(conn net.Conn) {
+	if c, ok := conn.(*wireConn); ok {
+		ic.mu.Lock()
+		ic.leaveLocked(c)
+		ic.mu.Unlock()
+	}
+}
+
+func (ic *idleConns) leaveLocked(c *wireConn) {
+	if !c.in {
+		return
+	}
+	c.in = false
+	ic.all--
+	if ic.hosts[c.host]--; ic.hosts[c.host] == 0 {
+		delete(ic.hosts, c.host)
+	}
+}
+
+// Close closes c, which no longer counts as idle if it was: the pool
+// closes the connections idle for longer than wireIdle.
+func (c *wireConn) Close() error {
+	c.idle.mu.Lock()
+	c.idle.leaveLocked(c)
+	c.idle.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // aLongTimeAgo is a deadline that has passed: setting it on a connection

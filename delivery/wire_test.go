@@ -134,13 +134,16 @@ func TestSendOutlivesAnEndpointsIdleTimeout(t *testing.T) {
 
 // TestSendKeepsThePath: the request line carries the subscription's
 // path and query as written, dot segments, doubled slashes and escapes
-// included. (A subscription's URL carries no user info: Compile refuses
+// included, as net/url writes them. (A subscription's URL carries no user info: Compile refuses
 // it.)
 func TestSendKeepsThePath(t *testing.T) {
-	tests := []struct{ name, path string }{
-		{"dot segments and doubled slashes", "/a/./b/../c//d?x=%2F&y=a+b"},
-		{"an escaped slash", "/orders%2F42/"},
-		{"an escaped dot segment", "/a/%2e%2e/b"},
+	tests := []struct{ name, path, want string }{
+		{"dot segments and doubled slashes", "/a/./b/../c//d?x=%2F&y=a+b", "/a/./b/../c//d?x=%2F&y=a+b"},
+		{"an escaped slash", "/orders%2F42/", "/orders%2F42/"},
+		{"an escaped dot segment", "/a/%2e%2e/b", "/a/%2e%2e/b"},
+		{"a fragment, which stays home", "/hook?x=1#part", "/hook?x=1"},
+		{"a letter beyond ASCII, escaped", "/café?q=é", "/caf%C3%A9?q=é"},
+		{"no path", "", "/"},
 	}
 	for _, scheme := range schemes {
 		var got atomic.Value
@@ -152,8 +155,8 @@ func TestSendKeepsThePath(t *testing.T) {
 				if out := s.Send(context.Background(), sub, request(sub, "msg_1", []byte(`{}`))); out.Class != Delivered {
 					t.Fatalf("Send() = %+v", out)
 				}
-				if g := got.Load(); g != tt.path {
-					t.Errorf("the endpoint saw %v, want %s", g, tt.path)
+				if g := got.Load(); g != tt.want {
+					t.Errorf("the endpoint saw %v, want %s", g, tt.want)
 				}
 			})
 		}
@@ -306,11 +309,13 @@ func TestSendKeepsMaxIdleConnsPerHost(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			var arrived sync.WaitGroup
 			arrived.Add(burst)
-			var opened, open atomic.Int32
+			var opened, open, requests atomic.Int32
 			srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
-				arrived.Done()
-				arrived.Wait() // every attempt of the burst is on a connection of its own
+				if requests.Add(1) <= burst {
+					arrived.Done()
+					arrived.Wait() // every attempt of the burst is on a connection of its own
+				}
 				w.WriteHeader(http.StatusNoContent)
 			}, countConns(&opened, &open))
 			s := senderFor(t, srv, SenderOptions{MaxIdleConnsPerHost: keep})
@@ -329,6 +334,68 @@ func TestSendKeepsMaxIdleConnsPerHost(t *testing.T) {
 			}
 			if n := open.Load(); n != keep {
 				t.Errorf("%d connections open after a burst of %d, want %d", n, burst, keep)
+			}
+			// The connections kept are used again, and kept again.
+			for i := range 3 {
+				if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_again_", i), []byte(`{}`))); out.Class != Delivered {
+					t.Fatalf("Send() = %+v", out)
+				}
+			}
+			if n, m := open.Load(), opened.Load(); n != keep || m != burst {
+				t.Errorf("after 3 more attempts: %d connections open, %d opened in all; want %d and %d", n, m, keep, burst)
+			}
+			// The wire's count of idle connections follows those the pool
+			// closes.
+			s.Close()
+			s.wire.idle.mu.Lock()
+			idle := s.wire.idle.all
+			s.wire.idle.mu.Unlock()
+			if idle != 0 {
+				t.Errorf("%d connections counted idle after the pool closed them all", idle)
+			}
+		})
+	}
+}
+
+// TestSendKeepsMaxIdleConnsInAll: the idle connections of every host
+// together are capped too (at four times the cap of one, which this test
+// lowers to 3).
+func TestSendKeepsMaxIdleConnsInAll(t *testing.T) {
+	const burst, perHost, total = 5, 2, 3
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			var open atomic.Int32
+			var opened [2]atomic.Int32
+			var srvs [2]*httptest.Server
+			for i := range srvs {
+				var arrived sync.WaitGroup
+				arrived.Add(burst)
+				srvs[i] = serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					arrived.Done()
+					arrived.Wait()
+					w.WriteHeader(http.StatusNoContent)
+				}, countConns(&opened[i], &open))
+			}
+			s := senderFor(t, srvs[0], SenderOptions{MaxIdleConnsPerHost: perHost})
+			s.wire.idle.total, s.transport.MaxIdleConns = total, total // the test servers share one certificate
+			for _, srv := range srvs {
+				sub := compiled(t, srv.URL, nil)
+				var sent sync.WaitGroup
+				for i := range burst {
+					sent.Go(func() {
+						if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
+							t.Errorf("Send() = %+v", out)
+						}
+					})
+				}
+				sent.Wait()
+			}
+			for deadline := time.Now().Add(5 * time.Second); open.Load() != total && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := open.Load(); n != total {
+				t.Errorf("%d connections open after bursts of %d to 2 hosts, want %d", n, burst, total)
 			}
 		})
 	}
