@@ -307,32 +307,12 @@ func TestSendKeepsMaxIdleConnsPerHost(t *testing.T) {
 	const burst, keep = 5, 2
 	for _, scheme := range schemes {
 		t.Run(scheme, func(t *testing.T) {
-			var arrived sync.WaitGroup
-			arrived.Add(burst)
-			var opened, open, requests atomic.Int32
-			srv := serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				if requests.Add(1) <= burst {
-					arrived.Done()
-					arrived.Wait() // every attempt of the burst is on a connection of its own
-				}
-				w.WriteHeader(http.StatusNoContent)
-			}, countConns(&opened, &open))
+			var opened, open atomic.Int32
+			srv := serve(t, scheme, burstServer(burst), countConns(&opened, &open))
 			s := senderFor(t, srv, SenderOptions{MaxIdleConnsPerHost: keep})
 			sub := compiled(t, srv.URL, nil)
-			var sent sync.WaitGroup
-			for i := range burst {
-				sent.Go(func() {
-					if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
-						t.Errorf("Send() = %+v", out)
-					}
-				})
-			}
-			sent.Wait()
-			for deadline := time.Now().Add(5 * time.Second); open.Load() != keep && time.Now().Before(deadline); {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if n := open.Load(); n != keep {
+			sendBurst(t, s, sub, burst)
+			if n := settled(&open, keep); n != keep {
 				t.Errorf("%d connections open after a burst of %d, want %d", n, burst, keep)
 			}
 			// The connections kept are used again, and kept again.
@@ -364,39 +344,59 @@ func TestSendKeepsMaxIdleConnsInAll(t *testing.T) {
 	const burst, perHost, total = 5, 2, 3
 	for _, scheme := range schemes {
 		t.Run(scheme, func(t *testing.T) {
-			var open atomic.Int32
-			var opened [2]atomic.Int32
-			var srvs [2]*httptest.Server
-			for i := range srvs {
-				var arrived sync.WaitGroup
-				arrived.Add(burst)
-				srvs[i] = serve(t, scheme, func(w http.ResponseWriter, r *http.Request) {
-					_, _ = io.Copy(io.Discard, r.Body)
-					arrived.Done()
-					arrived.Wait()
-					w.WriteHeader(http.StatusNoContent)
-				}, countConns(&opened[i], &open))
+			var opened, open atomic.Int32
+			srvs := []*httptest.Server{
+				serve(t, scheme, burstServer(burst), countConns(&opened, &open)),
+				serve(t, scheme, burstServer(burst), countConns(&opened, &open)),
 			}
 			s := senderFor(t, srvs[0], SenderOptions{MaxIdleConnsPerHost: perHost})
 			s.wire.idle.total, s.transport.MaxIdleConns = total, total // the test servers share one certificate
 			for _, srv := range srvs {
-				sub := compiled(t, srv.URL, nil)
-				var sent sync.WaitGroup
-				for i := range burst {
-					sent.Go(func() {
-						if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
-							t.Errorf("Send() = %+v", out)
-						}
-					})
-				}
-				sent.Wait()
+				sendBurst(t, s, compiled(t, srv.URL, nil), burst)
 			}
-			for deadline := time.Now().Add(5 * time.Second); open.Load() != total && time.Now().Before(deadline); {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if n := open.Load(); n != total {
+			if n := settled(&open, total); n != total {
 				t.Errorf("%d connections open after bursts of %d to 2 hosts, want %d", n, burst, total)
 			}
 		})
 	}
+}
+
+// burstServer answers 204, holding its first n requests until all n have
+// come, so that each is on a connection of its own.
+func burstServer(n int32) http.HandlerFunc {
+	var arrived sync.WaitGroup
+	arrived.Add(int(n))
+	var requests atomic.Int32
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if requests.Add(1) <= n {
+			arrived.Done()
+			arrived.Wait()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// sendBurst sends n attempts to sub at once, each of which must be
+// delivered.
+func sendBurst(t *testing.T, s *Sender, sub *subscription.Compiled, n int) {
+	t.Helper()
+	var sent sync.WaitGroup
+	for i := range n {
+		sent.Go(func() {
+			if out := s.Send(context.Background(), sub, request(sub, fmt.Sprint("msg_", i), []byte(`{}`))); out.Class != Delivered {
+				t.Errorf("Send() = %+v", out)
+			}
+		})
+	}
+	sent.Wait()
+}
+
+// settled waits up to 5s for open to read want, as connections close
+// behind their answers, and returns what it reads then.
+func settled(open *atomic.Int32, want int32) int32 {
+	for deadline := time.Now().Add(5 * time.Second); open.Load() != want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return open.Load()
 }
