@@ -194,17 +194,23 @@ func Classify(status int) (Class, Reason) {
 // parent is the context the attempt ran under, before its own timeout.
 func ClassifyError(parent context.Context, err error) (Class, Reason) {
 	var blocked *BlockedError
-	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.As(err, &blocked):
 		return Permanent, ReasonDestinationBlocked
 	case parent.Err() != nil:
 		return Retryable, ReasonCanceled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &timeout) && timeout.Timeout():
+	case timedOut(err):
 		return Retryable, ReasonTimeout
 	default:
 		return Retryable, ReasonConnection
 	}
+}
+
+// timedOut says whether err is a timeout: a context's deadline, or an
+// error that says it is one, as net's and fasthttp's do.
+func timedOut(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout()
 }
 
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP

@@ -446,7 +446,7 @@ func (s *Sender) authFailed(parent context.Context, err error) Outcome {
 // post sends r with headers h and returns the answer (its body closed)
 // and the start of its body, or the error of a request that got none.
 func (s *Sender) post(ctx context.Context, sub *subscription.Compiled, r *Request, h http.Header) (*http.Response, []byte, error) {
-	if sub.Endpoint != nil && sub.Endpoint.Scheme == "http" && (r.URL == "" || r.URL == sub.URL) && method(r) == http.MethodPost {
+	if ownPost(sub, r.URL, method(r)) && sub.Endpoint.Scheme == "http" {
 		return s.wire.post(ctx, sub.WireURL, h, r.Body)
 	}
 	req, err := newRequest(ctx, method(r), sub, r.URL, r.Body)
@@ -458,10 +458,9 @@ func (s *Sender) post(ctx context.Context, sub *subscription.Compiled, r *Reques
 	if err != nil {
 		return nil, nil, err
 	}
-	excerpt := readExcerpt(resp, s.maxBody)
+	var excerpt []byte
 	if resp.Body != http.NoBody {
-		// Drain a little more so the connection can be reused, then give up.
-		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		excerpt, _ = readStart(resp.Body, resp.ContentLength, s.maxBody)
 	}
 	resp.Body.Close()
 	return resp, excerpt, nil
@@ -479,7 +478,7 @@ func (e *requestError) Unwrap() error { return e.err }
 // there is made as NewRequestWithContext makes one with a body in memory,
 // without parsing the URL again.
 func newRequest(ctx context.Context, method string, sub *subscription.Compiled, rawURL string, body []byte) (*http.Request, error) {
-	if (rawURL != "" && rawURL != sub.URL) || sub.Endpoint == nil || method != http.MethodPost {
+	if !ownPost(sub, rawURL, method) {
 		return http.NewRequestWithContext(ctx, method, cmp.Or(rawURL, sub.URL), bytes.NewReader(body))
 	}
 	r := http.Request{Method: method, URL: sub.Endpoint, Host: sub.Endpoint.Host,
@@ -496,20 +495,42 @@ func newRequest(ctx context.Context, method string, sub *subscription.Compiled, 
 
 func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
 
-// readExcerpt reads up to limit bytes of resp's body; nothing is
-// allocated for an answer that has no body, such as a 204.
-func readExcerpt(resp *http.Response, limit int64) []byte {
-	if resp.ContentLength == 0 || resp.Body == http.NoBody {
-		return nil
-	}
-	if n := resp.ContentLength; n > 0 && n <= limit {
-		b := make([]byte, n)
-		m, _ := io.ReadFull(resp.Body, b)
-		return b[:m]
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
-	return b
+// ownPost says whether an attempt with method to rawURL is a POST to
+// sub's own URL, parsed when sub was compiled: the attempts either client
+// makes without parsing a URL again.
+func ownPost(sub *subscription.Compiled, rawURL, method string) bool {
+	return (rawURL == "" || rawURL == sub.URL) && sub.Endpoint != nil && method == http.MethodPost
 }
+
+// readStart reads up to limit bytes of body, whose length is n (negative
+// when not known), and drains up to 64 KiB more so that its connection
+// can be used again; whole says it was read to its end. Nothing is
+// allocated for a body known to be empty.
+func readStart(body io.Reader, n, limit int64) (excerpt []byte, whole bool) {
+	if n == 0 {
+		return nil, true
+	}
+	if n < 0 || n > limit {
+		n = limit
+	}
+	b := make([]byte, n)
+	var m int
+	var err error
+	for m < len(b) && err == nil { // not io.ReadFull, which reads a body cut short as one that ended
+		var k int
+		k, err = body.Read(b[m:])
+		m += k
+	}
+	if err == nil {
+		_, err = io.CopyN(io.Discard, body, drainBytes)
+	}
+	// A body ends with io.EOF only where it ends.
+	return b[:m], err == io.EOF
+}
+
+// drainBytes is how much of an answer's body beyond its excerpt is read
+// so that its connection can be used again.
+const drainBytes = 64 << 10
 
 // printable keeps a body excerpt safe for logs and headers: valid UTF-8,
 // no control characters, at most 256 bytes.

@@ -36,9 +36,6 @@ const (
 	// first is on another pooled connection, after the one before turned
 	// out closed by the endpoint before it answered.
 	wireTries = 8
-	// wireDrain is how much of an answer's body beyond its excerpt is
-	// read so that the connection can be used again.
-	wireDrain = 64 << 10
 )
 
 // newWire returns a wire that dials through dialer, reads up to maxBody
@@ -146,11 +143,9 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 	if err != nil {
 		return false, err
 	}
-	conn := cc.Conn()
+	conn := cc.Conn().(*wireConn) // dialled by the client's DialTimeout
 	pooled := !cc.LastUseTime().IsZero()
-	if pooled {
-		w.idle.taken(conn)
-	}
+	w.idle.taken(conn)
 	if err := conn.SetDeadline(deadline); err != nil {
 		hc.CloseConn(cc)
 		return false, err
@@ -186,8 +181,16 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 	if err != nil {
 		return pooled && errors.Is(err, io.EOF) && again(a.ctx, err), err
 	}
-	a.excerpt, reuse = readStart(resp, w.maxBody)
-	// A head read through a buffer of its own leaves nothing to reuse.
+	reuse = true // an answer without a body, such as a 204
+	if body := resp.BodyStream(); body != nil {
+		n := resp.Header.ContentLength()
+		a.excerpt, reuse = readStart(body, int64(n), int64(w.maxBody))
+		_ = resp.CloseBodyStream() // the body is only read
+		// A body that ends where its connection does (neither a length
+		// nor chunks) leaves nothing to reuse.
+		reuse = reuse && n != -2
+	}
+	// Nor does a head read through a buffer of its own.
 	reuse = reuse && !resp.ConnectionClose() && r == br
 	return false, nil
 }
@@ -202,46 +205,11 @@ func readLargeHead(br *bufio.Reader, conn net.Conn, resp *fasthttp.Response) (*b
 	return r, resp.ReadLimitBody(r, 0)
 }
 
-// readStart reads up to limit bytes of resp's streamed body, and drains
-// up to wireDrain bytes more; whole says the body was read to its end
-// and the connection is left where the next answer starts: not so for
-// a body that ends where its connection does (neither a length nor
-// chunks). Nothing is allocated for an answer without a body, such as a
-// 204.
-func readStart(resp *fasthttp.Response, limit int) (excerpt []byte, whole bool) {
-	body := resp.BodyStream()
-	if body == nil {
-		return nil, true
-	}
-	defer resp.CloseBodyStream() //nolint:errcheck // the body is only read
-	n := resp.Header.ContentLength()
-	if n == 0 {
-		return nil, true
-	}
-	if n < 0 || n > limit {
-		n = limit
-	}
-	b := make([]byte, n)
-	var m int
-	var err error
-	for m < n && err == nil {
-		var k int
-		k, err = body.Read(b[m:])
-		m += k
-	}
-	if err == nil {
-		_, err = io.CopyN(io.Discard, body, wireDrain)
-	}
-	// The stream ends with io.EOF only where the body does.
-	return b[:m], err == io.EOF && resp.Header.ContentLength() != -2
-}
-
 // again says whether a try that failed with err, before any of its
 // answer came, may be made again on another connection: not when the
 // attempt is over, nor when its time is.
 func again(ctx context.Context, err error) bool {
-	var timeout interface{ Timeout() bool }
-	return ctx.Err() == nil && !(errors.As(err, &timeout) && timeout.Timeout())
+	return ctx.Err() == nil && !timedOut(err)
 }
 
 // idleConns counts the wire's idle connections, by host and in all, so
@@ -264,13 +232,9 @@ type wireConn struct {
 	in   bool // idle in the pool; under idle.mu
 }
 
-// keep says whether conn, done with, may go back to the pool, and counts
-// it idle when it may.
-func (ic *idleConns) keep(conn net.Conn) bool {
-	c, ok := conn.(*wireConn)
-	if !ok {
-		return false
-	}
+// keep says whether c, done with, may go back to the pool, and counts it
+// idle when it may.
+func (ic *idleConns) keep(c *wireConn) bool {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	if ic.hosts[c.host] >= ic.perHost || ic.all >= ic.total {
@@ -285,13 +249,11 @@ func (ic *idleConns) keep(conn net.Conn) bool {
 	return true
 }
 
-// taken counts conn, from the pool, busy again.
-func (ic *idleConns) taken(conn net.Conn) {
-	if c, ok := conn.(*wireConn); ok {
-		ic.mu.Lock()
-		ic.leaveLocked(c)
-		ic.mu.Unlock()
-	}
+// taken counts c, from the pool or new, busy.
+func (ic *idleConns) taken(c *wireConn) {
+	ic.mu.Lock()
+	ic.leaveLocked(c)
+	ic.mu.Unlock()
 }
 
 func (ic *idleConns) leaveLocked(c *wireConn) {
