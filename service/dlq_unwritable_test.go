@@ -37,11 +37,7 @@ func TestDLQUnwritableForAWhile(t *testing.T) {
 
 	const events = 20
 	pad := strings.Repeat("x", 2048)
-	values := make([][]byte, events)
-	for i := range values {
-		values[i] = logEvent(i, `"pad":"`+pad+`"`)
-	}
-	e.publish(values...)
+	e.publish(logEvents(events, `"pad":"`+pad+`"`)...)
 	testenv.Eventually(t, 15*time.Second, func() bool { return in.counter("hookstream_handler_retries_total") >= events },
 		"refused DLQ writes not retried")
 	status, body := in.do(t, http.MethodGet, "/readyz", nil)

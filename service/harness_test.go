@@ -437,3 +437,13 @@ func clone[K comparable, V any](m map[K]V) map[K]V {
 func logEvent(seq int, fields string) []byte {
 	return []byte(fmt.Sprintf(`{"seq":%d,%s}`, seq, fields))
 }
+
+// logEvents is n log events with seq 0 to n-1 and the same fields, to
+// publish in one batch.
+func logEvents(n int, fields string) [][]byte {
+	events := make([][]byte, n)
+	for i := range events {
+		events[i] = logEvent(i, fields)
+	}
+	return events
+}

@@ -122,11 +122,7 @@ func TestLadderRidesOutAShortOutage(t *testing.T) {
 	rc.respond = outage.respond
 	sub := in.subscribe(t, rc, map[string]any{"name": "outage"})
 
-	events := make([][]byte, 20)
-	for i := range events {
-		events[i] = logEvent(i, `"level":"error"`)
-	}
-	e.publish(events...)
+	e.publish(logEvents(20, `"level":"error"`)...)
 	testenv.Eventually(t, 30*time.Second, func() bool { return rc.deliveredCount() == 20 }, "not every delivery arrived")
 
 	requests := rc.requests()
@@ -170,9 +166,7 @@ func TestLadderDeadLettersADeadEndpointOnSchedule(t *testing.T) {
 	rc.respond = func(string, int) int { return http.StatusServiceUnavailable }
 	sub := in.subscribe(t, rc, map[string]any{"name": "dead"})
 
-	for i := range 5 {
-		e.publish(logEvent(i, `"level":"error"`))
-	}
+	e.publish(logEvents(5, `"level":"error"`)...)
 	testenv.Eventually(t, 30*time.Second, func() bool { return len(e.readTopic(e.cfg.DLQTopic())) == 5 }, "deliveries not dead-lettered")
 	var first time.Time
 	for _, at := range rc.requests() {
@@ -250,11 +244,7 @@ func TestLadderDeliversWithinARungOfRecovering(t *testing.T) {
 	rc.respond = outage.respond
 	sub := in.subscribe(t, rc, map[string]any{"name": "recovering"})
 
-	events := make([][]byte, 10)
-	for i := range events {
-		events[i] = logEvent(i, `"level":"error"`)
-	}
-	e.publish(events...)
+	e.publish(logEvents(10, `"level":"error"`)...)
 	testenv.Eventually(t, 30*time.Second, func() bool { return rc.deliveredCount() == 10 }, "not every delivery arrived")
 	recovered := outage.recovered()
 	byDelivery := in.attemptsOf(t, sub["id"].(string))
@@ -328,11 +318,7 @@ func TestRateLimitHoldsAcrossInstances(t *testing.T) {
 	}
 
 	const events = 1500 // 30s at the limit
-	values := make([][]byte, events)
-	for i := range values {
-		values[i] = logEvent(i, `"level":"info"`)
-	}
-	e.publish(values...)
+	e.publish(logEvents(events, `"level":"info"`)...)
 	testenv.Eventually(t, 90*time.Second, func() bool { return rc.deliveredCount() == events }, "not every event delivered")
 
 	attempts, _, _, bad := rc.snapshot()

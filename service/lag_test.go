@@ -3,6 +3,7 @@ package service
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,11 +12,16 @@ import (
 
 // TestConsumerLag: hookstream reports the input group's lag per
 // partition, read from the committed and end offsets: the records held by
-// a hanging endpoint, then none once they are settled.
+// a hanging endpoint, then none once it answers and they are settled.
+//
+// The endpoint holds every attempt until the test lets it answer, and the
+// attempts' timeout is longer than the test: the lag of 20 lasts as long
+// as the test needs to see it, however slow the machine.
 func TestConsumerLag(t *testing.T) {
 	e := newEnv(t)
-	e.cfg.Delivery.Timeout = time.Second
+	e.cfg.Delivery.Timeout = time.Minute
 	hang := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hang) })
 	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-hang:
@@ -23,13 +29,11 @@ func TestConsumerLag(t *testing.T) {
 		}
 	}))
 	t.Cleanup(stuck.Close)
-	t.Cleanup(func() { close(hang) })
+	t.Cleanup(release)
 	in := e.startWith(func(o *Options) { o.LagInterval = 100 * time.Millisecond })
 	in.createSub(t, map[string]any{"name": "stuck", "url": stuck.URL})
 	testenv.Eventually(t, 2*time.Second, func() bool { return in.counter("hookstream_subscriptions") == 1 }, "the subscription is not loaded")
-	for i := range 20 {
-		e.publish(logEvent(i, `"type":"lag"`))
-	}
+	e.publish(logEvents(20, `"type":"lag"`)...)
 	lag := func() (float64, bool) {
 		mfs, _ := in.reg.Gather()
 		seen, total := false, 0.0
@@ -49,6 +53,7 @@ func TestConsumerLag(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, func() bool { n, _ := lag(); return n == 20 },
 		"the input group's lag never showed the 20 records held by the hanging endpoint")
+	release()
 	testenv.Eventually(t, 20*time.Second, func() bool { n, seen := lag(); return seen && n == 0 },
 		"the input group's lag did not fall to 0 once the records were settled")
 }

@@ -165,9 +165,7 @@ func TestPipelineOnRedisClusterAndSentinel(t *testing.T) {
 			rc.respond = failFirst(1)
 			sub := in.subscribe(t, rc, map[string]any{"name": b.Name, "rate_limit": map[string]any{"per_second": 1000, "burst": 10}})
 			id := sub["id"].(string)
-			for i := range 5 {
-				e.publish(logEvent(i, `"level":"error"`))
-			}
+			e.publish(logEvents(5, `"level":"error"`)...)
 			testenv.Eventually(t, 15*time.Second, func() bool { return rc.deliveredCount() == 5 }, "on %s: not all 5 events delivered", b.Name)
 			// Ten attempts at least: a rebalance may deliver an event again.
 			var hist struct{ Data []map[string]any }
