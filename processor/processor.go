@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,22 +300,18 @@ func (p *Processor) unmatch(held *[]*subscription.Compiled, matches []*subscript
 
 // attemptAll makes n attempts, the i-th of at(i) (its event is nil for
 // a retry), read from rung (empty for the input), and returns once each
-// is settled. Attempts an open
-// circuit breaker refuses are settled in the background while the others
-// are sent, up to fanOut at a time; the first runs on this goroutine.
+// is settled. Attempts an open circuit breaker refuses are settled in the
+// background while the others are sent, up to fanOut at a time; the first
+// runs on this goroutine.
 func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut int,
 	at func(int) (*subscription.Compiled, *retry.Job, *event.Event)) error {
 	if n == 1 {
 		sub, job, ev := at(0)
 		return p.attempt(ctx, sub, job, rung, ev)
 	}
-	type sendable struct {
-		sub *subscription.Compiled
-		job *retry.Job
-		ev  *event.Event
-	}
 	var refused *pending
-	live := make([]sendable, 0, n)
+	var small [4]sendable // most events match a few subscriptions
+	live := small[:0]
 	for i := range n {
 		sub, job, ev := at(i)
 		if out, ok := p.Sender.Refused(sub); ok {
@@ -324,33 +321,52 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 		live = append(live, sendable{sub, job, ev})
 	}
 	var err error
-	if len(live) > 0 {
-		errs := make([]error, len(live))
-		var next atomic.Int32
-		run := func() {
-			for i := int(next.Add(1)) - 1; i < len(live); i = int(next.Add(1)) - 1 {
-				errs[i] = p.deliver(ctx, live[i].sub, live[i].job, rung, live[i].ev)
-			}
-		}
-		var wg sync.WaitGroup
-	helpers:
-		for range min(len(live), fanOut) - 1 {
-			select {
-			case p.helpers <- struct{}{}:
-			default:
-				break helpers // this goroutine sends the rest
-			}
-			wg.Add(1)
-			p.workers.Go(func() { defer wg.Done(); defer func() { <-p.helpers }(); run() })
-		}
-		run()
-		wg.Wait()
-		err = errors.Join(errs...)
+	switch len(live) {
+	case 0:
+	case 1:
+		err = p.deliver(ctx, live[0].sub, live[0].job, rung, live[0].ev)
+	default:
+		err = p.sendAll(ctx, live, rung, fanOut)
 	}
 	if werr := refused.wait(ctx); werr != nil {
 		err = errors.Join(err, werr)
 	}
 	return err
+}
+
+// sendable is an attempt to send, of ev (nil for a retry).
+type sendable struct {
+	sub *subscription.Compiled
+	job *retry.Job
+	ev  *event.Event
+}
+
+// sendAll sends the attempts of live, up to fanOut at a time, with
+// helpers from the pool while it has them; this goroutine sends the rest.
+func (p *Processor) sendAll(ctx context.Context, live []sendable, rung string, fanOut int) error {
+	attempts := slices.Clone(live) // the helpers read them: live stays on the caller's stack
+	errs := make([]error, len(attempts))
+	var next atomic.Int32
+	run := func() {
+		for i := int(next.Add(1)) - 1; i < len(attempts); i = int(next.Add(1)) - 1 {
+			a := attempts[i]
+			errs[i] = p.deliver(ctx, a.sub, a.job, rung, a.ev)
+		}
+	}
+	var wg sync.WaitGroup
+helpers:
+	for range min(len(attempts), fanOut) - 1 {
+		select {
+		case p.helpers <- struct{}{}:
+		default:
+			break helpers
+		}
+		wg.Add(1)
+		p.workers.Go(func() { defer wg.Done(); defer func() { <-p.helpers }(); run() })
+	}
+	run()
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // bundleFanOut is how many of a bundle's jobs are sent at once.
