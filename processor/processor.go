@@ -396,7 +396,7 @@ func (p *Processor) HandleJob(ctx context.Context, rec *kgo.Record) error {
 	for _, job := range jobs {
 		if at := p.Ladder.Due(job, now); at.After(now) {
 			if held == nil {
-				held = new(pending)
+				held = newPending()
 			}
 			p.hold(ctx, sub, job, at, held)
 			continue
@@ -471,11 +471,11 @@ func (p *Processor) subscription(ctx context.Context, id string, jobs int) (*sub
 // deadLetter writes jobs to the DLQ without an attempt, each as a record
 // of its own, for reason.
 func (p *Processor) deadLetter(ctx context.Context, sub *subscription.Compiled, jobs []*retry.Job, reason retry.DLQReason) error {
-	var w pending
+	w := newPending()
 	written := p.Metrics.DLQWrites.WithLabelValues(reason.Label()).Inc
 	for _, job := range jobs {
 		s := settlement{rec: job.Record(p.Ladder.DLQ, time.Time{}, reason), topic: p.Ladder.DLQ, next: "dlq", dlqReason: reason}
-		p.writeInto(ctx, sub.ID, s, &w, written)
+		p.writeInto(ctx, sub.ID, s, w, written)
 	}
 	p.Logger.Info().Str("subscription", sub.ID).Int("jobs", len(jobs)).Str("dlq_reason", string(reason)).
 		Msg("retries of a disabled subscription dead-lettered")
@@ -610,22 +610,26 @@ func (p *Processor) settle(ctx context.Context, sub *subscription.Compiled, job 
 		return
 	}
 	if *into == nil {
-		*into = new(pending)
+		*into = newPending()
 	}
 	(*into).add()
-	p.write(ctx, sub.ID, &settling{p: p, sub: sub, job: job, rung: rung, now: now, out: out, s: s, into: *into})
+	st := settlings.Get().(*settling)
+	*st = settling{p: p, sub: sub, job: job, rung: rung, now: now, out: out, s: s, into: *into}
+	p.write(ctx, sub.ID, st)
 }
 
 // writeInto makes s durable in the background, then calls then; wait on
 // into learns the outcome.
 func (p *Processor) writeInto(ctx context.Context, sub string, s settlement, into *pending, then func()) {
 	into.add()
-	p.write(ctx, sub, &settling{p: p, s: s, into: into, then: then})
+	st := settlings.Get().(*settling)
+	*st = settling{p: p, s: s, into: into, then: then}
+	p.write(ctx, sub, st)
 }
 
 // settling is an attempt whose outcome is being made durable, with what
 // is done once it is: one value per attempt, where closures would make
-// several.
+// several. It goes back to settlings once told the outcome.
 type settling struct {
 	p    *Processor
 	sub  *subscription.Compiled
@@ -638,9 +642,12 @@ type settling struct {
 	then func() // instead of settled, for writes that are not attempts
 }
 
-// written is told the outcome of the write.
+// settlings recycles the settling of each write: refused deliveries make
+// one each, at the rate events come in.
+var settlings = sync.Pool{New: func() any { return new(settling) }}
+
+// written is told the outcome of the write, once.
 func (st *settling) written(err error) {
-	defer st.into.done()
 	switch {
 	case err != nil:
 		st.into.fail(st.p.produceError(st.s.topic, err))
@@ -649,6 +656,10 @@ func (st *settling) written(err error) {
 	default:
 		st.p.settled(st.sub, st.job, st.rung, st.now, st.out, st.s)
 	}
+	into := st.into
+	*st = settling{}
+	settlings.Put(st)
+	into.done()
 }
 
 // write makes st's settlement durable in the background and tells st the
@@ -660,16 +671,28 @@ func (p *Processor) write(ctx context.Context, sub string, st *settling) {
 		return
 	}
 	// A rung record is timed by the clock its not-before was read from.
-	p.parcels.add(sub, st.s.topic, st.s.job, st.s.notBefore, p.Now(), st)
+	stamp := st.s.stamp
+	if stamp.IsZero() {
+		stamp = p.Now()
+	}
+	p.parcels.add(sub, st.s.topic, st.s.job, st.s.notBefore, stamp, st)
 }
 
 // pending collects the outcomes of records written in the background.
+// It comes from newPending and goes back to the pool when wait returns
+// with every write done: wait is its last use.
 type pending struct {
-	mu   sync.Mutex
-	n    int           // writes not done
-	idle chan struct{} // closed when n drops to 0 while someone waits
-	err  error
+	mu      sync.Mutex
+	n       int           // writes not done
+	waiting bool          // someone waits for n to drop to 0
+	idle    chan struct{} // given a value when n drops to 0 while someone waits
+	err     error
 }
+
+// pendings recycles pending values, one per event or bundle that writes.
+var pendings = sync.Pool{New: func() any { return &pending{idle: make(chan struct{}, 1)} }}
+
+func newPending() *pending { return pendings.Get().(*pending) }
 
 func (w *pending) add() {
 	w.mu.Lock()
@@ -679,9 +702,14 @@ func (w *pending) add() {
 
 func (w *pending) done() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.n--; w.n == 0 && w.idle != nil {
-		close(w.idle)
+	w.n--
+	wake := w.n == 0 && w.waiting
+	if wake {
+		w.waiting = false
+	}
+	w.mu.Unlock()
+	if wake {
+		w.idle <- struct{}{} // never blocks: one value per wait, and room for it
 	}
 }
 
@@ -699,21 +727,22 @@ func (w *pending) wait(ctx context.Context) error {
 		return nil
 	}
 	w.mu.Lock()
-	if w.n == 0 {
-		defer w.mu.Unlock()
-		return w.err
-	}
-	w.idle = make(chan struct{})
-	idle := w.idle
-	w.mu.Unlock()
-	select {
-	case <-idle:
+	if w.n > 0 {
+		w.waiting = true
+		w.mu.Unlock()
+		select {
+		case <-w.idle:
+		case <-ctx.Done():
+			// Its writes are yet to be told: w stays out of the pool.
+			return fmt.Errorf("waiting for retry and DLQ writes: %w", ctx.Err())
+		}
 		w.mu.Lock()
-		defer w.mu.Unlock()
-		return w.err
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for retry and DLQ writes: %w", ctx.Err())
 	}
+	err := w.err
+	w.err = nil
+	w.mu.Unlock()
+	pendings.Put(w)
+	return err
 }
 
 // count notes an attempt of job made (or refused, or put off) at now and
@@ -751,6 +780,7 @@ type settlement struct {
 	next      string
 	rung      int             // the rung's index, for a retry
 	notBefore time.Time       // when a retry is due
+	stamp     time.Time       // the clock reading notBefore came from; zero: read it at the write
 	dlqReason retry.DLQReason // for the DLQ
 }
 
@@ -770,14 +800,15 @@ func (p *Processor) plan(sub *subscription.Compiled, job *retry.Job, out deliver
 	var reason retry.DLQReason
 	if out.Class == delivery.Retryable {
 		var step retry.Step
+		now := p.Now()
 		if out.NotAttempted {
-			step = p.Ladder.PutOff(p.Now())
+			step = p.Ladder.PutOff(now)
 		} else {
-			step = p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, p.Now())
+			step = p.Ladder.Next(job.Attempts, sub.MaxAttempts, out.RetryAfter, now)
 		}
 		job.RetryAfter = step.RetryAfter
 		if step.Rung >= 0 {
-			return settlement{job: job, topic: step.Topic, next: p.retryNext[step.Rung], rung: step.Rung, notBefore: step.NotBefore}
+			return settlement{job: job, topic: step.Topic, next: p.retryNext[step.Rung], rung: step.Rung, notBefore: step.NotBefore, stamp: now}
 		}
 		reason = retry.DLQExhausted
 	} else if out.Reason == delivery.ReasonGone {
