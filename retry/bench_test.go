@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// BenchmarkJobRecord encodes a retry record and reads it back, as every
-// attempt that fails and every retry does.
+// BenchmarkJobRecord encodes a retry record, or a job's entry in a
+// bundle, and reads a record back, as every attempt that fails and every
+// retry does.
 func BenchmarkJobRecord(b *testing.B) {
 	job := &Job{WebhookID: "msg_2wk4mlfkwd4tk5fwcz6zdjhx3e", SubscriptionID: "sub_zkxkbjasa3obay4dycna", Attempts: 2,
 		FirstAttempt: time.Now(), Origin: Origin{Topic: "logs", Partition: 3, Offset: 1234567},
@@ -16,6 +17,14 @@ func BenchmarkJobRecord(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			job.Record("hookstream.retry.2s", time.Now(), "")
+		}
+	})
+	b.Run("bundled", func(b *testing.B) {
+		var value, scratch []byte
+		notBefore := time.Now()
+		b.ReportAllocs()
+		for b.Loop() {
+			value, scratch = job.AppendBundled(value[:0], scratch, notBefore)
 		}
 	})
 	b.Run("decode", func(b *testing.B) {
