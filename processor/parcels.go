@@ -39,7 +39,7 @@ type parcelKey struct{ sub, topic string }
 type writer interface{ written(err error) }
 
 // entryBuf is the scratch a job is encoded in before it joins a parcel.
-type entryBuf struct{ entry, scratch []byte }
+type entryBuf struct{ entry []byte }
 
 // parcel is the jobs waiting to be written together, and who waits for
 // them.
@@ -67,7 +67,7 @@ func (ps *parcels) add(sub, topic string, job *retry.Job, notBefore, now time.Ti
 	if b == nil {
 		b = &entryBuf{}
 	}
-	b.entry, b.scratch = job.AppendBundled(b.entry[:0], b.scratch, notBefore)
+	b.entry = job.AppendBundled(b.entry[:0], notBefore)
 	defer ps.entries.Put(b)
 	if len(b.entry) >= ps.maxBytes {
 		ps.write(&parcel{key: key, jobs: []*retry.Job{job}, first: notBefore, done: []writer{done}, stamp: now})

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
@@ -113,10 +114,10 @@ type Options struct {
 // use.
 type Processor struct {
 	Options
-	rungNames []string
-	retryNext []string          // "retry:<rung>" of each rung, as history shows it
-	rungOf    map[string]string // retry topic → rung name
-	helpers   chan struct{}     // a token per helper goroutine sending attempts
+	retries   []prometheus.Counter // hookstream_retries_total of each rung
+	retryNext []string             // "retry:<rung>" of each rung, as history shows it
+	rungOf    map[string]string    // retry topic → rung name
+	helpers   chan struct{}        // a token per helper goroutine sending attempts
 	matchPool sync.Pool
 	workers   *workers.Pool
 	parcels   parcels
@@ -132,7 +133,7 @@ func New(opts Options) *Processor {
 	}
 	p := &Processor{Options: opts, rungOf: map[string]string{}, workers: workers.New(10 * time.Second)}
 	for _, r := range opts.Ladder.Rungs {
-		p.rungNames = append(p.rungNames, config.RungName(r.Delay))
+		p.retries = append(p.retries, opts.Metrics.Retries.WithLabelValues(config.RungName(r.Delay)))
 		p.retryNext = append(p.retryNext, "retry:"+config.RungName(r.Delay))
 		p.rungOf[r.Topic] = config.RungName(r.Delay)
 	}
@@ -832,7 +833,7 @@ func (p *Processor) settled(sub *subscription.Compiled, job *retry.Job, rung str
 		p.Logger.Warn().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
 			Str("reason", string(out.Reason)).Str("dlq_reason", string(s.dlqReason)).Str("error", job.LastError).Msg("delivery dead-lettered")
 	default:
-		p.Metrics.Retries.WithLabelValues(p.rungNames[s.rung]).Inc()
+		p.retries[s.rung].Inc()
 		p.Logger.Debug().Str("subscription", sub.ID).Str("webhook_id", job.WebhookID).Int("attempt", job.Attempts).
 			Str("reason", string(out.Reason)).Str("topic", s.topic).Msg("retry scheduled")
 	}

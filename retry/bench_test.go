@@ -20,11 +20,11 @@ func BenchmarkJobRecord(b *testing.B) {
 		}
 	})
 	b.Run("bundled", func(b *testing.B) {
-		var value, scratch []byte
+		var value []byte
 		notBefore := time.Now()
 		b.ReportAllocs()
 		for b.Loop() {
-			value, scratch = job.AppendBundled(value[:0], scratch, notBefore)
+			value = job.AppendBundled(value[:0], notBefore)
 		}
 	})
 	b.Run("decode", func(b *testing.B) {

@@ -164,20 +164,27 @@ func TestAppendBundledMatchesBundle(t *testing.T) {
 			EventType: "order.failed", EventTime: now, LastStatus: 503, LastReason: "http_5xx", LastError: "endpoint answered 503", Event: []byte(`{"a":1}`)},
 		{WebhookID: "msg_b", SubscriptionID: "sub_1", Attempts: 1, PutOffs: 2, RetryAfter: 3 * time.Second, FirstAttempt: now,
 			Origin: Origin{Topic: "logs", Offset: 1}, LastReason: "circuit_open", Event: []byte(`{"b":"ü"}`)},
+		// Values of 128 bytes and more take a longer length.
+		{WebhookID: "msg_c", SubscriptionID: "sub_1", Attempts: 3, FirstAttempt: now, Origin: Origin{Topic: "logs", Offset: 2, Index: 4},
+			EventType: "order.failed", EventFormat: "otlp", Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+			Tracestate: "vendor=" + strings.Repeat("t", 120), LastStatus: 500, LastReason: "http_5xx",
+			LastError: "endpoint answered 500: " + strings.Repeat("é", 100), Event: bytes.Repeat([]byte("x"), 300)},
+		{WebhookID: "msg_d", SubscriptionID: "sub_1", Attempts: 4, FirstAttempt: now, Origin: Origin{Topic: "logs", Offset: 3},
+			LastReason: "http_5xx", LastError: strings.Repeat("line\n", 400), Event: []byte(`{}`)},
 	}
 	notBefore := now.Add(time.Second)
 	var recs []*kgo.Record
-	var value, scratch []byte
+	var value []byte
 	for _, j := range jobs {
 		recs = append(recs, j.Record("hookstream.retry.1s", notBefore, ""))
-		value, scratch = j.AppendBundled(value, scratch, notBefore)
+		value = j.AppendBundled(value, notBefore)
 	}
 	want := Bundle("hookstream.retry.1s", "sub_1", notBefore, recs)
 	got := BundleRecord("hookstream.retry.1s", "sub_1", notBefore, []byte("msg_a"), value, len(jobs))
 	if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) || !reflect.DeepEqual(got.Headers, want.Headers) {
 		t.Fatalf("encoded straight from jobs:\n%q\nfrom records:\n%q", got.Value, want.Value)
 	}
-	allocs := testing.AllocsPerRun(100, func() { value, scratch = jobs[0].AppendBundled(value[:0], scratch, notBefore) })
+	allocs := testing.AllocsPerRun(100, func() { value = jobs[0].AppendBundled(value[:0], notBefore) })
 	if allocs > 0 {
 		t.Errorf("AppendBundled allocates %v times with its buffers grown", allocs)
 	}

@@ -3,6 +3,7 @@ package retry
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -121,7 +122,9 @@ func (j *Job) Record(topic string, notBefore time.Time, dlqReason DLQReason) *kg
 	buf := make([]byte, 0, j.headerBytes(dlqReason)+len(j.WebhookID))
 	buf = append(buf, j.WebhookID...)
 	r.Key = buf[:len(buf):len(buf)]
-	_, r.Headers = j.appendHeaders(buf, make([]kgo.RecordHeader, 0, 17), notBefore, dlqReason)
+	w := headerWriter{buf: buf, hs: make([]kgo.RecordHeader, 0, 17)}
+	j.writeHeaders(&w, notBefore, dlqReason)
+	r.Headers = w.hs
 	return r
 }
 
@@ -132,92 +135,134 @@ func (j *Job) headerBytes(dlqReason DLQReason) int {
 		len(KindDelivery) + len(dlqReason) + 10*20 + 2 + min(len(j.LastReason)+2+len(j.LastError), maxHeaderText)
 }
 
-// appendHeaders appends the job's headers to hs, their values to buf. A
-// value taken before buf grows stays intact in the old array.
-func (j *Job) appendHeaders(buf []byte, hs []kgo.RecordHeader, notBefore time.Time, dlqReason DLQReason) ([]byte, []kgo.RecordHeader) {
-	add := func(key string, start int) {
-		hs = append(hs, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
+// headerWriter takes a job's headers one after another: as record
+// headers whose values share one buffer, or written straight into a
+// bundle entry (Bundle's encoding), with no record headers made at all.
+type headerWriter struct {
+	buf    []byte
+	hs     []kgo.RecordHeader // the record's headers; unused in a bundle
+	bundle bool
+	count  int    // headers written
+	key    string // the header being written, for a record
+	start  int    // where its value starts in buf
+}
+
+// next starts the header key: its value is appended to w.buf, then done
+// is called.
+func (w *headerWriter) next(key string) {
+	if w.bundle {
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(key)))
+		w.buf = append(w.buf, key...)
+		w.buf = append(w.buf, 0) // the value's length: one byte unless it is long
 	}
-	n := len(buf)
-	buf = append(buf, KindDelivery...)
-	add(HeaderKind, n)
-	n = len(buf)
-	buf = strconv.AppendInt(buf, int64(j.Attempts), 10)
-	add(HeaderAttempt, n)
-	n = len(buf)
-	buf = append(buf, j.SubscriptionID...)
-	add(HeaderSubscription, n)
-	n = len(buf)
-	buf = append(buf, j.WebhookID...)
-	add(HeaderWebhookID, n)
-	n = len(buf)
-	buf = j.Origin.appendTo(buf)
-	add(HeaderOrigin, n)
-	n = len(buf)
-	buf = strconv.AppendInt(buf, j.FirstAttempt.UnixMilli(), 10)
-	add(HeaderFirstAttempt, n)
-	n = len(buf)
-	buf = append(buf, j.EventType...)
-	add(HeaderEventType, n)
-	n = len(buf)
-	buf = strconv.AppendInt(buf, j.EventTime.UnixMilli(), 10)
-	add(HeaderEventTime, n)
+	w.key, w.start = key, len(w.buf)
+}
+
+// done ends the header next started. A record's value taken before buf
+// grows stays intact in the old array.
+func (w *headerWriter) done() {
+	w.count++
+	if !w.bundle {
+		w.hs = append(w.hs, kgo.RecordHeader{Key: w.key, Value: w.buf[w.start:len(w.buf):len(w.buf)]})
+		return
+	}
+	n := len(w.buf) - w.start
+	if n < 0x80 {
+		w.buf[w.start-1] = byte(n)
+		return
+	}
+	// A long value (an error's text): its length takes more bytes, and
+	// the value moves along to make room.
+	var l [binary.MaxVarintLen64]byte
+	ln := binary.PutUvarint(l[:], uint64(n))
+	w.buf = append(w.buf, l[1:ln]...)
+	copy(w.buf[w.start+ln-1:], w.buf[w.start:w.start+n])
+	copy(w.buf[w.start-1:], l[:ln])
+}
+
+// writeHeaders writes the job's headers to w.
+func (j *Job) writeHeaders(w *headerWriter, notBefore time.Time, dlqReason DLQReason) {
+	w.next(HeaderKind)
+	w.buf = append(w.buf, KindDelivery...)
+	w.done()
+	w.next(HeaderAttempt)
+	w.buf = strconv.AppendInt(w.buf, int64(j.Attempts), 10)
+	w.done()
+	w.next(HeaderSubscription)
+	w.buf = append(w.buf, j.SubscriptionID...)
+	w.done()
+	w.next(HeaderWebhookID)
+	w.buf = append(w.buf, j.WebhookID...)
+	w.done()
+	w.next(HeaderOrigin)
+	w.buf = j.Origin.appendTo(w.buf)
+	w.done()
+	w.next(HeaderFirstAttempt)
+	w.buf = strconv.AppendInt(w.buf, j.FirstAttempt.UnixMilli(), 10)
+	w.done()
+	w.next(HeaderEventType)
+	w.buf = append(w.buf, j.EventType...)
+	w.done()
+	w.next(HeaderEventTime)
+	w.buf = strconv.AppendInt(w.buf, j.EventTime.UnixMilli(), 10)
+	w.done()
 	if j.EventFormat != "" {
-		n = len(buf)
-		buf = append(buf, j.EventFormat...)
-		add(HeaderEventFormat, n)
+		w.next(HeaderEventFormat)
+		w.buf = append(w.buf, j.EventFormat...)
+		w.done()
 	}
 	if j.Traceparent != "" {
-		n = len(buf)
-		buf = append(buf, j.Traceparent...)
-		add(HeaderTraceparent, n)
+		w.next(HeaderTraceparent)
+		w.buf = append(w.buf, j.Traceparent...)
+		w.done()
 		if j.Tracestate != "" {
-			n = len(buf)
-			buf = append(buf, j.Tracestate...)
-			add(HeaderTracestate, n)
+			w.next(HeaderTracestate)
+			w.buf = append(w.buf, j.Tracestate...)
+			w.done()
 		}
 	}
 	if !notBefore.IsZero() {
-		n = len(buf)
-		buf = strconv.AppendInt(buf, notBefore.UnixMilli(), 10)
-		add(HeaderNotBefore, n)
+		w.next(HeaderNotBefore)
+		w.buf = strconv.AppendInt(w.buf, notBefore.UnixMilli(), 10)
+		w.done()
 	}
 	if j.PutOffs > 0 {
-		n = len(buf)
-		buf = strconv.AppendInt(buf, int64(j.PutOffs), 10)
-		add(HeaderPutOffs, n)
+		w.next(HeaderPutOffs)
+		w.buf = strconv.AppendInt(w.buf, int64(j.PutOffs), 10)
+		w.done()
 	}
 	if j.RetryAfter > 0 {
-		n = len(buf)
-		buf = strconv.AppendInt(buf, j.RetryAfter.Milliseconds(), 10)
-		add(HeaderRetryAfter, n)
+		w.next(HeaderRetryAfter)
+		w.buf = strconv.AppendInt(w.buf, j.RetryAfter.Milliseconds(), 10)
+		w.done()
 	}
 	if j.LastStatus != 0 {
-		n = len(buf)
-		buf = strconv.AppendInt(buf, int64(j.LastStatus), 10)
-		add(HeaderStatus, n)
+		w.next(HeaderStatus)
+		w.buf = strconv.AppendInt(w.buf, int64(j.LastStatus), 10)
+		w.done()
 	}
 	if j.LastReason != "" || j.LastError != "" {
-		n = len(buf)
-		buf = appendHeaderText(buf, j.LastReason, ": ", j.LastError)
-		add(HeaderError, n)
+		w.next(HeaderError)
+		w.buf = appendHeaderText(w.buf, j.LastReason, ": ", j.LastError)
+		w.done()
 	}
 	if dlqReason != "" {
-		n = len(buf)
-		buf = append(buf, dlqReason...)
-		add(HeaderReason, n)
+		w.next(HeaderReason)
+		w.buf = append(w.buf, dlqReason...)
+		w.done()
 	}
-	return buf, hs
 }
 
 // AppendBundled appends the job, as Bundle would encode its rung record
 // for topic due at notBefore, to dst: a parcel of refused deliveries is
-// encoded straight from its jobs, without a record each. scratch is
-// reused for the header values and returned.
-func (j *Job) AppendBundled(dst, scratch []byte, notBefore time.Time) ([]byte, []byte) {
-	var arr [17]kgo.RecordHeader
-	scratch, hs := j.appendHeaders(scratch[:0], arr[:0], notBefore, "")
-	return appendBundledEntry(dst, hs, j.Event), scratch
+// encoded straight from its jobs, without a record each.
+func (j *Job) AppendBundled(dst []byte, notBefore time.Time) []byte {
+	at := len(dst)
+	w := headerWriter{buf: append(dst, 0), bundle: true} // the header count, under 128
+	j.writeHeaders(&w, notBefore, "")
+	w.buf[at] = byte(w.count)
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(j.Event)))
+	return append(w.buf, j.Event...)
 }
 
 // JobFromRecord reads a job back from a retry or DLQ record.
