@@ -92,7 +92,59 @@ func (e *Event) Lookup(keys []string) (any, bool) {
 		}
 		return v, true
 	}
-	raw := e.Raw
+	raw, ok := lookupRaw(e.Raw, keys)
+	if !ok {
+		return nil, false
+	}
+	return decodeValue(raw)
+}
+
+// LookupEach looks up each chain of keys in paths, as Lookup does, into
+// the same index of vals, and reports whether every one has a value. An
+// event whose object is not decoded yet is scanned once for the first
+// keys of them all, not once for each: a template reads several fields.
+func (e *Event) LookupEach(paths [][]string, vals []any) bool {
+	if e.decoded || !e.valid || FirstByte(e.Raw) != '{' {
+		for i, keys := range paths {
+			v, ok := e.Lookup(keys)
+			if !ok {
+				return false
+			}
+			vals[i] = v
+		}
+		return true
+	}
+	var small [8][]byte
+	found := small[:]
+	if len(paths) > len(small) {
+		found = make([][]byte, len(paths))
+	}
+	found = found[:len(paths)]
+	members(e.Raw, func(key, v []byte) {
+		for i, keys := range paths {
+			if len(keys) > 0 && string(key) == keys[0] {
+				found[i] = v // the last of duplicate keys, as encoding/json
+			}
+		}
+	})
+	for i, keys := range paths {
+		raw, ok := e.Raw, true
+		if len(keys) > 0 {
+			raw, ok = lookupRaw(found[i], keys[1:])
+		}
+		if !ok || raw == nil {
+			return false
+		}
+		if vals[i], ok = decodeValue(raw); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// lookupRaw returns the raw value at the chain of object keys in raw, a
+// JSON value checked already.
+func lookupRaw(raw []byte, keys []string) ([]byte, bool) {
 	for _, k := range keys {
 		if FirstByte(raw) != '{' {
 			return nil, false
@@ -108,7 +160,7 @@ func (e *Event) Lookup(keys []string) (any, bool) {
 		}
 		raw = val
 	}
-	return decodeValue(raw)
+	return raw, true
 }
 
 // Reason says why a record is poison. Reasons are metric labels.

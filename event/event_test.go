@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,56 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 	obj := map[string]any{"metadata": map[string]any{"user": map[string]any{"id": "u1"}}}
 	if n := testing.AllocsPerRun(100, func() { p.Lookup(obj) }); n != 0 {
 		t.Errorf("Lookup allocates %.0f times", n)
+	}
+}
+
+// TestLookupEach: the values at several paths, looked up in one scan of
+// the undecoded event, are those Lookup finds one by one and those of
+// the decoded fields; one path without a value fails them all.
+func TestLookupEach(t *testing.T) {
+	raw := []byte(`{"id":42,"message":"order 42 failed","metadata":{"amount":129,"customer":"cus_1","deep":{"x":[1,"a"]}},` +
+		`"tags":["bench","eu"],"dup":1,"dup":2,"nil":null,"text":"a\u00e9\n"}`)
+	p := func(keys ...string) []string { return keys }
+	tests := []struct {
+		name  string
+		paths [][]string
+		want  []any
+	}{
+		{"top-level and nested", [][]string{p("message"), p("id"), p("metadata", "amount"), p("metadata", "customer"), p("tags")},
+			[]any{"order 42 failed", 42.0, 129.0, "cus_1", []any{"bench", "eu"}}},
+		{"the last of duplicate keys", [][]string{p("dup")}, []any{2.0}},
+		{"null, escapes, two levels down", [][]string{p("nil"), p("text"), p("metadata", "deep", "x")},
+			[]any{nil, "aé\n", []any{1.0, "a"}}},
+		{"the same path twice", [][]string{p("id"), p("id")}, []any{42.0, 42.0}},
+		{"more paths than fit on the stack", [][]string{p("id"), p("id"), p("id"), p("id"), p("id"), p("id"), p("id"), p("id"), p("dup")},
+			[]any{42.0, 42.0, 42.0, 42.0, 42.0, 42.0, 42.0, 42.0, 2.0}},
+		{"a missing key", [][]string{p("id"), p("missing")}, nil},
+		{"a missing nested key", [][]string{p("metadata", "missing")}, nil},
+		{"a key of something not an object", [][]string{p("tags", "0")}, nil},
+	}
+	d, err := NewDecoder(Locations{Type: []string{"type"}}, 1024, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, decoded := range []bool{false, true} {
+				ev, err := d.Decode(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if decoded {
+					ev.Fields()
+				}
+				got := make([]any, len(tt.paths))
+				ok := ev.LookupEach(tt.paths, got)
+				if ok != (tt.want != nil) || (ok && !reflect.DeepEqual(got, tt.want)) {
+					t.Errorf("decoded %v: LookupEach = %#v, %v; want %#v", decoded, got, ok, tt.want)
+				}
+				if !decoded && ev.Decoded() {
+					t.Error("LookupEach decoded the event")
+				}
+			}
+		})
 	}
 }

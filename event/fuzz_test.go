@@ -66,17 +66,25 @@ func FuzzDecode(f *testing.F) {
 		// A lookup on the undecoded event finds what encoding/json
 		// decodes, key by key and one level down.
 		fresh, _ := d.Decode(value)
+		var paths [][]string
+		wants := []any{}
 		for k, want := range v.(map[string]any) {
 			if got, ok := fresh.Lookup([]string{k}); !ok || !reflect.DeepEqual(got, want) {
 				t.Fatalf("%q: Lookup(%q) = %#v, %v; encoding/json %#v", value, k, got, ok, want)
 			}
+			paths, wants = append(paths, []string{k}), append(wants, want)
 			if m, isObj := want.(map[string]any); isObj {
 				for k2, want2 := range m {
 					if got, ok := fresh.Lookup([]string{k, k2}); !ok || !reflect.DeepEqual(got, want2) {
 						t.Fatalf("%q: Lookup(%q, %q) = %#v; encoding/json %#v", value, k, k2, got, want2)
 					}
+					paths, wants = append(paths, []string{k, k2}), append(wants, want2)
 				}
 			}
+		}
+		// Looked up together, in one scan, they are the same.
+		if got := make([]any, len(paths)); !fresh.LookupEach(paths, got) || !reflect.DeepEqual(got, wants) {
+			t.Fatalf("%q: LookupEach(%q) = %#v; encoding/json %#v", value, paths, got, wants)
 		}
 		if _, ok := fresh.Lookup([]string{"no such key \x00"}); ok || fresh.Decoded() {
 			t.Fatalf("%q: Lookup found a missing key, or decoded the event", value)

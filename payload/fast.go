@@ -14,6 +14,7 @@ import (
 // output on what fastTemplate renders is the same (a test compares them).
 type fastTemplate struct {
 	parts []fastPart
+	paths [][]string // of the actions, in order: looked up together
 }
 
 // fastPart is a run of text, or an action: the value at path, through
@@ -55,6 +56,7 @@ func compileFast(tree *parse.Tree) *fastTemplate {
 				return nil
 			}
 			f.parts = append(f.parts, p)
+			f.paths = append(f.paths, p.path)
 		case *parse.CommentNode:
 		default:
 			return nil
@@ -100,16 +102,24 @@ func fastAction(pipe *parse.PipeNode) (fastPart, bool) {
 }
 
 // render appends f over ev to dst, or reports false when ev is not as
-// plain as the fast form needs. It reads only the values it writes.
+// plain as the fast form needs. It reads only the values it writes, all
+// in one look at the event.
 func (f *fastTemplate) render(dst []byte, ev *event.Event, max int) ([]byte, bool) {
+	var small [8]any
+	vals := small[:]
+	if len(f.paths) > len(small) {
+		vals = make([]any, len(f.paths))
+	}
+	if !ev.LookupEach(f.paths, vals[:len(f.paths)]) {
+		return dst, false
+	}
+	next := 0
 	for _, p := range f.parts {
 		if p.path == nil {
 			dst = append(dst, p.text...)
 		} else {
-			v, ok := ev.Lookup(p.path)
-			if !ok {
-				return dst, false
-			}
+			v := vals[next]
+			next++
 			if p.helper != nil {
 				v = p.helper(v)
 			}
