@@ -52,7 +52,7 @@ func (b *bench) formats(n int) []row {
 	for i := range rows {
 		rate := rows[i].Value
 		ratio := rate / standard
-		rows[i].Result = fmt.Sprintf("%.0f deliveries/s = %.0f%% of standard's %.0f (runs %.0f and %.0f)", rate, 100*ratio, standard, rates[0], rates[len(rates)-1])
+		rows[i].Result = fmt.Sprintf("%.0f deliveries/s = %.1f%% of standard's %.0f (runs %.0f and %.0f)", rate, 100*ratio, standard, rates[0], rates[len(rates)-1])
 		rows[i].Value, rows[i].Unit = ratio, "ratio"
 		rows[i].Target, rows[i].Met = "≥ 90% of standard", ratio >= 0.9
 	}

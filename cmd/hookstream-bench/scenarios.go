@@ -100,7 +100,7 @@ func (b *bench) drain(n int) []row {
 			Target: "—", Met: true, Deliveries: int64(n / 2), CPUSeconds: mid.apartCPU},
 		{Scenario: "raw ceiling, fasthttp's client a process of its own", Result: fmt.Sprintf("%.0f requests/s (the median round's); the drain is %.0f%% of it; its process's CPU, start and exit included", mid.fast, 100*mid.rate/mid.fast), Value: mid.fast, Unit: "requests/s",
 			Target: "—", Met: true, Deliveries: int64(n / 2), CPUSeconds: mid.fastCPU},
-		{Scenario: fmt.Sprintf("drain: %d events, 1 subscription", n), Result: fmt.Sprintf("%.0f deliveries/s = %.0f%% of the ceiling, %.0f%% of the ceiling with its client apart, the median of %d rounds (%s; in all %d signatures sampled, all valid; %.0f sent round the retry ladder)",
+		{Scenario: fmt.Sprintf("drain: %d events, 1 subscription", n), Result: fmt.Sprintf("%.0f deliveries/s = %.1f%% of the ceiling, %.0f%% of the ceiling with its client apart, the median of %d rounds (%s; in all %d signatures sampled, all valid; %.0f sent round the retry ladder)",
 			mid.rate, 100*ratio, 100*mid.rate/mid.apart, rounds, strings.Join(each, "; "), verified, retried),
 			Value: ratio, Unit: "ratio", Target: "≥ 70% of the ceiling, peak RSS ≤ 64 MB, ≤ 0.5 CPU s / 10k",
 			Met:        ratio >= 0.7 && rss <= 64<<20 && cpu/float64(n)*10000 <= 0.5,
@@ -359,7 +359,7 @@ func (b *bench) isolation(n int) row {
 	slices.Sort(sorted)
 	ratio := sorted[pairs/2]
 	return row{Scenario: fmt.Sprintf("isolation: %d events, a healthy endpoint beside one hanging past its 1s timeout", n),
-		Result: fmt.Sprintf("healthy deliveries/s beside it vs solo, median of %d pairs = %.0f%% (%s)", pairs, 100*ratio, strings.Join(pairText, "; ")),
+		Result: fmt.Sprintf("healthy deliveries/s beside it vs solo, median of %d pairs = %.1f%% (%s)", pairs, 100*ratio, strings.Join(pairText, "; ")),
 		Value:  ratio, Unit: "ratio",
 		Target: "≥ 80% of solo, RSS < 150 MB", Met: ratio >= 0.8 && rss < rssLimit, Deliveries: delivered, CPUSeconds: cpu, PeakRSS: rss}
 }
