@@ -323,7 +323,7 @@ func (p *Processor) attemptAll(ctx context.Context, n int, rung string, fanOut i
 	}
 	var err error
 	switch len(live) {
-	case 0:
+	case 0: // all refused
 	case 1:
 		err = p.deliver(ctx, live[0].sub, live[0].job, rung, live[0].ev)
 	default:
