@@ -541,3 +541,29 @@ func TestWriteSizesItsBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestSyslogTimes: the time a syslog message was reported, written as
+// RFC 3339 or as unix seconds or milliseconds, in a string or a number;
+// text that is neither gives none, and the record's time stands.
+func TestSyslogTimes(t *testing.T) {
+	tests := []struct {
+		name, member string
+		want         time.Time
+	}{
+		{"RFC 3339 with a fraction", `"2026-12-02T20:25:05.342438+00:00"`, time.Date(2026, 12, 2, 20, 25, 5, 342438000, time.UTC)},
+		{"unix seconds as text", `"1764706800"`, time.Unix(1764706800, 0)},
+		{"unix milliseconds as text", `"1764706800123"`, time.UnixMilli(1764706800123)},
+		{"unix seconds as a number", `1764706800`, time.Unix(1764706800, 0)},
+		{"syslog's nil value", `"-"`, recordTime},
+		{"a hexadecimal number", `"0x1p30"`, recordTime},
+		{"neither", `"yesterday"`, recordTime},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := read(t, newReader(t, SyslogJSON, nil), &kgo.Record{Value: []byte(`{"msg":"m","timereported":` + tt.member + `}`)})[0]
+			if !ev.Time.Equal(tt.want) {
+				t.Errorf("time %v, want %v", ev.Time, tt.want)
+			}
+		})
+	}
+}

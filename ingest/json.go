@@ -78,13 +78,26 @@ func firstOf(m map[string]string, keys ...string) string {
 	return ""
 }
 
+// keySet is a set of member names, each mapped to itself: a name read
+// from a message is stored under the set's string, not a copy of it.
+type keySet map[string]string
+
+func newKeySet(names ...string) keySet {
+	ks := make(keySet, len(names))
+	for _, n := range names {
+		ks[n] = n
+	}
+	return ks
+}
+
 // scalars reads the top-level members of obj, a JSON object that passed
 // check, named in keys and holding a string or a number, as text (a
 // number as written). Of a repeated key the last counts.
-func scalars(obj []byte, keys map[string]bool) map[string]string {
+func scalars(obj []byte, keys keySet) map[string]string {
 	m := make(map[string]string, 16)
 	event.Members(obj, func(key, val []byte) {
-		if !keys[string(key)] {
+		name, ok := keys[string(key)]
+		if !ok {
 			return
 		}
 		switch c := val[0]; {
@@ -95,9 +108,9 @@ func scalars(obj []byte, keys map[string]bool) map[string]string {
 			} else if json.Unmarshal(val, &s) != nil {
 				return
 			}
-			m[string(key)] = s
+			m[name] = s
 		case c == '-' || (c >= '0' && c <= '9'):
-			m[string(key)] = string(val)
+			m[name] = string(val)
 		}
 	})
 	return m
@@ -109,12 +122,25 @@ func timeText(s string) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, false
 	}
-	if c := s[0]; c == '-' || (c >= '0' && c <= '9') {
+	if decimal(s) {
 		if _, err := strconv.ParseFloat(s, 64); err == nil {
 			return timeOf(json.Number(s))
 		}
 	}
 	return timeOf(s)
+}
+
+// decimal reports whether s is made of what a decimal number is written
+// with, so that a date is not parsed as a number first.
+func decimal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // timeOf reads an RFC 3339 string, or unix seconds or milliseconds

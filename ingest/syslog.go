@@ -88,12 +88,10 @@ func (r *Reader) syslog(rec *kgo.Record) (*event.Event, error) {
 }
 
 // syslogKeys are the members a syslog message is read from.
-var syslogKeys = map[string]bool{"msg": true, "message": true, "syslogseverity": true, "severity": true,
-	"syslogseverity-text": true, "level": true, "pri": true, "syslogfacility": true, "facility": true,
-	"syslogfacility-text": true, "programname": true, "app-name": true, "appname": true, "program": true,
-	"procid": true, "pid": true, "syslogtag": true, "tag": true, "hostname": true, "host": true,
-	"fromhost": true, "msgid": true, "timereported": true, "timestamp": true, "@timestamp": true,
-	"timegenerated": true}
+var syslogKeys = newKeySet("msg", "message", "syslogseverity", "severity", "syslogseverity-text", "level", "pri",
+	"syslogfacility", "facility", "syslogfacility-text", "programname", "app-name", "appname", "program",
+	"procid", "pid", "syslogtag", "tag", "hostname", "host", "fromhost", "msgid", "timereported", "timestamp",
+	"@timestamp", "timegenerated")
 
 // severityOf is the message's severity, 0–7, or -1 when it has none.
 func severityOf(m map[string]string) int {
