@@ -301,6 +301,7 @@ func TestSyslogJSON(t *testing.T) {
 			"syslog.local3", "warn", "postgres", "slow query", ""},
 		{"msgid", `{"msg":"x","syslogseverity":7,"app-name":"api","msgid":"ID47"}`, "ID47", "debug", "api", "x", ""},
 		{"pri only", `{"msg":"y","pri":"14"}`, "syslog.user", "info", "", "y", ""},
+		{"escapes", `{"msg":"say \"hi\"\u00e9\t","programname":"a\/b","syslogseverity":"6"}`, "syslog", "info", "a/b", `say "hi"é`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

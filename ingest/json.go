@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hookstream/hookstream/event"
@@ -93,8 +94,9 @@ func newKeySet(names ...string) keySet {
 // scalars reads the top-level members of obj, a JSON object that passed
 // check, named in keys and holding a string or a number, as text (a
 // number as written). Of a repeated key the last counts.
+// m comes from scalarMaps; give it back with putScalars once read.
 func scalars(obj []byte, keys keySet) map[string]string {
-	m := make(map[string]string, 16)
+	m := scalarMaps.Get().(map[string]string)
 	event.Members(obj, func(key, val []byte) {
 		name, ok := keys[string(key)]
 		if !ok {
@@ -102,18 +104,32 @@ func scalars(obj []byte, keys keySet) map[string]string {
 		}
 		switch c := val[0]; {
 		case c == '"':
-			var s string
 			if bytes.IndexByte(val, '\\') < 0 {
-				s = string(val[1 : len(val)-1])
-			} else if json.Unmarshal(val, &s) != nil {
-				return
+				m[name] = string(val[1 : len(val)-1])
+			} else if s, ok := unquote(val); ok {
+				m[name] = s
 			}
-			m[name] = s
 		case c == '-' || (c >= '0' && c <= '9'):
 			m[name] = string(val)
 		}
 	})
 	return m
+}
+
+// scalarMaps holds the maps scalars reads messages into.
+var scalarMaps = sync.Pool{New: func() any { return make(map[string]string, 16) }}
+
+// putScalars gives back a map scalars returned.
+func putScalars(m map[string]string) {
+	clear(m)
+	scalarMaps.Put(m)
+}
+
+// unquote is the string a JSON string with escapes holds.
+func unquote(val []byte) (string, bool) {
+	var s string
+	err := json.Unmarshal(val, &s)
+	return s, err == nil
 }
 
 // timeText reads an RFC 3339 time, or unix seconds or milliseconds as

@@ -43,6 +43,7 @@ func (r *Reader) syslog(rec *kgo.Record) (*event.Event, error) {
 		return nil, err
 	}
 	m := scalars(rec.Value, syslogKeys)
+	defer putScalars(m)
 	msg, ok := m["msg"]
 	if !ok {
 		if msg, ok = m["message"]; !ok {
