@@ -505,27 +505,35 @@ func ownPost(sub *subscription.Compiled, rawURL, method string) bool {
 // readStart reads up to limit bytes of body, whose length is n (negative
 // when not known), and drains up to 64 KiB more so that its connection
 // can be used again; whole says it was read to its end. Nothing is
-// allocated for a body known to be empty.
+// allocated for a body known to be empty, and a body of a length not
+// known grows its excerpt as it comes, from 512 bytes: most such answers
+// are short, and limit may be large.
 func readStart(body io.Reader, n, limit int64) (excerpt []byte, whole bool) {
 	if n == 0 {
 		return nil, true
 	}
-	if n < 0 || n > limit {
-		n = limit
+	want, first := int(limit), int(limit)
+	switch {
+	case n < 0:
+		first = min(want, 512)
+	case n < limit:
+		want, first = int(n), int(n)
 	}
-	b := make([]byte, n)
-	var m int
+	b := make([]byte, 0, first)
 	var err error
-	for m < len(b) && err == nil { // not io.ReadFull, which reads a body cut short as one that ended
+	for len(b) < want && err == nil { // not io.ReadFull, which reads a body cut short as one that ended
+		if len(b) == cap(b) {
+			b = append(make([]byte, 0, min(2*cap(b), want)), b...)
+		}
 		var k int
-		k, err = body.Read(b[m:])
-		m += k
+		k, err = body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
 	}
 	if err == nil {
 		_, err = io.CopyN(io.Discard, body, drainBytes)
 	}
 	// A body ends with io.EOF only where it ends.
-	return b[:m], err == io.EOF
+	return b, err == io.EOF
 }
 
 // drainBytes is how much of an answer's body beyond its excerpt is read

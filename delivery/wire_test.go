@@ -400,3 +400,38 @@ func settled(open *atomic.Int32, want int32) int32 {
 	}
 	return open.Load()
 }
+
+// TestReadStart: the start of an answer's body, whole or cut at the
+// limit, and whether the body was read to its end; an answer of a length
+// not known is read into an excerpt that grows as it comes, not one of
+// the limit's size.
+func TestReadStart(t *testing.T) {
+	const limit = 1 << 20
+	long := strings.Repeat("x", limit+10)
+	tests := []struct {
+		name   string
+		body   string
+		n      int64 // the length the answer gives; -1 for none
+		want   string
+		whole  bool
+		maxCap int
+	}{
+		{"empty, known", "", 0, "", true, 0},
+		{"short, known", "ok", 2, "ok", true, 2},
+		{"short, not known", "ok", -1, "ok", true, 512},
+		{"longer than 512, not known", strings.Repeat("y", 3000), -1, strings.Repeat("y", 3000), true, 4096},
+		{"over the limit, known", long, int64(len(long)), long[:limit], true, limit},
+		{"over the limit and the drain", long + strings.Repeat("z", drainBytes), -1, long[:limit], false, limit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, whole := readStart(strings.NewReader(tt.body), tt.n, limit)
+			if string(got) != tt.want || whole != tt.whole {
+				t.Errorf("got %d bytes, whole %v; want %d bytes, whole %v", len(got), whole, len(tt.want), tt.whole)
+			}
+			if cap(got) > tt.maxCap {
+				t.Errorf("excerpt of %d bytes holds %d", len(got), cap(got))
+			}
+		})
+	}
+}
