@@ -145,7 +145,7 @@ func (w *wire) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *f
 	}
 	conn := cc.Conn().(*wireConn) // dialled by the client's DialTimeout
 	pooled := !cc.LastUseTime().IsZero()
-	w.idle.taken(conn)
+	w.idle.leave(conn)
 	if err := conn.SetDeadline(deadline); err != nil {
 		hc.CloseConn(cc)
 		return false, err
@@ -249,14 +249,11 @@ func (ic *idleConns) keep(c *wireConn) bool {
 	return true
 }
 
-// taken counts c, from the pool or new, busy.
-func (ic *idleConns) taken(c *wireConn) {
+// leave stops counting c idle, if it was: a request took it, or it is
+// closed.
+func (ic *idleConns) leave(c *wireConn) {
 	ic.mu.Lock()
-	ic.leaveLocked(c)
-	ic.mu.Unlock()
-}
-
-func (ic *idleConns) leaveLocked(c *wireConn) {
+	defer ic.mu.Unlock()
 	if !c.in {
 		return
 	}
@@ -270,9 +267,7 @@ func (ic *idleConns) leaveLocked(c *wireConn) {
 // Close closes c, which no longer counts as idle if it was: the pool
 // closes the connections idle for longer than wireIdle.
 func (c *wireConn) Close() error {
-	c.idle.mu.Lock()
-	c.idle.leaveLocked(c)
-	c.idle.mu.Unlock()
+	c.idle.leave(c)
 	return c.Conn.Close()
 }
 
