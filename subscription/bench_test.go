@@ -9,9 +9,21 @@ import (
 
 // BenchmarkMatch matches one event against sets of mixed subscriptions:
 // levels, exact sources, source globs and numeric predicates.
+//
+// "subs=10000/tiers" is the same set at its costliest to match between
+// compactions: built from the others, an eighth of them in its middle
+// tier and compactAt more changed since, each to what it was.
 func BenchmarkMatch(b *testing.B) {
-	for _, n := range []int{1, 100, 10000} {
-		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+	for _, bc := range []struct {
+		n     int
+		tiers bool
+	}{{1, false}, {100, false}, {10000, false}, {10000, true}} {
+		n := bc.n
+		name := fmt.Sprintf("subs=%d", n)
+		if bc.tiers {
+			name += "/tiers"
+		}
+		b.Run(name, func(b *testing.B) {
 			subs := make([]*Compiled, 0, n)
 			for i := range n {
 				f := Filter{Levels: []string{[]string{"error", "warn", "info"}[i%3]}}
@@ -32,6 +44,19 @@ func BenchmarkMatch(b *testing.B) {
 				subs = append(subs, c)
 			}
 			set := NewSet(subs)
+			if bc.tiers {
+				mid := n / midShare
+				for _, c := range subs[:mid] {
+					set = set.With(c)
+				}
+				set = set.Compacted()
+				for _, c := range subs[mid : mid+compactAt] {
+					set = set.With(c)
+				}
+				if set.mid == nil || set.Changes() != compactAt {
+					b.Fatal("the set is not in three tiers")
+				}
+			}
 			ev := mustEvent(b, `{"type":"type.7","level":"error","source":"svc-3","metadata":{"amount":250}}`)
 			dst := make([]*Compiled, 0, n)
 			b.ReportAllocs()
@@ -149,13 +174,12 @@ func BenchmarkIndexMemory(b *testing.B) {
 	}
 }
 
-// BenchmarkCompact builds a set of 100,000 subscriptions anew from one
-// with compactAt changes, as a worker does in the background once that
-// many have gathered: each subscription wants one type of a thousand, a
-// level, one source of a hundred and a numeric predicate, like the
-// control plane scenario of hookstream-bench.
-func BenchmarkCompact(b *testing.B) {
-	const n = 100000
+// compactSubs compiles n subscriptions that each want one type of a
+// thousand, a level, one source of a hundred and a numeric predicate,
+// like the control plane scenario of hookstream-bench; the function
+// compiles the i-th again, by another name.
+func compactSubs(b *testing.B, n int) ([]*Compiled, func(i int, name string) *Compiled) {
+	b.Helper()
 	compile := func(i int, name string) *Compiled {
 		c, err := Compile(valid(func(s *Subscription) {
 			s.ID, s.Name = fmt.Sprintf("sub_%07d", i), name
@@ -172,6 +196,15 @@ func BenchmarkCompact(b *testing.B) {
 	for i := range subs {
 		subs[i] = compile(i, "stored")
 	}
+	return subs, compile
+}
+
+// BenchmarkCompact builds a set of 100,000 subscriptions anew from one
+// with compactAt changes, as a worker does once its middle tier holds an
+// eighth of them.
+func BenchmarkCompact(b *testing.B) {
+	const n = 100000
+	subs, compile := compactSubs(b, n)
 	set := NewSet(subs)
 	for i := range compactAt {
 		set = set.With(compile(i*(n/compactAt)+7, "changed"))
@@ -179,5 +212,39 @@ func BenchmarkCompact(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		NewSet(set.All())
+	}
+}
+
+// BenchmarkChanges applies compactAt changes to a set of 100,000
+// subscriptions and compacts it, as a worker does while changes keep
+// coming: an op is the changes and their compaction, over a run long
+// enough to include whole rebuilds. "rebuild" builds the whole index
+// anew at each compaction instead, as workers did before the middle
+// tier.
+func BenchmarkChanges(b *testing.B) {
+	const n = 100000
+	subs, compile := compactSubs(b, n)
+	changes := make([]*Compiled, 4096)
+	for i := range changes {
+		changes[i] = compile(i*7919%n, "changed")
+	}
+	for _, bc := range []struct {
+		name    string
+		compact func(*Set) *Set
+	}{
+		{"tiered", (*Set).Compacted},
+		{"rebuild", func(s *Set) *Set { return NewSet(s.All()) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			set, next := NewSet(subs), 0
+			b.ReportAllocs()
+			for b.Loop() {
+				for range compactAt {
+					set = set.With(changes[next%len(changes)])
+					next++
+				}
+				set = bc.compact(set)
+			}
+		})
 	}
 }

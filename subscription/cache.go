@@ -212,8 +212,8 @@ func (c *Cache) check(ctx context.Context) {
 	}
 }
 
-// compactAt is how many changes a Set carries before it is built anew:
-// matching compares an event with each changed subscription in turn.
+// compactAt is how many changes a Set carries before they are indexed
+// (Set.Compacted): matching compares an event with each in turn.
 const compactAt = 256
 
 // Apply reads subscription id from the store and applies it to the cache,
@@ -270,7 +270,7 @@ func (c *Cache) applyLocked(ctx context.Context, id string) error {
 	switch {
 	case set.Changes() >= 4*compactAt:
 		// Not started, or compacting cannot keep up: do it here.
-		set = NewSet(set.All())
+		set = set.Compacted()
 	case set.Changes() >= compactAt:
 		select {
 		case c.compactKick <- struct{}{}:
@@ -286,19 +286,19 @@ func (c *Cache) applyLocked(ctx context.Context, id string) error {
 	return nil
 }
 
-// compact builds the set anew with its changes in its index, without
-// holding up the changes meanwhile, which it then carries over.
+// compact indexes the set's changes without holding up the changes
+// meanwhile, which it then carries over.
 func (c *Cache) compact() {
 	from := c.set.Load()
 	if from.Changes() < compactAt {
 		return
 	}
-	built := NewSet(from.All())
+	built := from.Compacted()
 	c.reloading.Lock()
 	defer c.reloading.Unlock()
 	cur := c.set.Load()
-	if cur.base != from.base {
-		return // reloaded meanwhile
+	if cur.base != from.base || cur.mid != from.mid {
+		return // reloaded or compacted meanwhile
 	}
 	for id, v := range cur.delta {
 		if old, ok := from.delta[id]; !ok || old != v {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -353,29 +354,73 @@ func TestSetMatchesLikeBruteForce(t *testing.T) {
 		subs = append(subs, gen(i))
 	}
 	// The same kind of set as built at once, and as built from 600 of
-	// them and then changed 200 times: replaced, added, deleted.
-	changed := NewSet(subs[:600])
-	for range 200 {
-		i := r.IntN(800)
+	// them and then changed 200 times: replaced, added, deleted. The
+	// second is compacted every 25 changes: into its middle tier, into a
+	// new index once that holds an eighth of the set, and again; it ends
+	// with changes in every tier.
+	changed, tiered := NewSet(subs[:600]), NewSet(subs[:600])
+	change := func(i int) {
 		if r.IntN(4) == 0 {
-			changed = changed.Without(fmt.Sprintf("sub_%04d", i))
-		} else {
-			changed = changed.With(gen(i))
+			id := fmt.Sprintf("sub_%04d", i)
+			changed, tiered = changed.Without(id), tiered.Without(id)
+			return
+		}
+		c := gen(i)
+		changed, tiered = changed.With(c), tiered.With(c)
+	}
+	var midTier, rebuilt bool
+	compact := func() {
+		base := tiered.base
+		tiered = tiered.Compacted()
+		midTier = midTier || tiered.mid != nil && tiered.base == base
+		rebuilt = rebuilt || tiered.base != base
+	}
+	for k := range 200 {
+		change(r.IntN(800))
+		if k%25 == 12 {
+			compact()
 		}
 	}
-	if n := len(changed.All()); changed.Len() != n || NewSet(changed.All()).Len() != n {
-		t.Fatalf("changed set: Len() = %d, All() holds %d", changed.Len(), n)
+	if tiered.mid == nil {
+		compact()
 	}
-	if !slices.IsSortedFunc(changed.All(), byID) {
-		t.Fatal("changed set: All() is not sorted by ID")
+	// Changes of subscriptions the middle tier holds, and of others.
+	for _, id := range slices.Sorted(maps.Keys(tiered.midDelta))[:8] {
+		var i int
+		if _, err := fmt.Sscanf(id, "sub_%d", &i); err != nil {
+			t.Fatal(err)
+		}
+		change(i)
+		change(r.IntN(800))
 	}
-	for _, c := range changed.All() {
-		if got, ok := changed.Get(c.ID); !ok || got != c {
-			t.Fatalf("changed set: Get(%s) = %v, %v", c.ID, got, ok)
+	if !midTier || !rebuilt || tiered.mid == nil || tiered.Changes() == 0 {
+		t.Fatalf("compactions never filled the middle tier (%v) or rebuilt the index (%v), or left a tier empty", midTier, rebuilt)
+	}
+	for name, set := range map[string]*Set{"changed": changed, "compacted": tiered} {
+		all := set.All()
+		if n := len(all); set.Len() != n || NewSet(all).Len() != n {
+			t.Fatalf("%s set: Len() = %d, All() holds %d", name, set.Len(), n)
+		}
+		if !slices.IsSortedFunc(all, byID) {
+			t.Fatalf("%s set: All() is not sorted by ID", name)
+		}
+		for _, c := range all {
+			if got, ok := set.Get(c.ID); !ok || got != c {
+				t.Fatalf("%s set: Get(%s) = %v, %v", name, c.ID, got, ok)
+			}
+		}
+		if !slices.Equal(all, changed.All()) {
+			t.Fatalf("%s set holds other subscriptions than the set never compacted", name)
+		}
+	}
+	for i := range 800 {
+		id := fmt.Sprintf("sub_%04d", i)
+		if _, ok := tiered.Get(id); ok != slices.ContainsFunc(changed.All(), func(c *Compiled) bool { return c.ID == id }) {
+			t.Fatalf("compacted set: Get(%s) found %v", id, ok)
 		}
 	}
 	types, sources = append(types, rareTypes...), append(sources, rareSources...)
-	for _, set := range []*Set{NewSet(subs), changed, NewSet(changed.All())} {
+	for _, set := range []*Set{NewSet(subs), changed, tiered, NewSet(changed.All())} {
 		checkAgainstBruteForce(t, r, set, types, levels, sources)
 	}
 }
@@ -410,6 +455,56 @@ func checkAgainstBruteForce(t *testing.T, r *rand.Rand, set *Set, types, levels,
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Fatalf("event %s:\n index  %v\n brute  %v", js, got, want)
 		}
+	}
+}
+
+// TestMatchTiersInIDOrder matches an event that every subscription
+// accepts against sets whose tiers hold their changes in turns.
+func TestMatchTiersInIDOrder(t *testing.T) {
+	sub := func(i int) *Compiled {
+		c, err := Compile(valid(func(s *Subscription) { s.ID = fmt.Sprintf("sub_%02d", i); s.Filter = Filter{Levels: []string{"error"}} }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name        string
+		mid, recent []int // changed, then compacted; changed since
+	}{
+		{"base only", nil, nil},
+		{"recent first", nil, []int{0, 1}},
+		{"recent last", nil, []int{30, 31}},
+		{"middle tier between", []int{5, 9}, nil},
+		{"all three interleaved", []int{2, 7, 12}, []int{1, 8, 31}},
+		{"recent before the middle tier", []int{20, 21}, []int{3, 4}},
+		{"middle tier before recent", []int{3, 4}, []int{20, 21}},
+		{"a middle tier's subscription changed again", []int{6, 9}, []int{6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var base []*Compiled
+			for i := range 32 {
+				base = append(base, sub(i))
+			}
+			set := NewSet(base)
+			for _, i := range tt.mid {
+				set = set.With(sub(i))
+			}
+			if set = set.Compacted(); len(tt.mid) > 0 && set.mid == nil {
+				t.Fatal("the changes were not put in the middle tier")
+			}
+			for _, i := range tt.recent {
+				set = set.With(sub(i))
+			}
+			var got []string
+			for _, c := range set.Match(mustEvent(t, `{"level":"error"}`), nil) {
+				got = append(got, c.ID)
+			}
+			if len(got) != 32 || !slices.IsSorted(got) {
+				t.Errorf("matched %d subscriptions, want 32 in ID order: %v", len(got), got)
+			}
+		})
 	}
 }
 

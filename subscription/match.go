@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"maps"
 	"math/bits"
 	"slices"
 	"strings"
@@ -13,15 +14,26 @@ import (
 // for matching. Build one with NewSet, change one with With and Without;
 // share it freely.
 //
-// A Set is an index built once (see index) and the few subscriptions
-// changed since, so that a change costs the size of the change, not of
-// every subscription: once the changes are many (Changes), the owner
-// builds a new Set with NewSet.
+// A Set is built in tiers, so that a change costs the size of the change,
+// not of every subscription: an index of every subscription built once
+// (base, see index); an index of those changed since, built again now
+// and then (mid); and the few changed since that, compared with an event
+// one by one (recent). Once the recent changes are many (Changes), the
+// owner folds them into the middle tier with Compacted, which builds the
+// whole index anew only once the middle tier has grown to an eighth of
+// it: rebuilding 100,000 subscriptions every 256 changes cost a worker
+// 25 ms of CPU each time.
 type Set struct {
-	base  *index
-	delta map[string]*Compiled // changed since base: the new value, nil when deleted
-	extra []*Compiled          // the enabled values of delta, by ID
-	n     int
+	base *index
+	// mid indexes the enabled values of midDelta, the subscriptions
+	// changed since base was built, up to the last compaction: the new
+	// value, nil when deleted. Nil when there are none.
+	mid      *index
+	midDelta map[string]*Compiled
+	stale    bitset               // the positions in base of midDelta's subscriptions
+	delta    map[string]*Compiled // changed since mid: the new value, nil when deleted
+	extra    []*Compiled          // the enabled values of delta, by ID
+	n        int
 }
 
 // NewSet indexes subs. Disabled subscriptions are kept for lookup by ID
@@ -38,22 +50,59 @@ func (s *Set) With(c *Compiled) *Set { return s.change(c.ID, c) }
 // Without returns a copy of s without the subscription id.
 func (s *Set) Without(id string) *Set { return s.change(id, nil) }
 
-// Changes returns how many subscriptions changed since the Set was built.
+// Changes returns how many subscriptions changed since the Set was last
+// built or compacted.
 func (s *Set) Changes() int { return len(s.delta) }
+
+// midShare is the share of the subscriptions the middle tier may hold
+// before a compaction builds the whole index anew: at an eighth, a
+// worker holding 100,000 rebuilds them once every 12,500 changes, and
+// indexes at most that many each 256 changes in between.
+const midShare = 8
+
+// Compacted returns s with its recent changes indexed: in the middle
+// tier, or, once that holds an eighth of the subscriptions, in an index
+// of them all built anew.
+func (s *Set) Compacted() *Set {
+	if (len(s.midDelta)+len(s.delta))*midShare > len(s.base.all) {
+		return NewSet(s.All())
+	}
+	merged := make(map[string]*Compiled, len(s.midDelta)+len(s.delta))
+	maps.Copy(merged, s.midDelta)
+	maps.Copy(merged, s.delta)
+	vals := make([]*Compiled, 0, len(merged))
+	for _, c := range merged {
+		if c != nil {
+			vals = append(vals, c)
+		}
+	}
+	stale := make(bitset, s.base.words)
+	for id := range merged {
+		if i, ok := s.base.position(id); ok {
+			stale.set(i)
+		}
+	}
+	return &Set{base: s.base, mid: newIndex(vals), midDelta: merged, stale: stale, n: s.n}
+}
 
 func (s *Set) change(id string, c *Compiled) *Set {
 	_, had := s.Get(id)
-	next := &Set{base: s.base, delta: make(map[string]*Compiled, len(s.delta)+1), n: s.n}
-	for k, v := range s.delta {
-		next.delta[k] = v
+	next := &Set{base: s.base, mid: s.mid, midDelta: s.midDelta, stale: s.stale, n: s.n}
+	if next.delta = maps.Clone(s.delta); next.delta == nil {
+		next.delta = make(map[string]*Compiled, 1)
 	}
 	next.delta[id] = c
-	for _, v := range next.delta {
-		if v != nil && v.Enabled {
-			next.extra = append(next.extra, v)
-		}
+	// extra stays sorted: the change's old value out, its new one in.
+	next.extra = make([]*Compiled, 0, len(s.extra)+1)
+	i, found := slices.BinarySearchFunc(s.extra, id, func(e *Compiled, id string) int { return strings.Compare(e.ID, id) })
+	next.extra = append(next.extra, s.extra[:i]...)
+	if c != nil && c.Enabled {
+		next.extra = append(next.extra, c)
 	}
-	slices.SortFunc(next.extra, byID)
+	if found {
+		i++
+	}
+	next.extra = append(next.extra, s.extra[i:]...)
 	switch {
 	case had && c == nil:
 		next.n--
@@ -68,7 +117,12 @@ func (s *Set) Len() int { return s.n }
 
 // All returns every subscription sorted by ID.
 func (s *Set) All() []*Compiled {
-	changed := make([]*Compiled, 0, len(s.delta))
+	changed := make([]*Compiled, 0, len(s.midDelta)+len(s.delta))
+	for id, c := range s.midDelta {
+		if _, newer := s.delta[id]; !newer && c != nil {
+			changed = append(changed, c)
+		}
+	}
 	for _, c := range s.delta {
 		if c != nil {
 			changed = append(changed, c)
@@ -78,6 +132,9 @@ func (s *Set) All() []*Compiled {
 	// The index is sorted already: merge the changes into it.
 	out := make([]*Compiled, 0, s.n)
 	for _, c := range s.base.all {
+		if _, ok := s.midDelta[c.ID]; ok {
+			continue
+		}
 		if _, ok := s.delta[c.ID]; ok {
 			continue
 		}
@@ -95,6 +152,9 @@ func (s *Set) Get(id string) (*Compiled, bool) {
 	if c, ok := s.delta[id]; ok {
 		return c, c != nil
 	}
+	if c, ok := s.midDelta[id]; ok {
+		return c, c != nil
+	}
 	return s.base.get(id)
 }
 
@@ -103,20 +163,51 @@ func (s *Set) Get(id string) (*Compiled, bool) {
 // capacity it does not allocate.
 func (s *Set) Match(ev *event.Event, dst []*Compiled) []*Compiled {
 	start := len(dst)
-	dst = s.base.match(ev, dst, s.delta)
-	if len(s.extra) == 0 {
-		return dst
+	dst = s.base.match(ev, dst, s.stale, s.delta)
+	fromMid := len(dst)
+	if s.mid != nil {
+		dst = s.mid.match(ev, dst, nil, s.delta)
 	}
-	fromBase := len(dst)
+	fromExtra := len(dst)
 	for _, c := range s.extra {
 		if c.Matches(ev) {
 			dst = append(dst, c)
 		}
 	}
-	if fromBase > start && len(dst) > fromBase {
-		slices.SortFunc(dst[start:], byID)
+	// Each tier's matches are in ID order: merge them.
+	if len(dst) > fromMid {
+		p := mergeScratch.Get().(*[]*Compiled)
+		*p = mergeSorted(dst[fromMid:], fromExtra-fromMid, *p)
+		*p = mergeSorted(dst[start:], fromMid-start, *p)
+		mergeScratch.Put(p)
 	}
 	return dst
+}
+
+// mergeScratch holds what mergeSorted works in.
+var mergeScratch = sync.Pool{New: func() any { return new([]*Compiled) }}
+
+// mergeSorted merges run[:mid] and run[mid:], each in ID order, in
+// place, copying the first into scratch, which it returns to be used
+// again.
+func mergeSorted(run []*Compiled, mid int, scratch []*Compiled) []*Compiled {
+	if mid == 0 || mid == len(run) {
+		return scratch
+	}
+	left := append(scratch[:0], run[:mid]...)
+	i, j, k := 0, mid, 0
+	for ; i < len(left) && j < len(run); k++ {
+		if byID(run[j], left[i]) < 0 {
+			run[k] = run[j]
+			j++
+		} else {
+			run[k] = left[i]
+			i++
+		}
+	}
+	copy(run[k:], left[i:])
+	clear(left) // hold no subscription past its set
+	return left[:0]
 }
 
 // index is the matching index of a set of subscriptions, built once.
@@ -278,6 +369,11 @@ func (s *index) indexEq(c *Compiled, i int, newBits func() bitset) {
 	}
 }
 
+// position returns the position of subscription id among the enabled.
+func (s *index) position(id string) (int, bool) {
+	return slices.BinarySearchFunc(s.enabled, id, func(c *Compiled, id string) int { return strings.Compare(c.ID, id) })
+}
+
 func (s *index) get(id string) (*Compiled, bool) {
 	i, ok := slices.BinarySearchFunc(s.all, id, func(c *Compiled, id string) int { return strings.Compare(c.ID, id) })
 	if !ok {
@@ -287,8 +383,9 @@ func (s *index) get(id string) (*Compiled, bool) {
 }
 
 // match appends to dst the enabled subscriptions whose filter ev passes,
-// in ID order, leaving out those in skip.
-func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compiled) []*Compiled {
+// in ID order, leaving out those changed since: at the positions set in
+// stale (nil for none) or in skip.
+func (s *index) match(ev *event.Event, dst []*Compiled, stale bitset, skip map[string]*Compiled) []*Compiled {
 	if s.words == 0 {
 		return dst
 	}
@@ -309,6 +406,11 @@ func (s *index) match(ev *event.Event, dst []*Compiled, skip map[string]*Compile
 			src |= s2[w]
 		}
 		cand[w] = t & l & src
+	}
+	if stale != nil {
+		for w := range cand {
+			cand[w] &^= stale[w]
+		}
 	}
 	for _, e := range s.eqs {
 		if !anySet(cand) {
