@@ -157,11 +157,10 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, err)
 		return
 	}
-	page := make([]subscription.Subscription, len(subs))
-	for i, s := range subs {
-		page[i] = s.Masked()
+	for i := range subs {
+		subs[i] = subs[i].Masked()
 	}
-	resp := map[string]any{"data": page}
+	resp := map[string]any{"data": subs}
 	if next != "" {
 		resp["next_cursor"] = next
 	}

@@ -380,7 +380,7 @@ func (s *Store) Page(ctx context.Context, after string, limit, scan int, keep fu
 	if after != "" {
 		start = "(" + after
 	}
-	page := make([]Subscription, 0, min(limit, batch))
+	page := make([]Subscription, 0, min(limit, batch)+1) // one more tells there is a next page
 	scanned := 0
 	for {
 		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.ids, Start: start, Stop: "+", ByLex: true,
@@ -400,17 +400,16 @@ func (s *Store) Page(ctx context.Context, after string, limit, scan int, keep fu
 			if !ok {
 				continue // deleted since the index was read
 			}
-			var sub Subscription
-			if err := json.Unmarshal([]byte(raw), &sub); err != nil {
-				continue // Load reports it
-			}
-			if keep != nil && !keep(sub) {
+			// Decoded in its place on the page, kept only if it is wanted.
+			page = append(page, Subscription{})
+			sub := &page[len(page)-1]
+			if err := json.Unmarshal([]byte(raw), sub); err != nil || keep != nil && !keep(*sub) {
+				page = page[:len(page)-1] // undecodable ones Load reports
 				continue
 			}
-			if len(page) == limit {
-				return page, page[len(page)-1].ID, nil
+			if len(page) > limit {
+				return page[:limit], page[limit-1].ID, nil
 			}
-			page = append(page, sub)
 		}
 		scanned += len(ids)
 		last := ids[len(ids)-1]
