@@ -176,38 +176,35 @@ func (s *Set) Match(ev *event.Event, dst []*Compiled) []*Compiled {
 	}
 	// Each tier's matches are in ID order: merge them.
 	if len(dst) > fromMid {
-		p := mergeScratch.Get().(*[]*Compiled)
-		*p = mergeSorted(dst[fromMid:], fromExtra-fromMid, *p)
-		*p = mergeSorted(dst[start:], fromMid-start, *p)
-		mergeScratch.Put(p)
+		dst = mergeSorted(dst, fromMid, fromExtra)
+		dst = mergeSorted(dst, start, fromMid)
 	}
 	return dst
 }
 
-// mergeScratch holds what mergeSorted works in.
-var mergeScratch = sync.Pool{New: func() any { return new([]*Compiled) }}
-
-// mergeSorted merges run[:mid] and run[mid:], each in ID order, in
-// place, copying the first into scratch, which it returns to be used
-// again.
-func mergeSorted(run []*Compiled, mid int, scratch []*Compiled) []*Compiled {
-	if mid == 0 || mid == len(run) {
-		return scratch
+// mergeSorted merges dst[lo:mid] and dst[mid:], each in ID order, in
+// place. It works in dst's spare capacity, in which it copies the second
+// run (the later tiers' matches, the fewer), so that a dst of enough
+// capacity allocates nothing.
+func mergeSorted(dst []*Compiled, lo, mid int) []*Compiled {
+	n := len(dst)
+	if lo == mid || mid == n {
+		return dst
 	}
-	left := append(scratch[:0], run[:mid]...)
-	i, j, k := 0, mid, 0
-	for ; i < len(left) && j < len(run); k++ {
-		if byID(run[j], left[i]) < 0 {
-			run[k] = run[j]
-			j++
+	dst = append(dst, dst[mid:]...)
+	right := dst[n:]
+	i, k := mid-1, n-1
+	for j := len(right) - 1; j >= 0; k-- {
+		if i >= lo && byID(dst[i], right[j]) > 0 {
+			dst[k] = dst[i]
+			i--
 		} else {
-			run[k] = left[i]
-			i++
+			dst[k] = right[j]
+			j--
 		}
 	}
-	copy(run[k:], left[i:])
-	clear(left) // hold no subscription past its set
-	return left[:0]
+	clear(right) // hold no subscription past its set
+	return dst[:n]
 }
 
 // index is the matching index of a set of subscriptions, built once.
