@@ -39,7 +39,8 @@ type testLadder struct {
 // newTestProcessor returns a processor whose subscriptions sub_a, sub_b, …
 // post to urls, with a breaker that opens at the first failure: each URL
 // gets one attempt first, so a URL that is down has its breaker open.
-func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, testLadder) {
+// Each of mods changes its options.
+func newTestProcessor(t testing.TB, urls []string, hist History, mods ...func(*Options)) (*Processor, testLadder) {
 	t.Helper()
 	rungs := []string{testenv.Topic("retry-1s"), testenv.Topic("retry-2s")}
 	dlq := testenv.Topic("dlq")
@@ -82,9 +83,13 @@ func newTestProcessor(t testing.TB, urls []string, hist History) (*Processor, te
 	for i, topic := range rungs {
 		ladder.Rungs = append(ladder.Rungs, retry.Rung{Topic: topic, Delay: time.Duration(i+1) * time.Second})
 	}
-	p := New(Options{Events: events, Subscriptions: fixedSet{subscription.NewSet(subs)}, Sender: sender, Producer: producer,
+	opts := Options{Events: events, Subscriptions: fixedSet{subscription.NewSet(subs)}, Sender: sender, Producer: producer,
 		Ladder: ladder, Metrics: metrics.New(prometheus.NewRegistry()), Logger: zerolog.Nop(), History: hist,
-		Linger: 5 * time.Millisecond})
+		Linger: 5 * time.Millisecond}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	p := New(opts)
 	return p, testLadder{brokers: brokers, ladder: ladder}
 }
 

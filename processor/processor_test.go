@@ -355,9 +355,12 @@ func TestHandleJobBundle(t *testing.T) {
 		name  string
 		sub   string // sub_a is healthy, sub_b down, sub_z unknown
 		tries int
-		check func(t *testing.T, p *Processor, l testLadder)
+		// linger, when set, is longer than settling the bundle's jobs may
+		// take on a loaded machine, for a case that wants them in one.
+		linger time.Duration
+		check  func(t *testing.T, p *Processor, l testLadder)
 	}{
-		{"endpoint up: each job delivered", "sub_a", 1, func(t *testing.T, p *Processor, l testLadder) {
+		{"endpoint up: each job delivered", "sub_a", 1, 0, func(t *testing.T, p *Processor, l testLadder) {
 			for i := range n {
 				if c, ok := got.Load(fmt.Sprintf("msg_sub_a_%d", i)); !ok || c.(*atomic.Int64).Load() != 1 {
 					t.Errorf("job %d not delivered once", i)
@@ -367,7 +370,7 @@ func TestHandleJobBundle(t *testing.T) {
 				t.Errorf("%d jobs retried", len(jobs))
 			}
 		}},
-		{"breaker still open: one bundle to the next rung", "sub_b", 1, func(t *testing.T, p *Processor, l testLadder) {
+		{"breaker still open: one bundle to the next rung", "sub_b", 1, time.Second, func(t *testing.T, p *Processor, l testLadder) {
 			jobs, records := l.jobs(t, l.ladder.Rungs[1].Topic)
 			if len(jobs) != n || records != 1 {
 				t.Fatalf("next rung holds %d jobs in %d records, want %d in one bundle", len(jobs), records, n)
@@ -378,7 +381,7 @@ func TestHandleJobBundle(t *testing.T) {
 				}
 			}
 		}},
-		{"last attempt refused: a DLQ record each", "sub_b", 4, func(t *testing.T, p *Processor, l testLadder) {
+		{"last attempt refused: a DLQ record each", "sub_b", 4, 0, func(t *testing.T, p *Processor, l testLadder) {
 			recs := l.records(t, l.ladder.DLQ)
 			if len(recs) != n {
 				t.Fatalf("DLQ holds %d records, want one per delivery: %d", len(recs), n)
@@ -390,7 +393,7 @@ func TestHandleJobBundle(t *testing.T) {
 				}
 			}
 		}},
-		{"subscription deleted: dropped", "sub_z", 1, func(t *testing.T, p *Processor, l testLadder) {
+		{"subscription deleted: dropped", "sub_z", 1, 0, func(t *testing.T, p *Processor, l testLadder) {
 			if got := testutil.ToFloat64(p.Metrics.JobsDropped.WithLabelValues("subscription_deleted")); got != n {
 				t.Errorf("jobs_dropped_total = %v, want %d", got, n)
 			}
@@ -401,7 +404,11 @@ func TestHandleJobBundle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, l := newTestProcessor(t, []string{healthy.URL, downURL(t)}, nil)
+			p, l := newTestProcessor(t, []string{healthy.URL, downURL(t)}, nil, func(o *Options) {
+				if tt.linger > 0 {
+					o.Linger = tt.linger
+				}
+			})
 			if err := p.HandleJob(context.Background(), bundle(l, tt.sub, tt.tries)); err != nil {
 				t.Fatal(err)
 			}
