@@ -11,6 +11,10 @@ import (
 // lagInterval is how often consumer lag is read from Kafka.
 const lagInterval = 15 * time.Second
 
+// lagReadTimeout is the least time a read of the lag is given, however
+// short the interval: a few round trips to the brokers per group.
+const lagReadTimeout = 5 * time.Second
+
 // reportLag sets hookstream_consumer_lag for the input group and each
 // rung's group every interval until ctx ends: the number autoscalers and
 // alerts go by, without a separate exporter.
@@ -22,11 +26,16 @@ func (s *Service) reportLag(ctx context.Context, adm *kadm.Client, interval time
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := false
 	for {
-		rctx, cancel := context.WithTimeout(ctx, interval)
+		rctx, cancel := context.WithTimeout(ctx, max(interval, lagReadTimeout))
 		lags, err := adm.Lag(rctx, groups...)
 		cancel()
 		if err == nil {
+			if failing {
+				s.log.Info().Msg("consumer lag read again")
+				failing = false
+			}
 			s.metrics.ConsumerLag.Reset()
 			lags.Each(func(l kadm.DescribedGroupLag) {
 				for _, parts := range l.Lag {
@@ -37,8 +46,11 @@ func (s *Service) reportLag(ctx context.Context, adm *kadm.Client, interval time
 					}
 				}
 			})
-		} else if ctx.Err() == nil {
-			s.log.Debug().Err(err).Msg("consumer lag not read")
+		} else if ctx.Err() == nil && !failing {
+			// Once, until a read succeeds again: the gauges keep the
+			// last values read meanwhile.
+			s.log.Warn().Err(err).Msg("consumer lag not read")
+			failing = true
 		}
 		select {
 		case <-ctx.Done():
