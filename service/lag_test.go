@@ -1,13 +1,24 @@
 package service
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/config"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/metrics"
 )
 
 // TestConsumerLag: hookstream reports the input group's lag per
@@ -56,4 +67,48 @@ func TestConsumerLag(t *testing.T) {
 	release()
 	testenv.Eventually(t, 20*time.Second, func() bool { n, seen := lag(); return seen && n == 0 },
 		"the input group's lag did not fall to 0 once the records were settled")
+}
+
+// TestLagReadFailureWarnsOnce: while the lag cannot be read, one
+// warning says so, not one per interval.
+func TestLagReadFailureWarnsOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0),
+		kgo.RetryBackoffFn(func(int) time.Duration { return time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	var log lockedBuffer
+	s := &Service{opts: Options{Config: config.Default()}, log: zerolog.New(&log),
+		metrics: metrics.New(prometheus.NewRegistry())}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	s.reportLag(ctx, kadm.NewClient(cl), 10*time.Millisecond)
+	if n := strings.Count(log.String(), "consumer lag not read"); n != 1 {
+		t.Errorf("%d warnings in %s, want 1:\n%s", n, 500*time.Millisecond, log.String())
+	}
+}
+
+// lockedBuffer is a buffer a logger may write from another goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
