@@ -163,15 +163,25 @@ func (p *proc) usage() (cpu float64, peakRSS int64) {
 		st, _ := strconv.ParseFloat(f[12], 64)
 		cpu = (ut + st) / 100 // USER_HZ is 100 on Linux
 	}
-	if b, err := os.ReadFile("/proc/" + pid + "/status"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				peakRSS = kb << 10
-			}
+	return cpu, p.status("VmHWM")
+}
+
+// rss returns the process's resident memory now.
+func (p *proc) rss() int64 { return p.status("VmRSS") }
+
+// status reads a size in bytes from the process's /proc status.
+func (p *proc) status(field string) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
 		}
 	}
-	return cpu, peakRSS
+	return 0
 }
 
 // metric reads one counter from the process's /metrics.
