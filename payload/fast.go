@@ -23,8 +23,8 @@ type fastPart struct {
 	text     string
 	path     []string
 	helper   func(any) string
-	escape   func(any) string
-	inString bool // escaped as the inside of a JSON string
+	escape   func([]byte, any) []byte // appends the value escaped
+	inString bool                     // escaped as the inside of a JSON string
 }
 
 // unary are the helpers fastTemplate calls itself.
@@ -35,12 +35,13 @@ var unary = map[string]func(any) string{
 	"lower": funcs["lower"].(func(any) string),
 }
 
-// escapers are the functions escapeTree appends.
-var escapers = map[string]func(any) string{
-	"_text":    toText,
-	"_json":    toJSON,
-	"_jsonstr": funcs["_jsonstr"].(func(any) string),
-	"_path":    funcs["_path"].(func(any) string),
+// escapers append what each function escapeTree appends writes, as it
+// writes it.
+var escapers = map[string]func([]byte, any) []byte{
+	"_text":    appendText,
+	"_json":    appendJSONValue,
+	"_jsonstr": appendJSONString,
+	"_path":    appendPath,
 }
 
 // compileFast returns the fast form of tree, escaped already, or nil.
@@ -123,15 +124,13 @@ func (f *fastTemplate) render(dst []byte, ev *event.Event, max int) ([]byte, boo
 			if p.helper != nil {
 				v = p.helper(v)
 			}
-			var s string
 			if p.escape != nil {
-				s = p.escape(v)
+				dst = p.escape(dst, v)
 			} else if str, ok := v.(string); ok {
-				s = str
+				dst = append(dst, str...)
 			} else {
 				return dst, false
 			}
-			dst = append(dst, s...)
 		}
 		if len(dst) > max {
 			return dst, false

@@ -1,7 +1,6 @@
 package payload
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,13 +59,10 @@ var funcs = template.FuncMap{
 	"print":   fmt.Sprint,
 	"println": fmt.Sprintln,
 	// Escapers the compiler adds to every action; see escapeTree.
-	"_text": toText,
-	"_json": toJSON,
-	"_jsonstr": func(v any) string {
-		s := toText(v)
-		return string(jsonw.AppendStringContent(make([]byte, 0, len(s)), s))
-	},
-	"_path": func(v any) string { return url.PathEscape(toText(v)) },
+	"_text":    toText,
+	"_json":    toJSON,
+	"_jsonstr": func(v any) string { return string(appendJSONString(nil, v)) },
+	"_path":    func(v any) string { return string(appendPath(nil, v)) },
 }
 
 // compileText compiles src, an option's template, for mode.
@@ -308,46 +304,73 @@ func (e *escaper) escape(pipe *parse.PipeNode, s jsonState) {
 // exponent where it has a short form, null as nothing, an object or list
 // as JSON.
 func toText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return string(appendText(nil, v))
+}
+
+// appendText appends v written as toText writes it to dst.
+func appendText(dst []byte, v any) []byte {
 	switch v := v.(type) {
 	case string:
-		return v
+		return append(dst, v...)
 	case nil:
-		return ""
+		return dst
 	case float64:
 		if v == math.Trunc(v) && math.Abs(v) < 1e21 {
-			return strconv.FormatFloat(v, 'f', -1, 64)
+			return strconv.AppendFloat(dst, v, 'f', -1, 64)
 		}
-		return strconv.FormatFloat(v, 'g', -1, 64)
-	case bool, int, int64:
-		return fmt.Sprint(v)
+		return strconv.AppendFloat(dst, v, 'g', -1, 64)
+	case bool:
+		return strconv.AppendBool(dst, v)
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int64:
+		return strconv.AppendInt(dst, v, 10)
 	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
+		return v.UTC().AppendFormat(dst, time.RFC3339Nano)
 	}
-	return toJSON(v)
+	return appendJSONValue(dst, v)
 }
 
 // toJSON writes v as a JSON value.
-func toJSON(v any) string {
+func toJSON(v any) string { return string(appendJSONValue(nil, v)) }
+
+// appendJSONValue appends v written as toJSON writes it to dst: null
+// for what does not encode.
+func appendJSONValue(dst []byte, v any) []byte {
 	switch v := v.(type) {
 	case string:
-		return string(jsonw.AppendString(make([]byte, 0, len(v)+2), v))
+		return jsonw.AppendString(dst, v)
 	case nil:
-		return "null"
+		return append(dst, "null"...)
 	case bool:
-		return strconv.FormatBool(v)
+		return strconv.AppendBool(dst, v)
 	case float64:
 		if !math.IsInf(v, 0) && !math.IsNaN(v) {
-			return toText(v)
+			return appendText(dst, v)
 		}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "null"
+	out, err := appendJSON(dst, v)
+	if err != nil {
+		return append(dst, "null"...)
 	}
-	return strings.TrimSuffix(b.String(), "\n")
+	return out
 }
+
+// appendJSONString appends v written as text to dst, escaped as the
+// inside of a JSON string.
+func appendJSONString(dst []byte, v any) []byte {
+	if s, ok := v.(string); ok {
+		return jsonw.AppendStringContent(dst, s)
+	}
+	return jsonw.AppendStringContent(dst, toText(v))
+}
+
+// appendPath appends v written as text to dst, escaped as a URL path
+// segment.
+func appendPath(dst []byte, v any) []byte { return append(dst, url.PathEscape(toText(v))...) }
 
 // quote writes v as a JSON string.
 func quote(v any) string { return string(jsonw.AppendString(nil, toText(v))) }
