@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -84,7 +83,7 @@ func TestLagReadFailureWarnsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	var log lockedBuffer
+	var log testenv.Buffer
 	s := &Service{opts: Options{Config: config.Default()}, log: zerolog.New(&log),
 		metrics: metrics.New(prometheus.NewRegistry())}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -93,22 +92,4 @@ func TestLagReadFailureWarnsOnce(t *testing.T) {
 	if n := strings.Count(log.String(), "consumer lag not read"); n != 1 {
 		t.Errorf("%d warnings in %s, want 1:\n%s", n, 500*time.Millisecond, log.String())
 	}
-}
-
-// lockedBuffer is a buffer a logger may write from another goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
