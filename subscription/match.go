@@ -94,7 +94,7 @@ func (s *Set) change(id string, c *Compiled) *Set {
 	next.delta[id] = c
 	// extra stays sorted: the change's old value out, its new one in.
 	next.extra = make([]*Compiled, 0, len(s.extra)+1)
-	i, found := slices.BinarySearchFunc(s.extra, id, func(e *Compiled, id string) int { return strings.Compare(e.ID, id) })
+	i, found := slices.BinarySearchFunc(s.extra, id, hasID)
 	next.extra = append(next.extra, s.extra[:i]...)
 	if c != nil && c.Enabled {
 		next.extra = append(next.extra, c)
@@ -368,11 +368,11 @@ func (s *index) indexEq(c *Compiled, i int, newBits func() bitset) {
 
 // position returns the position of subscription id among the enabled.
 func (s *index) position(id string) (int, bool) {
-	return slices.BinarySearchFunc(s.enabled, id, func(c *Compiled, id string) int { return strings.Compare(c.ID, id) })
+	return slices.BinarySearchFunc(s.enabled, id, hasID)
 }
 
 func (s *index) get(id string) (*Compiled, bool) {
-	i, ok := slices.BinarySearchFunc(s.all, id, func(c *Compiled, id string) int { return strings.Compare(c.ID, id) })
+	i, ok := slices.BinarySearchFunc(s.all, id, hasID)
 	if !ok {
 		return nil, false
 	}
@@ -453,6 +453,9 @@ func (s *index) match(ev *event.Event, dst []*Compiled, stale bitset, skip map[s
 
 // byID orders subscriptions by ID.
 func byID(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) }
+
+// hasID compares a subscription's ID with id, to search by ID.
+func hasID(c *Compiled, id string) int { return strings.Compare(c.ID, id) }
 
 func anySet(b bitset) bool {
 	for _, w := range b {
