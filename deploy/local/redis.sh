@@ -10,7 +10,10 @@
 #
 # REDIS_BASE_PORT (default 27000): the cluster's nodes listen on it and the
 # next two ports; the Sentinel group's master, replica and sentinel on the
-# three after. "env" prints the variables the tests read.
+# three after; the cluster's nodes talk to each other on the three after
+# those (their bus, by default 10000 above each node's port, could fall
+# among the ports the kernel hands out to connections). "env" prints the
+# variables the tests read.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,8 +49,10 @@ start() {
     return
   fi
   rm -rf "$run"
-  for p in "$base" $((base + 1)) $((base + 2)); do
-    server "$p" --cluster-enabled yes --cluster-config-file "$run/$p/nodes.conf" --cluster-node-timeout 2000
+  for i in 0 1 2; do
+    local p=$((base + i))
+    server "$p" --cluster-enabled yes --cluster-port $((base + 6 + i)) \
+      --cluster-config-file "$run/$p/nodes.conf" --cluster-node-timeout 2000
   done
   redis-cli --cluster create "127.0.0.1:$base" "127.0.0.1:$((base + 1))" "127.0.0.1:$((base + 2))" \
     --cluster-replicas 0 --cluster-yes >/dev/null
